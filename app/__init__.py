@@ -1,0 +1,96 @@
+"""The application factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import load_settings
+
+
+def create_app(config: str | dict | None = None) -> Flask:
+    """Build the app. `config` is an environment name or a dict of settings (tests)."""
+    app = Flask(__name__, static_folder=None)
+    if isinstance(config, dict):
+        overrides = dict(config)
+        settings = load_settings(overrides.pop("APP_ENV", "testing"))
+        settings.update(overrides)
+    else:
+        settings = load_settings(config)
+    app.config.from_mapping(settings)
+    app.json.ensure_ascii = False
+    if app.config["TRUST_PROXY_HOPS"]:
+        hops = app.config["TRUST_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    # urllib3 logs full URLs at DEBUG, and WeChat URLs carry the app secret and login codes.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    from app.extensions import api, db, jwt, limiter, migrate, wechat
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    jwt.init_app(app)
+    limiter.init_app(app)
+    wechat.init_app(app)
+    api.init_app(app)
+    from app.auth import jwt as _token_callbacks  # noqa: F401  (registers callbacks on `jwt`)
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.auth.routes import blp as auth_blp
+    from app.campaigns.routes import blp as campaigns_blp
+    from app.extensions import api
+    from app.family.routes import blp as family_blp
+    from app.health import blp as health_blp
+    from app.orgs.routes import blp as orgs_blp
+
+    for blueprint in (health_blp, auth_blp, orgs_blp, family_blp, campaigns_blp):
+        api.register_blueprint(blueprint)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from app.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.auth.commands import users_cli
+    from app.demo.commands import demo_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,24 @@
+"""The flask-smorest `Api`, speaking the project's error shape in responses and docs."""
+import marshmallow as ma
+from flask_smorest import Api
+
+
+class ErrorSchema(ma.Schema):
+    """The one error shape. `errors` only for validation failures (422)."""
+
+    code = ma.fields.String(required=True, metadata={"description": "stable machine code, e.g. forbidden"})
+    message = ma.fields.String(required=True, metadata={"description": "Chinese message for the person"})
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.String()),
+        metadata={"description": "per-field Chinese messages"},
+    )
+
+
+class QinglangApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        from app.errors import handle_http_exception
+
+        return handle_http_exception(error)

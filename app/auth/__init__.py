@@ -1,0 +1,1 @@
+"""Users and how they log in: WeChat (participants) and passwords (staff)."""

@@ -1,0 +1,1 @@
+"""Campaigns (活动): owned by an org, visible to its subtree, with a window and phases."""

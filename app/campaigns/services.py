@@ -1,0 +1,108 @@
+"""Campaigns and who sees them.
+
+A campaign owned by an org is visible to everyone in that org's subtree (the participants
+below, through their own memberships or their children's) and to staff above it.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
+from app.auth.models import User
+from app.campaigns.models import Campaign
+from app.campaigns.schemas import DEFAULT_PHASES
+from app.common.pagination import paginate
+from app.common.time import utcnow
+from app.errors import NotFound, ValidationFailed
+from app.extensions import db
+from app.orgs.models import Org
+from app.orgs.permissions import org_with_authority, participant_org_ids, staff_paths
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def create_campaign(actor: User, data: dict) -> dict:
+    org = org_with_authority(actor, data["org_id"], "school_admin")
+    if org.kind == "class":
+        raise ValidationFailed({"org_id": ["活动应由学校或教育局发起"]}, code="invalid_org_kind")
+    phases = data.get("phases")
+    if phases is None:
+        phases = [{"name": name} for name in DEFAULT_PHASES]
+    campaign = Campaign(
+        org_id=org.id, title=data["title"].strip(), theme=data.get("theme"),
+        starts_at=data.get("starts_at"), ends_at=data.get("ends_at"),
+        phases=[{"name": p["name"], "starts_at": _iso(p.get("starts_at")), "ends_at": _iso(p.get("ends_at"))}
+                for p in phases],
+        created_by_id=actor.id,
+    )
+    db.session.add(campaign)
+    db.session.commit()
+    return describe(campaign)
+
+
+def describe(campaign: Campaign, now: datetime | None = None) -> dict:
+    """The campaign as the API shows it, with its derived `status` and `current_phase`."""
+    now = now or utcnow()
+    if campaign.starts_at and now < campaign.starts_at:
+        status = "upcoming"
+    elif campaign.ends_at and now >= campaign.ends_at:
+        status = "ended"
+    else:
+        status = "active"
+    phases = [
+        {"name": p["name"], "starts_at": _parse(p.get("starts_at")), "ends_at": _parse(p.get("ends_at"))}
+        for p in campaign.phases or []
+    ]
+    current_phase = None
+    for phase in phases:
+        starts, ends = phase["starts_at"], phase["ends_at"]
+        if (starts or ends) and (starts is None or starts <= now) and (ends is None or now < ends):
+            current_phase = phase["name"]
+    return {
+        "id": campaign.id, "title": campaign.title, "org_id": campaign.org_id, "org": campaign.org,
+        "theme": campaign.theme, "starts_at": campaign.starts_at, "ends_at": campaign.ends_at,
+        "phases": phases, "status": status, "current_phase": current_phase, "created_at": campaign.created_at,
+    }
+
+
+def visible_campaigns_query(user: User):
+    query = select(Campaign).join(Org, Campaign.org_id == Org.id)
+    if user.is_platform_admin:
+        return query
+    conditions = []
+    org_ids = participant_org_ids(user)
+    if org_ids:
+        conditions.append(Campaign.org_id.in_(org_ids))
+    conditions += [Org.path.startswith(path, autoescape=True) for path in staff_paths(user)]
+    if not conditions:
+        return query.where(False)
+    return query.where(or_(*conditions))
+
+
+def list_campaigns(user: User, page: int, page_size: int, status: str | None = None) -> dict:
+    query = visible_campaigns_query(user)
+    now = utcnow()
+    if status == "upcoming":
+        query = query.where(Campaign.starts_at > now)
+    elif status == "ended":
+        query = query.where(Campaign.ends_at <= now)
+    elif status == "active":
+        query = query.where(or_(Campaign.starts_at.is_(None), Campaign.starts_at <= now),
+                            or_(Campaign.ends_at.is_(None), Campaign.ends_at > now))
+    result = paginate(query.order_by(Campaign.id.desc()), page, page_size)
+    result["items"] = [describe(c, now) for c in result["items"]]
+    return result
+
+
+def get_campaign(user: User, campaign_id: int) -> dict:
+    campaign = db.session.scalar(visible_campaigns_query(user).where(Campaign.id == campaign_id))
+    if campaign is None:
+        raise NotFound("campaign_not_found", "活动不存在或无权查看")
+    return describe(campaign)

@@ -1,0 +1,1 @@
+"""Demo data so the console and the mini-program have something to show."""

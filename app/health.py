@@ -1,0 +1,30 @@
+"""Liveness and the docs UI's static assets. Nothing here touches the database."""
+from flask import send_from_directory
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields
+from swagger_ui_bundle import swagger_ui_path
+
+from app.common.schemas import BaseSchema
+
+blp = Blueprint("health", __name__, url_prefix="/api/v1", description="服务状态")
+
+
+class HealthSchema(BaseSchema):
+    status = fields.String()
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    def get(self):
+        """Liveness: answers without touching the database"""
+        return {"status": "ok"}
+
+
+@blp.route("/docs/assets/<path:filename>")
+class DocsAssets(MethodView):
+    @blp.doc(exclude=True)
+    def get(self, filename):
+        """Swagger UI files, served from the swagger-ui-bundle package"""
+        return send_from_directory(swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,1 @@
+"""The org tree (region → school → class), memberships, invites and the permission rules."""
