@@ -188,7 +188,7 @@ def world(app):
                 db.session.add(Membership(user_id=person.id, org_id=org.id, role=role))
             setattr(w, name, person)
         db.session.commit()
-        for person, _org, _role in people.values():
+        for person, _where, _role in people.values():
             person.token = create_access_token(identity=str(person.id))
             del person.user
         for key in ("city", "district", "school_a", "class_a1", "class_a2", "school_b", "class_b1"):

@@ -1,0 +1,52 @@
+"""gunicorn settings for `make run` (and a starting point for production).
+
+Without `WECHAT_APPID` (and without an explicit `WECHAT_API_BASE_URL`) the master process
+starts the WeChat stand-in on a free loopback port before the workers fork, and the workers
+inherit its address through the environment.
+"""
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = 60
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+# Request paths only; query strings may hold codes.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+
+_standin = None
+
+
+def on_starting(server):
+    global _standin
+    if not os.environ.get("WECHAT_APPID") and not os.environ.get("WECHAT_API_BASE_URL"):
+        from app.wechat.standin import StandInServer
+
+        _standin = StandInServer(port=int(os.environ.get("WECHAT_STANDIN_PORT", "0"))).start()
+        os.environ["WECHAT_API_BASE_URL"] = _standin.base_url
+    host, port = bind.rsplit(":", 1)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    base = f"http://{shown}:{port}"
+    lines = [
+        "",
+        "清朗校园 is starting",
+        f"  API docs:      {base}/api/v1/docs   (OpenAPI: {base}/api/v1/openapi.json)",
+        f"  Health:        {base}/api/v1/health",
+    ]
+    if _standin is not None:
+        lines += [
+            f"  WeChat:        stand-in at {_standin.base_url} (set WECHAT_APPID/WECHAT_SECRET for real WeChat)",
+            "  Student login: POST /api/v1/auth/wechat-login {\"code\": \"test:s01:1\"}  (s01…s60, parents p01…p60)",
+        ]
+    lines += [
+        "  Staff login:   POST /api/v1/auth/password-login {\"username\": \"city_admin\", \"password\": \"<demo password>\"}",
+        "                 demo password: $DEMO_PASSWORD, default 'qinglang-demo'; also admin, school1_admin, teacher01",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def on_exit(server):
+    if _standin is not None:
+        _standin.stop()
