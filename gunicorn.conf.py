@@ -15,6 +15,8 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 # Request paths only; query strings may hold codes.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 
+control_socket_disable = True  # two copies side by side must not share a control socket
+
 _standin = None
 
 
