@@ -25,7 +25,8 @@ def on_starting(server):
     if not os.environ.get("WECHAT_APPID") and not os.environ.get("WECHAT_API_BASE_URL"):
         from app.wechat.standin import StandInServer
 
-        _standin = StandInServer(port=int(os.environ.get("WECHAT_STANDIN_PORT", "0"))).start()
+        push_url = f"http://127.0.0.1:{bind.rsplit(':', 1)[1]}/api/v1/wechat/push"
+        _standin = StandInServer(port=int(os.environ.get("WECHAT_STANDIN_PORT", "0")), push_url=push_url).start()
         os.environ["WECHAT_API_BASE_URL"] = _standin.base_url
     host, port = bind.rsplit(":", 1)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104

@@ -6,6 +6,7 @@ import logging
 from flask import Flask
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from config import load_settings
 
@@ -42,13 +43,14 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app.extensions import api, db, jwt, limiter, migrate, wechat
+    from app.extensions import api, db, jwt, limiter, migrate, storage, wechat
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     jwt.init_app(app)
     limiter.init_app(app)
     wechat.init_app(app)
+    storage.init_app(app)
     api.init_app(app)
     from app.auth import jwt as _token_callbacks  # noqa: F401  (registers callbacks on `jwt`)
 
@@ -70,15 +72,27 @@ def _migrations_dir():
     return Path(__file__).resolve().parent.parent / "migrations"
 
 
+class _IdConverter(IntegerConverter):
+    """`<int:id>` only matches ids the database can hold; anything larger is a plain 404."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = _IdConverter
     from app.auth.routes import blp as auth_blp
     from app.campaigns.routes import blp as campaigns_blp
     from app.extensions import api
     from app.family.routes import blp as family_blp
     from app.health import blp as health_blp
+    from app.media.routes import blp as media_blp
+    from app.media.routes import files_blp
     from app.orgs.routes import blp as orgs_blp
+    from app.wechat.routes import blp as wechat_blp
 
-    for blueprint in (health_blp, auth_blp, orgs_blp, family_blp, campaigns_blp):
+    for blueprint in (health_blp, auth_blp, orgs_blp, family_blp, campaigns_blp, media_blp, files_blp, wechat_blp):
         api.register_blueprint(blueprint)
 
 
@@ -91,6 +105,8 @@ def register_errorhandlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from app.auth.commands import users_cli
     from app.demo.commands import demo_cli
+    from app.media.commands import media_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(media_cli)

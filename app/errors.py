@@ -10,6 +10,7 @@ import logging
 import re
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,21 @@ def handle_http_exception(error: HTTPException):
     return error_response(status, code, message, errors, headers)
 
 
+INVALID_VALUE = ("invalid_value", "提交的内容包含超出范围的数字或无效字符")
+
+
+def handle_unstorable_value(error: Exception):
+    """The database refused a value that came with the request (an id beyond its integer
+    range, a NUL character in text): the request is wrong, not the server. Schemas should
+    catch these first; this keeps a 500 away when one does not."""
+    if isinstance(error, OverflowError) and "too large to convert" not in str(error):
+        return handle_unexpected(error)
+    cause = getattr(error, "orig", None) or error
+    # Type only: the statement's parameters are request data.
+    log.warning("database refused a request value: %s", type(cause).__name__)
+    return error_response(422, *INVALID_VALUE)
+
+
 def handle_unexpected(error: Exception):
     """Last line: log with the traceback for engineers, answer a plain Chinese 500."""
     log.error("unhandled error", exc_info=error)
@@ -190,4 +206,6 @@ def handle_unexpected(error: Exception):
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DataError, handle_unstorable_value)
+    app.register_error_handler(OverflowError, handle_unstorable_value)  # sqlite3: int beyond 64 bits
     app.register_error_handler(Exception, handle_unexpected)

@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from app.api import QinglangApi
+from app.storage import StorageExtension
 from app.wechat.client import WeChat
 
 NAMING_CONVENTION = {
@@ -29,3 +30,4 @@ api = QinglangApi()
 jwt = JWTManager()
 limiter = Limiter(key_func=get_remote_address)
 wechat = WeChat()
+storage = StorageExtension()

@@ -2,14 +2,18 @@ from marshmallow import fields, validate
 
 from app.common.schemas import BaseSchema
 
+# Codes and usernames are printable text; a NUL or other control character is never valid
+# (and PostgreSQL cannot even compare against one).
+NO_CONTROL_CHARS = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="包含无效字符")
+
 
 class WeChatLoginSchema(BaseSchema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=128),
+    code = fields.String(required=True, validate=[validate.Length(min=1, max=128), NO_CONTROL_CHARS],
                          metadata={"description": "the code from wx.login()"})
 
 
 class PasswordLoginSchema(BaseSchema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = fields.String(required=True, validate=[validate.Length(min=1, max=64), NO_CONTROL_CHARS])
     password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
 
 

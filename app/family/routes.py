@@ -1,12 +1,36 @@
+from flask import current_app
 from flask.views import MethodView
-from flask_jwt_extended import current_user
+from flask_jwt_extended import current_user, get_jwt_identity, verify_jwt_in_request
+from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
 
 from app.auth.decorators import login_required
+from app.extensions import limiter
 from app.family import services
 from app.family.schemas import FamilyCodeSchema, FamilyLinkCreateSchema, FamilyLinkSchema
 
 blp = Blueprint("family", __name__, url_prefix="/api/v1", description="家庭绑定（小手牵大手）")
+
+# Family codes are six digits: without a cap, an account could try them all and bind itself to
+# other people's children. Wrong codes (404/410) count, per account; right ones do not.
+DEFAULT_LINK_LIMIT = "10 per hour;30 per day"
+
+
+def _link_limit() -> str:
+    return current_app.config.get("FAMILY_LINK_RATE_LIMIT") or DEFAULT_LINK_LIMIT
+
+
+def _link_key() -> str:
+    try:
+        verify_jwt_in_request(optional=True)
+        identity = get_jwt_identity()
+    except Exception:  # noqa: BLE001 - a bad token is refused by login_required with its own answer
+        identity = None
+    return f"user:{identity}" if identity else f"ip:{get_remote_address()}"
+
+
+def _wrong_code(response) -> bool:
+    return response.status_code in (404, 410)
 
 
 @blp.route("/me/family-code")
@@ -21,6 +45,8 @@ class MyFamilyCode(MethodView):
 
 @blp.route("/family/links")
 class FamilyLinks(MethodView):
+    decorators = [limiter.limit(_link_limit, key_func=_link_key, deduct_when=_wrong_code)]
+
     @login_required
     @blp.arguments(FamilyLinkCreateSchema)
     @blp.response(201, FamilyLinkSchema)
@@ -28,6 +54,7 @@ class FamilyLinks(MethodView):
     @blp.alt_response(404, description="family_code_not_found")
     @blp.alt_response(410, description="family_code_expired (expired or already used)")
     @blp.alt_response(422, description="validation_error or cannot_link_self")
+    @blp.alt_response(429, description="too_many_requests: too many wrong codes from this account")
     def post(self, body):
         """A parent binds a child with the child's family code"""
         return services.link_child(current_user, body["code"])

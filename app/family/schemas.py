@@ -10,7 +10,11 @@ class FamilyCodeSchema(BaseSchema):
 
 
 class FamilyLinkCreateSchema(BaseSchema):
-    code = fields.String(required=True, validate=validate.Length(min=4, max=12))
+    # A NUL would make PostgreSQL fail the lookup (a 500) instead of answering "not found".
+    code = fields.String(required=True, validate=[
+        validate.Length(min=4, max=12),
+        validate.Regexp(r"^[^\x00]*\Z", error="家庭码格式不正确"),
+    ])
 
 
 class FamilyLinkSchema(BaseSchema):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -42,8 +42,15 @@ def family_code(student: User) -> FamilyCode:
         return current
     ttl = timedelta(seconds=current_app.config["FAMILY_CODE_TTL_S"])
     for _ in range(10):
-        code = FamilyCode(student_id=student.id, code=random_code(FAMILY_CODE_LENGTH, FAMILY_CODE_ALPHABET),
-                          expires_at=now + ttl)
+        value = random_code(FAMILY_CODE_LENGTH, FAMILY_CODE_ALPHABET)
+        # Six digits are few and codes are issued daily: a value that is used or expired is free
+        # again (links do not refer to codes), or the space would run out. Live values stay unique.
+        db.session.execute(
+            delete(FamilyCode)
+            .where(FamilyCode.code == value, or_(FamilyCode.used_at.is_not(None), FamilyCode.expires_at <= now))
+            .execution_options(synchronize_session=False)
+        )
+        code = FamilyCode(student_id=student.id, code=value, expires_at=now + ttl)
         db.session.add(code)
         try:
             db.session.commit()

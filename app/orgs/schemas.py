@@ -22,11 +22,19 @@ def clean_real_name(value: str) -> str:
     return name
 
 
+class TrimmedString(fields.String):
+    """A string trimmed before its validators run, so "   " or " 班 " cannot pass a length check."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
 class OrgSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(min=2, max=80))
+    name = TrimmedString(required=True, validate=validate.Length(min=2, max=80))
     kind = fields.String(required=True, validate=validate.OneOf(ORG_KINDS))
-    parent_id = fields.Integer(allow_none=True, load_default=None)
+    # strict: 1.5 is an error, not org 1.
+    parent_id = fields.Integer(allow_none=True, load_default=None, strict=True)
     depth = fields.Integer(dump_only=True)
     path = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
@@ -38,8 +46,8 @@ class ChildrenArgsSchema(PageArgsSchema):
 
 class InviteCreateSchema(BaseSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    max_uses = fields.Integer(validate=validate.Range(min=1, max=2000))
-    expires_in_s = fields.Integer(validate=validate.Range(min=60))
+    max_uses = fields.Integer(strict=True, validate=validate.Range(min=1, max=2000))
+    expires_in_s = fields.Integer(strict=True, validate=validate.Range(min=60))
 
 
 class InviteOrgSchema(BaseSchema):

@@ -137,3 +137,42 @@ class WeChat:
             log.warning("wechat get_wxa_code_unlimited answered without an image")
             raise WeChatUnavailable()
         return content
+
+
+class ContentCheck:
+    """Results of WeChat content security, in the app's words."""
+
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    REVIEW = "review"  # risky or uncertain: held for a person, never lost
+
+
+def _suggest_to_state(suggest: str | None) -> str:
+    return ContentCheck.PASS if suggest == "pass" else ContentCheck.REVIEW
+
+
+def msg_sec_check(openid: str, content: str, scene: int = 2) -> str:
+    """Text check (msg_sec_check v2). Returns `pass` or `review`; WeChat trouble → 503."""
+    from app.extensions import wechat as ext
+
+    client = ext.client
+    result = ext._call(
+        "msg_sec_check", client.post, client.base_url + "wxa/msg_sec_check",
+        data={"content": content, "version": 2, "scene": scene, "openid": openid},
+    )
+    return _suggest_to_state((result.get("result") or {}).get("suggest"))
+
+
+def media_check_async(openid: str, media_url: str, media_type: int = 2, scene: int = 2) -> str:
+    """Start an image/audio check (media_check_async v2); the verdict arrives later at the
+    push endpoint. Returns WeChat's trace_id."""
+    from app.extensions import wechat as ext
+
+    client = ext.client
+    result = ext._call(
+        "media_check_async", client.post, client.base_url + "wxa/media_check_async",
+        data={"media_url": media_url, "media_type": media_type, "version": 2, "scene": scene, "openid": openid},
+    )
+    trace_id = result.get("trace_id")
+    if not trace_id:
+        raise WeChatUnavailable()
+    return trace_id

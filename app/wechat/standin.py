@@ -10,6 +10,10 @@ HTTP path against it. Behaviour is fixed (DESIGN.md, "The WeChat stand-in"):
 - `POST wxa/getwxacodeunlimit` → a PNG (a real QR code holding the scene).
 - `POST cgi-bin/message/subscribe/send` → ok, and remembered.
 - `POST wxa/msg_sec_check` (v2) → risky when the text holds a word of the block list.
+- `POST wxa/media_check_async` (v2) → a trace_id; the verdict is pushed like WeChat's message
+  push (JSON, signed with the push token): risky when the openid starts with `test_risky`.
+  The push goes to `push_url` when one is set, and is always kept for `GET _standin/pushes`
+  (each entry holds the signed query string and the JSON body, ready to replay).
 - `GET _standin/sent` lists what subscribe/send received (for tests and the demo).
 
 Run alone: `python -m app.wechat.standin --port 8001`.
@@ -22,20 +26,31 @@ import io
 import secrets
 import threading
 import time
+from urllib.parse import urlsplit
 
 import qrcode
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 BLOCK_LIST = ("赌博", "色情", "诈骗链接", "代考", "枪支")
 SLOW_SECONDS = 10
 
 
-def create_standin_app() -> Flask:
+def signed_push_query(token: str) -> dict:
+    """`signature`, `timestamp`, `nonce` as WeChat signs its message push."""
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(6)
+    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()  # noqa: S324
+    return {"signature": signature, "timestamp": timestamp, "nonce": nonce}
+
+
+def create_standin_app(push_url: str | None = None, push_token: str = "standin-push-token") -> Flask:  # noqa: S107
     app = Flask("wechat_standin")
     state = {
         "used_codes": set(),
         "sent": [],
+        "pushes": [],
+        "push_url": push_url,
+        "push_token": push_token,
         "token": "standin-token-" + secrets.token_hex(8),
         "lock": threading.Lock(),
     }
@@ -114,6 +129,36 @@ def create_standin_app() -> Flask:
         return jsonify({"errcode": 0, "errmsg": "ok", "result": result, "detail": detail,
                         "trace_id": secrets.token_hex(8)})
 
+    @app.post("/wxa/media_check_async")
+    def media_check_async():
+        if not token_ok():
+            return error(40001, "invalid credential")
+        body = request.get_json(force=True, silent=True) or {}
+        openid = str(body.get("openid", ""))
+        if not body.get("media_url") or body.get("media_type") not in (1, 2) or not openid:
+            return error(47001, "data format error")
+        trace_id = secrets.token_hex(12)
+        risky = openid.startswith("test_risky")
+        suggest, label = ("risky", 20002) if risky else ("pass", 100)
+        push = {
+            "ToUserName": "gh_standin", "FromUserName": openid, "CreateTime": int(time.time()),
+            "MsgType": "event", "Event": "wxa_media_check", "appid": "wx_standin_appid",
+            "trace_id": trace_id, "version": 2, "errcode": 0, "errmsg": "ok",
+            "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}],
+            "result": {"suggest": suggest, "label": label},
+        }
+        entry = {"query": signed_push_query(state["push_token"]), "body": push}
+        with state["lock"]:
+            state["pushes"].append(entry)
+        if state["push_url"]:
+            threading.Thread(target=_deliver, args=(state["push_url"], entry), daemon=True).start()
+        return jsonify({"errcode": 0, "errmsg": "ok", "trace_id": trace_id})
+
+    @app.get("/_standin/pushes")
+    def pushes():
+        with state["lock"]:
+            return jsonify(list(state["pushes"]))
+
     @app.get("/_standin/sent")
     def sent():
         with state["lock"]:
@@ -122,12 +167,32 @@ def create_standin_app() -> Flask:
     return app
 
 
+class _PathOnlyRequestHandler(WSGIRequestHandler):
+    """Access log without query strings: WeChat puts the app secret, login codes and access
+    tokens in the query, and those must not end up in anyone's logs."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = urlsplit(getattr(self, "path", "") or "").path or "-"
+        self.log("info", '"%s %s" %s %s', getattr(self, "command", "-"), path, code, size)
+
+
+def _deliver(url: str, entry: dict) -> None:
+    import requests
+
+    time.sleep(0.2)  # like WeChat: the verdict comes after the call returned
+    try:
+        requests.post(url, params=entry["query"], json=entry["body"], timeout=5)
+    except requests.RequestException:
+        pass  # kept in /_standin/pushes either way
+
+
 class StandInServer:
     """The stand-in on a loopback port, in a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        self.app = create_standin_app()
-        self._server = make_server(host, port, self.app, threaded=True)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, push_url: str | None = None,
+                 push_token: str = "standin-push-token"):  # noqa: S107
+        self.app = create_standin_app(push_url, push_token)
+        self._server = make_server(host, port, self.app, threaded=True, request_handler=_PathOnlyRequestHandler)
         self.host = host
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="wechat-standin", daemon=True)
@@ -149,8 +214,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="WeChat API stand-in")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--push-url", default=None, help="the app's WeChat push endpoint")
     args = parser.parse_args()
-    server = StandInServer(args.host, args.port)
+    server = StandInServer(args.host, args.port, push_url=args.push_url)
     print(f"WeChat stand-in listening on {server.base_url}", flush=True)
     server._server.serve_forever()
 

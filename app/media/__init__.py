@@ -1,0 +1,1 @@
+"""Media: resumable chunked uploads, content checks that read the bytes, stored media."""

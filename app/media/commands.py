@@ -1,0 +1,13 @@
+import click
+from flask.cli import AppGroup
+
+from app.media.services import expire_stale_uploads
+
+media_cli = AppGroup("media", help="Uploads and media housekeeping.")
+
+
+@media_cli.command("cleanup")
+def cleanup() -> None:
+    """Expire uploads abandoned for a day and delete leftover chunks (run hourly from cron)."""
+    result = expire_stale_uploads()
+    click.echo(f"Expired {result['expired']} stale uploads; removed {result['orphan_chunks']} orphan chunks.")

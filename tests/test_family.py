@@ -1,0 +1,199 @@
+"""Family links (小手牵大手): a student shows a short code, a parent types it in.
+
+The rules under test: the code is stable until used, single-use, expiring; only adults who are
+not students can become guardians; a link lets the parent see the child's class and nothing beside.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.common.time import utcnow
+from app.extensions import db
+from app.family.models import FamilyCode, FamilyLink
+from tests.conftest import assert_error, wechat_login
+
+
+def family_code(api, who) -> dict:
+    response = api.as_(who).get("/me/family-code")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def link(api, who, code: str):
+    return api.as_(who).post("/family/links", json={"code": code})
+
+
+def children_of(api, who) -> list[dict]:
+    response = api.as_(who).get("/me")
+    assert response.status_code == 200
+    return response.get_json()["children"]
+
+
+def test_parent_links_with_the_childs_code_and_sees_the_child(api, world):
+    """The happy path: a stable short code, one link, the child listed in the parent's /me."""
+    first = family_code(api, world.s_a1)
+    assert first["code"].isdigit() and 4 <= len(first["code"]) <= 12
+    expires_at = datetime.fromisoformat(first["expires_at"])
+    assert expires_at.utcoffset() is not None, "times carry an offset"
+    assert utcnow() < expires_at <= utcnow() + timedelta(days=2)
+    # Asking again before it is used gives the same code: the child can read it out twice.
+    assert family_code(api, world.s_a1) == first
+
+    assert children_of(api, world.p_a1) == []
+    response = link(api, world.p_a1, first["code"])
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json() == {"child": {"id": world.s_a1.id, "real_name": "张小三"}}
+    assert children_of(api, world.p_a1) == [{"id": world.s_a1.id, "real_name": "张小三"}]
+    # The link goes one way: the child has no children, the parent no memberships.
+    assert children_of(api, world.s_a1) == []
+    assert api.as_(world.p_a1).get("/me").get_json()["memberships"] == []
+
+
+def test_code_is_single_use_and_the_child_then_gets_a_new_one(api, world):
+    """A code seen over a shoulder must not link a stranger after the parent used it."""
+    code = family_code(api, world.s_a1)["code"]
+    assert link(api, world.p_a1, code).status_code == 201
+
+    stranger = wechat_login(api, "another_adult")
+    assert_error(link(api, stranger["access_token"], code), 410, "family_code_expired")
+    assert children_of(api, stranger["access_token"]) == []
+
+    fresh = family_code(api, world.s_a1)["code"]
+    assert fresh != code
+    # The fresh code works for a second guardian (mother and father both bind).
+    assert link(api, stranger["access_token"], fresh).status_code == 201
+    assert [c["id"] for c in children_of(api, stranger["access_token"])] == [world.s_a1.id]
+
+
+def test_expired_code_is_refused_and_replaced(app, api, world):
+    """Codes are short-lived: past `expires_at` a code links nobody and the child gets a new one."""
+    code = family_code(api, world.s_a1)["code"]
+    with app.app_context():
+        db.session.execute(
+            update(FamilyCode).where(FamilyCode.code == code).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+
+    assert_error(link(api, world.p_a1, code), 410, "family_code_expired")
+    assert children_of(api, world.p_a1) == []
+    fresh = family_code(api, world.s_a1)
+    assert fresh["code"] != code
+    assert datetime.fromisoformat(fresh["expires_at"]) > utcnow()
+    assert link(api, world.p_a1, fresh["code"]).status_code == 201
+
+
+def test_who_may_link_and_who_has_a_code(api, world):
+    """Unknown codes, students as guardians and self links are refused, each with its own code;
+    staff and plain WeChat users have no family code. None of these consume the child's code."""
+    code = family_code(api, world.s_a1)["code"]
+    unknown = "99999999" if code != "99999999" else "88888888"
+
+    assert_error(link(api, world.p_a1, unknown), 404, "family_code_not_found")
+    assert_error(link(api, world.s_b1, code), 403, "students_cannot_be_guardians")
+    assert_error(link(api, world.s_a1, code), 422, "cannot_link_self")
+    for not_a_student in (world.p_a1, world.t_a1, world.sa_a, world.admin):
+        assert_error(api.as_(not_a_student).get("/me/family-code"), 403, "not_a_student")
+    assert children_of(api, world.s_b1) == []
+
+    # The refusals above left the code usable.
+    assert family_code(api, world.s_a1)["code"] == code
+    # Surrounding spaces from a parent's paste do not matter.
+    assert link(api, world.p_a1, f" {code} ").status_code == 201
+
+
+def test_linking_again_with_a_fresh_code_is_harmless(app, api, world):
+    """A parent who binds twice (new phone, tapped twice) still has one link to one child."""
+    assert link(api, world.p_a1, family_code(api, world.s_a1)["code"]).status_code == 201
+    again = link(api, world.p_a1, family_code(api, world.s_a1)["code"])
+    assert again.status_code in (200, 201)
+    assert again.get_json()["child"]["id"] == world.s_a1.id
+    assert children_of(api, world.p_a1) == [{"id": world.s_a1.id, "real_name": "张小三"}]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(FamilyLink)) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"code": None},
+        {"code": 234567},
+        {"code": ["234567"]},
+        {"code": "23"},
+        {"code": "2" * 13},
+        {"kode": "234567"},
+        {"code": "2345\x0067"},
+        [],
+        "234567",
+    ],
+    ids=["missing", "null", "number", "list", "too-short", "too-long", "misspelt-field", "nul-char", "array-body",
+         "string-body"],
+)
+def test_bad_link_bodies_are_422_in_the_error_shape(api, world, body):
+    """Malformed bodies are validation errors naming the field, never a 500 or a link."""
+    family_code(api, world.s_a1)
+    body_error = assert_error(api.as_(world.p_a1).post("/family/links", json=body), 422, "validation_error")
+    assert body_error.get("errors"), body_error
+    if isinstance(body, dict):
+        assert "code" in body_error["errors"], body_error
+    assert children_of(api, world.p_a1) == []
+
+
+def test_garbled_json_and_no_login_are_refused(api, world):
+    """Not JSON at all is a clear 4xx; without a token nobody gets a code or a link."""
+    garbled = api.as_(world.p_a1).post("/family/links", data="{code: 1", content_type="application/json")
+    assert_error(garbled, 400)
+    assert_error(api.get("/me/family-code"), 401)
+    assert_error(api.post("/family/links", json={"code": "234567"}), 401)
+
+
+def test_linked_parent_sees_the_childs_class_but_not_other_schools(api, world):
+    """A guardian reads the orgs above the child (for campaigns and pledges), nothing beside."""
+    assert_error(api.as_(world.p_a1).get(f"/orgs/{world.class_a1.id}"), 404)
+    assert link(api, world.p_a1, family_code(api, world.s_a1)["code"]).status_code == 201
+
+    response = api.as_(world.p_a1).get(f"/orgs/{world.class_a1.id}")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["id"] == world.class_a1.id
+    assert api.as_(world.p_a1).get(f"/orgs/{world.school_a.id}").status_code == 200
+    for hidden in (world.school_b, world.class_b1, world.class_a2):
+        assert_error(api.as_(world.p_a1).get(f"/orgs/{hidden.id}"), 404)
+
+
+def test_wrong_codes_are_rate_limited_per_account(app, api, world):
+    """Six digits can be guessed: wrong guesses are capped per account, so a stranger cannot walk
+    the code space into a minor's family. The cap is per account, and right codes do not use it."""
+    app.config["FAMILY_LINK_RATE_LIMIT"] = "3 per hour"
+    code = family_code(api, world.s_a1)["code"]
+    guesser = wechat_login(api, "guesser")["access_token"]
+    for guess in ("22223333", "33334444", "44445555"):  # 8 digits: never an issued 6-digit code
+        assert_error(link(api, guesser, guess), 404, "family_code_not_found")
+    limited = assert_error(link(api, guesser, code), 429, "too_many_requests")
+    assert limited["message"]
+    assert children_of(api, guesser) == []
+
+    # Another parent is not affected, and successful links do not count against anyone.
+    for _ in range(4):
+        assert link(api, world.p_a1, family_code(api, world.s_a1)["code"]).status_code in (200, 201)
+    assert children_of(api, world.p_a1) == [{"id": world.s_a1.id, "real_name": "张小三"}]
+
+
+def test_used_code_values_are_issued_again_but_live_ones_are_not(api, world, monkeypatch):
+    """Codes come from a small space and are issued every day, so a value that is used or expired
+    must be reusable (or the space runs out and children get no code); a live value never is."""
+    candidates = iter(["234567", "234567", "234567", "345678"])
+    monkeypatch.setattr("app.family.services.random_code", lambda *_args: next(candidates))
+
+    assert family_code(api, world.s_a1)["code"] == "234567"
+    assert link(api, world.p_a1, "234567").status_code == 201
+    # s_a1's code is used: the same value goes to s_b1 instead of failing ten times.
+    assert family_code(api, world.s_b1)["code"] == "234567"
+    # s_a1 needs a new code; "234567" is live (s_b1's), so the next candidate is taken.
+    assert family_code(api, world.s_a1)["code"] == "345678"
+
+    # The recycled value now means s_b1, not s_a1.
+    other = wechat_login(api, "second_parent")["access_token"]
+    assert link(api, other, "234567").get_json()["child"]["id"] == world.s_b1.id
