@@ -87,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     from app.extensions import api
     from app.family.routes import blp as family_blp
     from app.health import blp as health_blp
+    from app.health import docs_assets
     from app.media.routes import blp as media_blp
     from app.media.routes import files_blp
     from app.orgs.routes import blp as orgs_blp
@@ -94,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (health_blp, auth_blp, orgs_blp, family_blp, campaigns_blp, media_blp, files_blp, wechat_blp):
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs_assets)
 
 
 def register_errorhandlers(app: Flask) -> None:

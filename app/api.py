@@ -15,32 +15,8 @@ class ErrorSchema(ma.Schema):
     )
 
 
-def _without_excluded(docs: dict) -> dict:
-    """flask-smorest's per-endpoint doc table minus operations marked `@blp.doc(exclude=True)`."""
-    kept = {}
-    for endpoint, info in docs.items():
-        operations = {
-            method: doc for method, doc in info.items()
-            if method != "parameters" and not doc.get("manual_doc", {}).get("exclude")
-        }
-        if operations:
-            kept[endpoint] = {**operations, "parameters": info.get("parameters")}
-    return kept
-
-
 class QinglangApi(Api):
     ERROR_SCHEMA = ErrorSchema
-
-    def register_blueprint(self, blp, **options):
-        """Register as usual, but leave operations marked `@blp.doc(exclude=True)` (e.g. the docs
-        UI's static files) out of the OpenAPI document. flask-smorest has no such switch and
-        would copy `exclude` into the operation verbatim, which is not valid OpenAPI."""
-        docs = blp._docs
-        blp._docs = _without_excluded(docs)
-        try:
-            return super().register_blueprint(blp, **options)
-        finally:
-            blp._docs = docs
 
     def handle_http_exception(self, error):
         from app.errors import handle_http_exception

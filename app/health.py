@@ -1,4 +1,5 @@
 """Liveness and the docs UI's static assets. Nothing here touches the database."""
+from flask import Blueprint as FlaskBlueprint
 from flask import send_from_directory
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -22,9 +23,11 @@ class Health(MethodView):
         return {"status": "ok"}
 
 
-@blp.route("/docs/assets/<path:filename>")
-class DocsAssets(MethodView):
-    @blp.doc(exclude=True)
-    def get(self, filename):
-        """Swagger UI files, served from the swagger-ui-bundle package"""
-        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+# A plain Flask blueprint: static files are not part of the API document.
+docs_assets = FlaskBlueprint("docs_assets", __name__, url_prefix="/api/v1/docs/assets")
+
+
+@docs_assets.get("/<path:filename>")
+def docs_asset(filename):
+    """Swagger UI files, served from the swagger-ui-bundle package (no CDN)."""
+    return send_from_directory(swagger_ui_path, filename, max_age=86400)
