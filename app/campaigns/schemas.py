@@ -1,40 +1,14 @@
-from datetime import UTC, datetime
-
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.common.schemas import BaseSchema, PageArgsSchema, aware_datetime
+from app.common.schemas import BaseSchema, PageArgsSchema, TrimmedString, aware_datetime, id_field
 
 DEFAULT_PHASES = ("启动", "实施", "评估总结")
-MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL: larger numbers would fail in SQL, not be "not found"
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-class TrimmedString(fields.String):
-    """A string with surrounding whitespace removed before the length rules run, so a title of
-    spaces is as missing as an empty one; NUL characters (which PostgreSQL refuses) are invalid."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ValidationError("不能包含空字符")
-        return text.strip()
-
-
-def _plausible_time(value: datetime) -> None:
-    # Year 1 or 9999 with an offset cannot even be converted to UTC for storage.
-    if not EARLIEST <= value < LATEST:
-        raise ValidationError("时间应在 2000 年到 2099 年之间")
-
-
-def campaign_time(**kwargs):
-    return aware_datetime(validate=_plausible_time, **kwargs)
 
 
 class PhaseSchema(BaseSchema):
     name = TrimmedString(required=True, validate=validate.Length(min=1, max=20))
-    starts_at = campaign_time(allow_none=True)
-    ends_at = campaign_time(allow_none=True)
+    starts_at = aware_datetime(allow_none=True)
+    ends_at = aware_datetime(allow_none=True)
 
 
 def _check_window(data, start="starts_at", end="ends_at"):
@@ -44,10 +18,10 @@ def _check_window(data, start="starts_at", end="ends_at"):
 
 class CampaignCreateSchema(BaseSchema):
     title = TrimmedString(required=True, validate=validate.Length(min=2, max=120))
-    org_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
+    org_id = id_field(required=True)
     theme = TrimmedString(allow_none=True, validate=validate.Length(max=2000))
-    starts_at = campaign_time(allow_none=True)
-    ends_at = campaign_time(allow_none=True)
+    starts_at = aware_datetime(allow_none=True)
+    ends_at = aware_datetime(allow_none=True)
     phases = fields.List(fields.Nested(PhaseSchema), validate=validate.Length(max=10))
 
     @validates_schema

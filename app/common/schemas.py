@@ -39,6 +39,13 @@ class BaseSchema(ma.Schema):
         return data
 
 
+class TrimmedString(fields.String):
+    """A string trimmed before its validators run, so "   " or " 班 " cannot pass a length check."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
 def aware_datetime(**kwargs) -> fields.AwareDateTime:
     """A datetime input between 2000 and 2099; a value without an offset is read as UTC."""
     checks = [validate.Range(min=EARLIEST, max=LATEST, error="日期应在 2000 年到 2099 年之间")]

@@ -2,7 +2,7 @@ import re
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from app.common.schemas import BaseSchema, PageArgsSchema
+from app.common.schemas import BaseSchema, PageArgsSchema, TrimmedString, id_field
 from app.orgs.models import ORG_KINDS, ROLES
 
 # Chinese names (with the middle dot of minority names) or Latin letters, 2–20 characters.
@@ -22,19 +22,12 @@ def clean_real_name(value: str) -> str:
     return name
 
 
-class TrimmedString(fields.String):
-    """A string trimmed before its validators run, so "   " or " 班 " cannot pass a length check."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
-
-
 class OrgSchema(BaseSchema):
     id = fields.Integer(dump_only=True)
     name = TrimmedString(required=True, validate=validate.Length(min=2, max=80))
     kind = fields.String(required=True, validate=validate.OneOf(ORG_KINDS))
     # strict: 1.5 is an error, not org 1.
-    parent_id = fields.Integer(allow_none=True, load_default=None, strict=True)
+    parent_id = id_field(allow_none=True, load_default=None)
     depth = fields.Integer(dump_only=True)
     path = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
