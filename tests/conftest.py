@@ -19,7 +19,8 @@ from app import create_app
 from app.auth.models import User
 from app.auth.services import hash_password
 from app.extensions import db
-from app.orgs.models import Membership, Org
+from app.orgs.models import Membership
+from app.orgs.services import add_org
 from app.wechat.standin import StandInServer
 
 API = "/api/v1"
@@ -145,14 +146,6 @@ def _person(username: str | None = None, openid: str | None = None, real_name: s
     return Person(id=user.id, user=user, username=username, openid=openid, real_name=real_name)
 
 
-def _org(name: str, kind: str, parent: Org | None) -> Org:
-    org = Org(name=name, kind=kind, parent_id=parent.id if parent else None, depth=(parent.depth + 1) if parent else 0)
-    db.session.add(org)
-    db.session.flush()
-    org.path = (parent.path if parent else "/") + f"{org.id}/"
-    return org
-
-
 @pytest.fixture
 def world(app):
     """city → district → school A (classes A1, A2) and school B (class B1), with people.
@@ -163,13 +156,13 @@ def world(app):
     """
     with app.app_context():
         w = SimpleNamespace()
-        w.city = _org("测试市", "region", None)
-        w.district = _org("测试区", "region", w.city)
-        w.school_a = _org("第一小学", "school", w.district)
-        w.class_a1 = _org("一年级一班", "class", w.school_a)
-        w.class_a2 = _org("一年级二班", "class", w.school_a)
-        w.school_b = _org("第二小学", "school", w.district)
-        w.class_b1 = _org("二年级一班", "class", w.school_b)
+        w.city = add_org("测试市", "region", None)
+        w.district = add_org("测试区", "region", w.city)
+        w.school_a = add_org("第一小学", "school", w.district)
+        w.class_a1 = add_org("一年级一班", "class", w.school_a)
+        w.class_a2 = add_org("一年级二班", "class", w.school_a)
+        w.school_b = add_org("第二小学", "school", w.district)
+        w.class_b1 = add_org("二年级一班", "class", w.school_b)
 
         people = {
             "admin": (_person("admin", admin=True, real_name="平台管理员"), None, None),

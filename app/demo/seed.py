@@ -18,6 +18,7 @@ from app.common.time import utcnow
 from app.extensions import db
 from app.family.models import FamilyLink
 from app.orgs.models import Membership, Org
+from app.orgs.services import add_org
 
 DEMO_PASSWORD_DEFAULT = "qinglang-demo"  # noqa: S105 - demo data only, printed by make run
 CITY_NAME = "示范市"
@@ -41,14 +42,6 @@ def demo_password() -> str:
     return os.environ.get("DEMO_PASSWORD") or DEMO_PASSWORD_DEFAULT
 
 
-def _org(name: str, kind: str, parent: Org | None) -> Org:
-    org = Org(name=name, kind=kind, parent_id=parent.id if parent else None, depth=(parent.depth + 1) if parent else 0)
-    db.session.add(org)
-    db.session.flush()
-    org.path = (parent.path if parent else "/") + f"{org.id}/"
-    return org
-
-
 def _staff(username: str, real_name: str, password_hash: str, *, admin: bool = False) -> User:
     user = User(username=username, real_name=real_name, password_hash=password_hash, is_platform_admin=admin)
     db.session.add(user)
@@ -69,7 +62,7 @@ def seed_demo() -> dict | None:
     if admin is None:
         _staff("admin", "平台管理员", pw, admin=True)
 
-    city = _org(CITY_NAME, "region", None)
+    city = add_org(CITY_NAME, "region", None)
     _member(_staff("city_admin", "市教育局管理员", pw), city, "region_admin")
     _member(_staff("judge01", "评审专家甲", pw), city, "judge")
 
@@ -77,15 +70,15 @@ def seed_demo() -> dict | None:
     school_no = 0
     class_no = 0
     for district_no, (district_name, schools) in enumerate(TREE.items(), start=1):
-        district = _org(district_name, "region", city)
+        district = add_org(district_name, "region", city)
         _member(_staff(f"district{district_no}_admin", f"{district_name}教育局管理员", pw), district, "region_admin")
         for school_name, classes in schools.items():
             school_no += 1
-            school = _org(school_name, "school", district)
+            school = add_org(school_name, "school", district)
             _member(_staff(f"school{school_no}_admin", f"{school_name}管理员", pw), school, "school_admin")
             for class_name in classes:
                 class_no += 1
-                klass = _org(class_name, "class", school)
+                klass = add_org(class_name, "class", school)
                 teacher = _staff(f"teacher{class_no:02d}", f"{SURNAMES[class_no]}老师", pw)
                 teacher.openid = f"test_t{class_no:02d}"
                 _member(teacher, klass, "teacher")

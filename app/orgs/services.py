@@ -56,11 +56,18 @@ def create_org(actor: User, name: str, kind: str, parent_id: int | None) -> Org:
             )
         if kind == "region" and authority_rank(actor, parent) < ROLE_RANK["region_admin"]:
             raise Forbidden("forbidden", "只有教育局管理员可以创建下级区域")
+    org = add_org(name, kind, parent)
+    db.session.commit()
+    return org
+
+
+def add_org(name: str, kind: str, parent: Org | None) -> Org:
+    """Insert an org below `parent` with its materialised path (no rules, no commit: callers
+    check permissions; the demo seed and tests build trees with it)."""
     org = Org(name=name, kind=kind, parent_id=parent.id if parent else None, depth=(parent.depth + 1) if parent else 0)
     db.session.add(org)
-    db.session.flush()
+    db.session.flush()  # the path needs the id
     org.path = (parent.path if parent else "/") + f"{org.id}/"
-    db.session.commit()
     return org
 
 
