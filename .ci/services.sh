@@ -7,6 +7,7 @@ set -euo pipefail
 PG_PORT=${PG_PORT:-55432}
 REDIS_PORT=${REDIS_PORT:-56379}
 SERVICES_DIR=${SERVICES_DIR:-$(mktemp -d /tmp/qinglang-services.XXXXXX)}
+chmod 755 "$SERVICES_DIR"  # the postgres user must reach its data directory
 
 install_missing() {
   local need=()
