@@ -39,6 +39,10 @@ REASONS = {
     "corrupt_file": "文件已损坏或不完整，请重新选择文件后上传",
     "image_too_large": "图片像素过大，请缩小或压缩后再上传",
     "video_unplayable": "视频无法播放，请换一个视频或重新录制",
+    # Found while assembling; kept here too, because completing a failed upload again answers
+    # with the stored failure code alone.
+    "size_mismatch": "文件大小与声明不一致，请重新上传",
+    "checksum_mismatch": "文件校验失败，请重新上传",
 }
 
 

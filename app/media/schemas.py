@@ -5,7 +5,8 @@ from app.common.schemas import BaseSchema
 
 class UploadCreateSchema(BaseSchema):
     filename = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    size = fields.Integer(required=True, validate=validate.Range(min=1))
+    # strict: 1.5 is an error, not a 1-byte file.
+    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     sha256 = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{64}$", error="应为 64 位十六进制 SHA-256"))
 
 

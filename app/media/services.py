@@ -171,9 +171,9 @@ def complete_upload(owner: User, upload_id: str) -> dict:
             assembled = Path(work) / "assembled"
             size, digest = _assemble(upload, assembled)
             if size != upload.size:
-                _fail(upload, "size_mismatch", "文件大小与声明不一致，请重新上传")
+                _fail(upload, "size_mismatch")
             if upload.sha256 and digest != upload.sha256:
-                _fail(upload, "checksum_mismatch", "文件校验失败，请重新上传")
+                _fail(upload, "checksum_mismatch")
             return _finish(owner, upload, assembled, Path(work))
     except BaseException:
         db.session.rollback()
@@ -338,8 +338,30 @@ def request_media_check(owner: User, media: Media) -> None:
     try:
         media.moderation_trace_id = media_check_async(owner.openid, url)
     except ApiError:
-        log.warning("media check request failed media_id=%s; left pending", media.id)
+        log.warning("media check request failed media_id=%s; left pending for `flask media recheck`", media.id)
     db.session.commit()
+
+
+RECHECK_AFTER = timedelta(hours=1)
+
+
+def recheck_pending_media(limit: int = 200) -> dict:
+    """Ask WeChat again about media still `pending`: the request never got through (WeChat was
+    down, so there is no trace id) or the verdict was not pushed within an hour."""
+    lost_before = utcnow() - RECHECK_AFTER
+    rows = db.session.scalars(
+        select(Media)
+        .where(Media.moderation == "pending",
+               or_(Media.moderation_trace_id.is_(None), Media.created_at < lost_before))
+        .order_by(Media.created_at).limit(limit)
+    ).all()
+    asked = 0
+    for media in rows:
+        owner = db.session.get(User, media.owner_id)
+        before = media.moderation_trace_id
+        request_media_check(owner, media)
+        asked += media.moderation_trace_id not in (None, before)
+    return {"pending": len(rows), "asked": asked}
 
 
 def apply_media_check(trace_id: str, suggest: str | None) -> bool:

@@ -57,6 +57,8 @@ class Storage:
         raise NotImplementedError
 
     def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise StorageError("refusing to delete every object: give a prefix")
         count = 0
         for key in list(self.keys(prefix)):
             self.delete(key)
@@ -76,6 +78,13 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise StorageError(f"invalid storage key {key!r}")
     return key
+
+
+def check_prefix(prefix: str) -> str:
+    """A listing prefix: `""` (everything) or a valid key, optionally ending with `/`."""
+    if prefix:
+        check_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
 
 
 class FileStorage(Storage):
@@ -124,6 +133,7 @@ class FileStorage(Storage):
         return count
 
     def keys(self, prefix):
+        check_prefix(prefix)
         base = self.root
         start = base / prefix if prefix.endswith("/") else (base / prefix).parent
         if not start.exists():
@@ -135,10 +145,13 @@ class FileStorage(Storage):
                     yield key
 
     def signed_url(self, key, expires_s, content_type=None, filename=None):
-        from flask import url_for
+        from flask import current_app, has_request_context, url_for
 
         token = self._signer.dumps({"k": check_key(key), "t": content_type, "n": filename, "e": expires_s})
-        return url_for("files.SignedFile", token=token)
+        if has_request_context():
+            return url_for("files.SignedFile", token=token)
+        # CLI and jobs: the path alone (callers prefix PUBLIC_BASE_URL); url_for would need SERVER_NAME.
+        return current_app.url_map.bind("localhost").build("files.SignedFile", {"token": token})
 
     def resolve_token(self, token: str) -> dict:
         """The key behind a signed URL, or StorageError when forged or expired."""
@@ -207,6 +220,7 @@ class S3Storage(Storage):
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def keys(self, prefix):
+        check_prefix(prefix)
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
             for item in page.get("Contents", []):
