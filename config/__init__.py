@@ -45,6 +45,8 @@ class BaseConfig:
         "CONTENT_SECURITY": ("CONTENT_SECURITY", lambda v: v.lower() in ("1", "true", "yes", "on")),
         "UPLOAD_MAX_BYTES": ("UPLOAD_MAX_BYTES", int),
         "UPLOAD_WORK_DIR": ("UPLOAD_WORK_DIR", str),
+        "CERTIFICATE_FONT": ("CERTIFICATE_FONT", str),
+        "PLEDGE_STATS_CACHE_S": ("PLEDGE_STATS_CACHE_S", float),
     }
 
     SECRET_KEY = INSECURE_SECRET
@@ -92,6 +94,11 @@ class BaseConfig:
     # /api/v1/wechat/push, signed with WECHAT_PUSH_TOKEN.
     CONTENT_SECURITY = True
     WECHAT_PUSH_TOKEN = "standin-push-token"
+
+    # Pledges (app/pledges): progress counts are cached this long (they may lag as much);
+    # the poster's Chinese font comes from fontconfig (fonts-noto-cjk) unless set as path[#index].
+    PLEDGE_STATS_CACHE_S = 5.0
+    CERTIFICATE_FONT: str | None = None
 
     INVITE_DEFAULT_TTL_S = 7 * 24 * 3600
     INVITE_MAX_TTL_S = 90 * 24 * 3600
@@ -154,6 +161,9 @@ class ProductionConfig(BaseConfig):
         if settings.get("CONTENT_SECURITY") and settings.get("WECHAT_PUSH_TOKEN") == BaseConfig.WECHAT_PUSH_TOKEN:
             problems.append("WECHAT_PUSH_TOKEN must be the message-push token set in the mini-program console "
                             "(or set CONTENT_SECURITY=0)")
+        if (settings.get("CONTENT_SECURITY") and str(settings.get("STORAGE_URL", "")).startswith("file:")
+                and not settings.get("PUBLIC_BASE_URL")):
+            problems.append("PUBLIC_BASE_URL must be set: WeChat fetches pictures to check from the file backend")
         if problems:
             raise RuntimeError("Refusing to start in production: " + "; ".join(problems))
 

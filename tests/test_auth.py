@@ -377,6 +377,7 @@ def production_env(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.db'}")
     monkeypatch.setenv("STORAGE_URL", f"file://{tmp_path / 'storage'}")
     monkeypatch.setenv("WECHAT_PUSH_TOKEN", "a-real-push-token")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://api.qinglang.example")
     return monkeypatch
 
 
@@ -402,6 +403,7 @@ def test_production_starts_with_real_settings(production_env):
         ("WECHAT_SECRET", "", "WECHAT_SECRET"),
         ("DATABASE_URL", None, "DATABASE_URL"),
         ("WECHAT_PUSH_TOKEN", None, "WECHAT_PUSH_TOKEN"),
+        ("PUBLIC_BASE_URL", None, "PUBLIC_BASE_URL"),
     ],
 )
 def test_production_refuses_to_start_without_real_secrets(production_env, variable, value, mentioned):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
+import time
 
 import av
 import pytest
@@ -288,14 +289,21 @@ def test_push_for_an_unknown_trace_is_acknowledged_and_ignored(app, api, standin
 
 
 def test_push_url_verification_echoes_only_with_the_right_signature(app, api):
-    """WeChat checks the push URL once by GET: echo `echostr` when signed with our push token."""
-    timestamp, nonce = "1700000000", "n0nce"
+    """WeChat checks the push URL once by GET: echo `echostr` when signed with our push token.
+    A correctly signed but old timestamp is refused too: the signature does not cover the body,
+    so a replayed push URL must not be accepted later with another body."""
     token = app.config["WECHAT_PUSH_TOKEN"]
-    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()  # noqa: S324
-    good = {"signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": "abc"}
+
+    def signed(timestamp: str) -> dict:
+        signature = hashlib.sha1("".join(sorted([token, timestamp, "n0nce"])).encode()).hexdigest()  # noqa: S324
+        return {"signature": signature, "timestamp": timestamp, "nonce": "n0nce", "echostr": "abc"}
+
+    good = signed(str(int(time.time())))
     response = api.get("/wechat/push", query_string=good)
     assert response.status_code == 200 and response.get_data(as_text=True) == "abc"
-    for bad in ({**good, "signature": signature[::-1]}, {**good, "timestamp": "1700000001"}, {"echostr": "abc"}):
+    stale = signed(str(int(time.time()) - 3600))
+    for bad in ({**good, "signature": good["signature"][::-1]}, {**good, "timestamp": str(int(good["timestamp"]) + 1)},
+                {"echostr": "abc"}, stale):
         assert_error(api.get("/wechat/push", query_string=bad), 403, "invalid_signature")
 
 
@@ -354,3 +362,19 @@ def test_media_whose_check_could_not_be_sent_is_asked_again(standin, tmp_path):
             db.session.remove()
             db.engine.dispose()
 
+
+
+def test_video_above_the_pixel_cap_is_refused_before_decoding(standin, tmp_path, api):
+    """A video's resolution is checked against MEDIA_MAX_PIXELS before a frame is decoded."""
+    app = make_app(standin, tmp_path, MEDIA_MAX_PIXELS=1000)  # the 64x48 clip has 3072 pixels
+    with app.app_context():
+        reset_database()
+    try:
+        client_api = type(api)(app.test_client())
+        token = wechat_login(client_api, "film_kid")["access_token"]
+        response = upload_file(client_api, token, make_video(seconds=3), "clip.mp4")
+        assert_error(response, 422, "video_too_large")
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

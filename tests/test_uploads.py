@@ -411,3 +411,22 @@ def test_memory_stays_flat_for_a_64_mb_upload(standin, tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_chunk_lost_from_storage_is_asked_for_again(app, api, client, world):
+    """If storage lost a chunk the database recorded, completing does not fail with a 500: the
+    chunk is un-recorded, the answer names it, and re-sending it lets the upload finish."""
+    token = world.s_a1.token
+    data = noisy_jpeg(640, 480)
+    upload = create_upload(api, token, data, "photo.jpg")
+    send_chunks(api, token, upload, data)
+    with app.app_context():
+        storage.backend.delete(f"uploads/{upload['id']}/000001")
+    body = assert_error(complete(api, token, upload["id"]), 409, "upload_incomplete")
+    assert body["errors"]["missing"] == ["1"]
+    status = api.as_(token).get(f"/uploads/{upload['id']}").get_json()
+    assert status["status"] == "pending" and 1 not in status["received"]
+    assert put_chunk(api, token, upload["id"], 1, chunks_of(data, upload["chunk_size"])[1]).status_code == 200
+    done = complete(api, token, upload["id"])
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["media"]["kind"] == "image"

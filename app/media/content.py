@@ -39,6 +39,7 @@ REASONS = {
     "corrupt_file": "文件已损坏或不完整，请重新选择文件后上传",
     "image_too_large": "图片像素过大，请缩小或压缩后再上传",
     "video_unplayable": "视频无法播放，请换一个视频或重新录制",
+    "video_too_large": "视频分辨率过高，请以 4K 或更低分辨率重新导出",
     # Found while assembling; kept here too, because completing a failed upload again answers
     # with the stored failure code alone.
     "size_mismatch": "文件大小与声明不一致，请重新上传",
@@ -82,7 +83,7 @@ def process(path: Path, workdir: Path, max_pixels: int) -> Processed:
     mime = sniff(path)
     if mime in IMAGE_MIMES:
         return process_image(path, workdir, max_pixels)
-    return process_video(path, workdir)
+    return process_video(path, workdir, max_pixels)
 
 
 def _open_image(path: Path, max_pixels: int) -> Image.Image:
@@ -163,7 +164,7 @@ WEBM_VIDEO = {"vp8", "vp9", "av1"}
 WEBM_AUDIO = {"vorbis", "opus"}
 
 
-def process_video(path: Path, workdir: Path) -> Processed:
+def process_video(path: Path, workdir: Path, max_pixels: int) -> Processed:
     import av
 
     try:
@@ -176,6 +177,8 @@ def process_video(path: Path, workdir: Path) -> Processed:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         vcodec = video.codec_context.name
+        if (video.codec_context.width or 0) * (video.codec_context.height or 0) > max_pixels:
+            raise MediaRejected("video_too_large")  # before decoding a frame of that size
         acodec = audio.codec_context.name if audio else None
         duration = _duration(container, video)
         if not duration or duration <= 0:

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app, has_request_context
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -28,7 +28,7 @@ from app.extensions import db, storage
 from app.media import content
 from app.media.content import MediaRejected
 from app.media.models import Media, Upload, UploadChunk
-from app.storage import FileStorage
+from app.storage import FileStorage, StorageError
 
 log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(minutes=10)
@@ -219,7 +219,16 @@ def _assemble(upload: Upload, target: Path) -> tuple[int, str]:
     with open(target, "wb") as out:
         writer = _HashingWriter(out)
         for index in range(upload.chunk_count):
-            backend.copy_to(chunk_key(upload.id, index), writer)
+            try:
+                backend.copy_to(chunk_key(upload.id, index), writer)
+            except StorageError:
+                # Recorded but not in storage (lost, or removed by hand): ask the client to resend it.
+                log.warning("chunk %s of upload %s missing from storage", index, upload.id)
+                db.session.execute(delete(UploadChunk).where(UploadChunk.upload_id == upload.id,
+                                                             UploadChunk.index == index))
+                db.session.commit()
+                raise ApiError("upload_incomplete", "有 1 个分片需要重新上传", status=409,
+                               errors={"missing": [str(index)]}) from None
     return writer.count, writer.digest.hexdigest()
 
 
@@ -398,14 +407,15 @@ def expire_stale_uploads() -> dict:
         upload.status = "expired"
         backend.delete_prefix(f"uploads/{upload.id}/")
     db.session.commit()
+    # List storage first, then ask which of those uploads are live: an upload started between
+    # the two steps has its chunks listed after its row exists, so it is never taken for an orphan.
+    found = {key.split("/")[1] for key in backend.keys("uploads/")}
+    live = set(db.session.scalars(
+        select(Upload.id).where(Upload.id.in_(found), Upload.status.in_(("pending", "assembling")))
+    )) if found else set()
     orphans = 0
-    live = set(db.session.scalars(select(Upload.id).where(Upload.status.in_(("pending", "assembling")))))
-    seen = set()
-    for key in backend.keys("uploads/"):
-        upload_id = key.split("/")[1]
-        if upload_id not in live and upload_id not in seen:
-            seen.add(upload_id)
-            orphans += backend.delete_prefix(f"uploads/{upload_id}/")
+    for upload_id in sorted(found - live):
+        orphans += backend.delete_prefix(f"uploads/{upload_id}/")
     return {"expired": len(stale), "orphan_chunks": orphans}
 
 
@@ -413,8 +423,6 @@ def resolve_file_token(token: str) -> tuple[Path, dict]:
     backend = storage.backend
     if not isinstance(backend, FileStorage):
         raise NotFound()
-    from app.storage import StorageError
-
     try:
         data = backend.resolve_token(token)
     except StorageError as exc:

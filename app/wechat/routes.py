@@ -4,6 +4,7 @@ Only JSON plaintext mode is handled; every call is verified with the push token
 (`WECHAT_PUSH_TOKEN`) exactly as WeChat signs it.
 """
 import logging
+import time
 
 from flask import current_app, request
 from flask.views import MethodView
@@ -17,7 +18,18 @@ log = logging.getLogger(__name__)
 blp = Blueprint("wechat", __name__, url_prefix="/api/v1", description="微信消息推送")
 
 
+PUSH_MAX_AGE_S = 300
+
+
 def _verify() -> None:
+    """WeChat's signature covers token, timestamp and nonce (not the body): a signed URL seen
+    once could be replayed with another body, so only fresh timestamps are accepted."""
+    try:
+        age = abs(time.time() - int(request.args.get("timestamp", "")))
+    except ValueError:
+        age = None
+    if age is None or age > PUSH_MAX_AGE_S:
+        raise Forbidden("invalid_signature", "签名校验失败")
     try:
         check_signature(current_app.config["WECHAT_PUSH_TOKEN"], request.args.get("signature", ""),
                         request.args.get("timestamp", ""), request.args.get("nonce", ""))
