@@ -13,6 +13,8 @@ install_missing() {
   local need=()
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  # Certificate posters draw Chinese text with a system font (never a font file in the repo).
+  fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-noto-cjk)
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

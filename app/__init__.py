@@ -62,6 +62,9 @@ def register_extensions(app: Flask) -> None:
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL: readers never wait for the writer, which matters with several gunicorn workers.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
@@ -91,9 +94,12 @@ def register_blueprints(app: Flask) -> None:
     from app.media.routes import blp as media_blp
     from app.media.routes import files_blp
     from app.orgs.routes import blp as orgs_blp
+    from app.pledges.routes import blp as pledges_blp
+    from app.quizzes.routes import attempts_blp, banks_blp, quizzes_blp
     from app.wechat.routes import blp as wechat_blp
 
-    for blueprint in (health_blp, auth_blp, orgs_blp, family_blp, campaigns_blp, media_blp, files_blp, wechat_blp):
+    for blueprint in (health_blp, auth_blp, orgs_blp, family_blp, campaigns_blp, media_blp, files_blp, wechat_blp,
+                      pledges_blp, banks_blp, quizzes_blp, attempts_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_assets)
 

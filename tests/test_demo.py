@@ -106,6 +106,14 @@ def test_seeded_people_can_log_in_and_see_the_demo(app, api):
     assert "好网民" in campaign["title"]
     assert campaign["status"] == "active" and campaign["current_phase"] is not None
     assert api.as_(teacher["access_token"]).get(f"/campaigns/{campaign['id']}").status_code == 200
+    # The demo campaign has something to do: a pledge for everyone, a family pledge, a quiz.
+    pledges = api.as_(student["access_token"]).get(f"/campaigns/{campaign['id']}/pledges").get_json()["items"]
+    assert sorted(p["mode"] for p in pledges) == ["family", "individual"]
+    individual = next(p for p in pledges if p["mode"] == "individual")
+    signed = api.as_(student["access_token"]).post(f"/pledges/{individual['id']}/signatures", json={})
+    assert signed.status_code == 201 and signed.get_json()["status"] == "complete", signed.get_json()
+    quizzes = api.as_(student["access_token"]).get(f"/campaigns/{campaign['id']}/quizzes").get_json()["items"]
+    assert len(quizzes) == 1
 
     parent = wechat_login(api, "p01")
     me = api.as_(parent["access_token"]).get("/me").get_json()

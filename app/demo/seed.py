@@ -19,6 +19,8 @@ from app.extensions import db
 from app.family.models import FamilyLink
 from app.orgs.models import Membership, Org
 from app.orgs.services import add_org
+from app.pledges.models import Pledge
+from app.quizzes.services import seed_starter_quiz
 
 DEMO_PASSWORD_DEFAULT = "qinglang-demo"  # noqa: S105 - demo data only, printed by make run
 CITY_NAME = "示范市"
@@ -36,6 +38,11 @@ TREE = {
     },
 }
 STUDENTS_PER_CLASS = 10
+CONVENTION = ("要善于网上学习，不浏览不良信息；要诚实友好交流，不侮辱欺诈他人；要增强自护意识，不随意约会网友；"
+              "要维护网络安全，不破坏网络秩序；要有益身心健康，不沉溺虚拟时空。")
+FAMILY_PLEDGE = ("我们全家承诺：文明上网，不传谣、不信谣；保护个人信息，不随意透露家庭住址和电话；"
+                 "合理安排上网时间，孩子每天上网不超过一小时；遇到网络诈骗及时告诉家人并报警；"
+                 "父母做好榜样，和孩子一起争做中国好网民。")
 
 
 def demo_password() -> str:
@@ -95,7 +102,7 @@ def seed_demo() -> dict | None:
     now = utcnow()
     phase_len = timedelta(days=30)
     start = now - timedelta(days=7)
-    db.session.add(Campaign(
+    campaign = Campaign(
         org_id=city.id, title="2026年“争做中国好网民”主题教育活动",
         theme="网聚青春正能量，争做中国好网民：文明上网承诺、网络安全知识竞赛、作品征集",
         starts_at=start, ends_at=start + 3 * phase_len,
@@ -104,6 +111,15 @@ def seed_demo() -> dict | None:
              "ends_at": (start + (i + 1) * phase_len).isoformat()}
             for i, name in enumerate(("启动", "实施", "评估总结"))
         ],
-    ))
+    )
+    db.session.add(campaign)
+    db.session.flush()
+    seed_starter_quiz(city, campaign)
+    db.session.add_all([
+        Pledge(campaign_id=campaign.id, title="全国青少年网络文明公约", body=CONVENTION, mode="individual",
+               requires_handwriting=False),
+        Pledge(campaign_id=campaign.id, title="小手牵大手·家庭文明上网承诺书", body=FAMILY_PLEDGE, mode="family",
+               requires_handwriting=True),
+    ])
     db.session.commit()
     return {"students": student_no, "classes": class_no, "schools": school_no}

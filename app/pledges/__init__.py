@@ -1,0 +1,1 @@
+"""Pledges (承诺), signatures, progress and certificates."""

@@ -1,0 +1,75 @@
+"""The pledge certificate poster (文明上网承诺证书), drawn with app/common/poster.py."""
+from __future__ import annotations
+
+import io
+import logging
+
+from PIL import Image, ImageDraw
+
+from app.common.poster import (
+    GOLD,
+    GREY,
+    HEIGHT,
+    INK,
+    QR_SIZE,
+    QR_TOP,
+    RED,
+    WIDTH,
+    centered,
+    font,
+    footer,
+    framed_page,
+    png_bytes,
+    render_lock,
+    wrap,
+)
+
+log = logging.getLogger(__name__)
+
+
+def render_poster(**details) -> bytes:
+    """The poster as PNG bytes; see `_draw` for the details it shows."""
+    with render_lock:
+        return _draw(**details)
+
+
+def _draw(*, name_masked: str, title: str, school: str | None, signed_on: str, serial: str, url: str,
+          revoked: bool = False, family: bool = False, handwriting: bytes | None = None) -> bytes:
+    image, draw = framed_page()
+    y = centered(draw, 80, "文明上网承诺证书", font(56), RED) + 20
+    y = centered(draw, y, "争做中国好网民", font(28), GOLD) + 60
+    who = f"{name_masked} 同学及家长" if family else f"{name_masked} 同学"
+    y = centered(draw, y, who, font(44), INK) + 24
+    if school:
+        y = centered(draw, y, school, font(28), GREY) + 30
+    body_font = font(32)
+    for line in ["郑重签署", *wrap(draw, f"《{title}》", body_font, WIDTH - 160)]:
+        y = centered(draw, y, line, body_font, INK) + 14
+    y = centered(draw, y + 6, "承诺文明上网，争做中国好网民。", font(26), GREY) + 20
+
+    if handwriting:
+        try:
+            sign = Image.open(io.BytesIO(handwriting))
+            sign.thumbnail((320, 110))
+            sign = sign.convert("RGBA")
+            image.paste(sign, ((WIDTH - sign.width) // 2, y), sign)
+            y += sign.height + 10
+        except Exception:  # noqa: BLE001 - a broken drawing never breaks the certificate
+            log.warning("handwriting image could not be drawn", exc_info=True)
+
+    footer(image, draw, f"签署日期：{signed_on}", serial, url)
+
+    if revoked:
+        stamp = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
+        mark = ImageDraw.Draw(stamp)
+        big = font(96)
+        text = "已撤销"
+        width = mark.textlength(text, font=big)
+        box = ((WIDTH - width) / 2 - 30, 470, (WIDTH + width) / 2 + 30, 600)
+        mark.rectangle(box, outline=(200, 0, 0, 200), width=8)
+        mark.text(((WIDTH - width) / 2, 480), text, font=big, fill=(200, 0, 0, 200))
+        image = Image.alpha_composite(image.convert("RGBA"), stamp.rotate(12, center=(WIDTH / 2, 535)))
+        draw = ImageDraw.Draw(image)
+        centered(draw, QR_TOP + QR_SIZE + 50, "该证书已被撤销，不再有效", font(26), (200, 0, 0))
+
+    return png_bytes(image)

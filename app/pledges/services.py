@@ -1,0 +1,700 @@
+"""Pledges, signing, progress, certificates. Each public function owns its transaction.
+
+Signing inserts one row, guarded by the unique (pledge, person) constraint: many taps at once
+race on the insert, one wins, the others read the winner back. No counter row is updated per
+signature; progress is an indexed GROUP BY over the signatures' snapshot paths, cached for a
+few seconds (in Redis when REDIS_URL is set, else in the process), so it may lag that long.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app, has_request_context, request
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from app.auth.models import User
+from app.campaigns.models import Campaign
+from app.campaigns.services import can_see_campaign, visible_campaign
+from app.common.masking import mask_name
+from app.common.pagination import paginate
+from app.common.time import utcnow
+from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
+from app.extensions import db, storage
+from app.family.models import FamilyLink
+from app.media.models import Media, Upload
+from app.orgs.models import Membership, Org
+from app.orgs.permissions import (
+    authority_rank,
+    has_authority,
+    memberships_of,
+    org_with_authority,
+    staff_paths,
+)
+from app.orgs.services import INVITE_ALPHABET, random_code
+from app.pledges.models import Pledge, Signature
+
+log = logging.getLogger(__name__)
+
+SERIAL_LENGTH = 20  # 32 symbols ** 20 = 100 bits: unguessable, still readable off a poster
+BEIJING = timezone(timedelta(hours=8), "北京时间")
+
+
+class PledgeNotFound(NotFound):
+    code, message = "pledge_not_found", "承诺书不存在或无权查看"
+
+
+# --- pledges ----------------------------------------------------------------------------------
+
+def create_pledge(actor: User, campaign_id: int, data: dict) -> dict:
+    """Region and school admins over the campaign's org add pledges to it."""
+    visible_campaign(actor, campaign_id)  # 404 when the campaign is not visible
+    campaign = db.session.get(Campaign, campaign_id)
+    org_with_authority(actor, campaign.org_id, "school_admin")
+    pledge = Pledge(
+        campaign_id=campaign.id, title=data["title"], body=data["body"], mode=data["mode"],
+        requires_handwriting=data["requires_handwriting"], opens_at=data.get("opens_at"),
+        closes_at=data.get("closes_at"), created_by_id=actor.id,
+    )
+    db.session.add(pledge)
+    db.session.commit()
+    return describe_pledge(pledge, actor)
+
+
+def _visible_pledge(user: User, pledge_id: int) -> Pledge:
+    """The pledge when its campaign is visible to the user (the rule of
+    `visible_campaigns_query`, checked in memory: signing is the hot path), else 404."""
+    pledge = db.session.get(Pledge, pledge_id)
+    if pledge is None or not can_see_campaign(user, pledge.campaign):
+        raise PledgeNotFound()
+    return pledge
+
+
+def _window_status(pledge: Pledge, now: datetime) -> str:
+    if pledge.opens_at and now < pledge.opens_at:
+        return "upcoming"
+    if pledge.closes_at and now >= pledge.closes_at:
+        return "closed"
+    return "open"
+
+
+def describe_pledge(pledge: Pledge, user: User | None = None, now: datetime | None = None,
+                    mine: Signature | None = None) -> dict:
+    now = now or utcnow()
+    children = None
+    if user is not None:
+        if mine is None:
+            mine = _signature_of(pledge.id, user.id)
+        if pledge.mode == "family":
+            children = _children_states(pledge, user)
+    return {
+        "id": pledge.id, "campaign_id": pledge.campaign_id, "campaign": pledge.campaign, "title": pledge.title,
+        "body": pledge.body, "mode": pledge.mode, "requires_handwriting": pledge.requires_handwriting,
+        "opens_at": pledge.opens_at, "closes_at": pledge.closes_at, "status": _window_status(pledge, now),
+        "created_at": pledge.created_at, "my_signature": signature_answer(mine) if mine else None,
+        "children": children,
+    }
+
+
+def _children_states(pledge: Pledge, guardian: User) -> list[dict]:
+    """A guardian's linked children and where each stands on this family pledge."""
+    rows = db.session.execute(
+        select(User.id, User.real_name, Signature.status, Signature.revoked)
+        .join(FamilyLink, FamilyLink.child_id == User.id)
+        .outerjoin(Signature, (Signature.user_id == User.id) & (Signature.pledge_id == pledge.id))
+        .where(FamilyLink.parent_id == guardian.id)
+        .order_by(User.id)
+    ).all()
+    return [{"id": r.id, "real_name": r.real_name, "status": r.status, "revoked": bool(r.revoked)} for r in rows]
+
+
+def get_pledge(user: User, pledge_id: int) -> dict:
+    return describe_pledge(_visible_pledge(user, pledge_id), user)
+
+
+def list_pledges(user: User, campaign_id: int, page: int, page_size: int) -> dict:
+    visible_campaign(user, campaign_id)
+    result = paginate(select(Pledge).where(Pledge.campaign_id == campaign_id).order_by(Pledge.id.desc()),
+                      page, page_size)
+    mine = {}
+    ids = [p.id for p in result["items"]]
+    if ids:
+        mine = {s.pledge_id: s for s in db.session.scalars(
+            select(Signature).where(Signature.pledge_id.in_(ids), Signature.user_id == user.id))}
+    now = utcnow()
+    result["items"] = [describe_pledge(p, None, now, mine.get(p.id)) for p in result["items"]]
+    return result
+
+
+# --- signing ----------------------------------------------------------------------------------
+
+def _signature_of(pledge_id: int, user_id: int) -> Signature | None:
+    return db.session.scalar(select(Signature).where(Signature.pledge_id == pledge_id, Signature.user_id == user_id))
+
+
+def signature_answer(signature: Signature) -> dict:
+    base = "/api/v1/certificates/" + signature.serial
+    return {
+        "id": signature.id, "pledge_id": signature.pledge_id, "serial": signature.serial,
+        "status": signature.status, "signed_at": signature.signed_at, "completed_at": signature.completed_at,
+        "guardian_signed_at": signature.guardian_signed_at, "revoked": signature.revoked,
+        "certificate_url": base, "image_url": base + "/image",
+    }
+
+
+def _check_window(pledge: Pledge) -> None:
+    status = _window_status(pledge, utcnow())
+    if status == "upcoming":
+        raise Conflict("pledge_not_open", "承诺签署尚未开始，请在开放时间内签署")
+    if status == "closed":
+        raise Conflict("pledge_closed", "承诺签署已结束")
+
+
+def _handwriting(user: User, pledge: Pledge, upload_id: str | None) -> str | None:
+    """The media id of the signer's own, ready handwriting upload (or None when optional)."""
+    field = "handwriting_upload_id"
+    if not upload_id:
+        if pledge.requires_handwriting:
+            raise ValidationFailed({field: ["请先手写签名再提交"]}, "该承诺需要手写签名",
+                                   code="handwriting_required")
+        return None
+    upload = db.session.get(Upload, upload_id) if len(upload_id) <= 32 else None
+    if upload is None or upload.owner_id != user.id:
+        raise ValidationFailed({field: ["签名图片不存在，请重新上传"]}, "签名图片无效", code="invalid_handwriting")
+    media = db.session.get(Media, upload.media_id) if upload.status == "ready" and upload.media_id else None
+    if media is None:
+        raise ValidationFailed({field: ["签名图片尚未上传完成"]}, "签名图片尚未上传完成",
+                               code="handwriting_not_ready")
+    if media.kind != "image":
+        raise ValidationFailed({field: ["手写签名应为图片"]}, "签名图片无效", code="invalid_handwriting")
+    return media.id
+
+
+def _snapshot(user: User) -> dict:
+    """Where the signer is now: a student's class, school and region; staff's own org."""
+    memberships = memberships_of(user)
+    student = next((m for m in memberships if m.role == "student"), None)
+    if student is not None:
+        org = student.org
+        ids = org.ancestor_ids
+        return {"class_id": org.id, "school_id": org.parent_id, "region_id": ids[-3] if len(ids) >= 3 else None,
+                "class_path": org.path}
+    for membership in memberships:
+        org = membership.org
+        ids = org.ancestor_ids
+        if org.kind == "class":
+            return {"class_id": org.id, "school_id": org.parent_id,
+                    "region_id": ids[-3] if len(ids) >= 3 else None}
+        if org.kind == "school":
+            return {"school_id": org.id, "region_id": org.parent_id}
+        return {"region_id": org.id}
+    return {}
+
+
+def _is_student(user: User) -> bool:
+    return any(m.role == "student" for m in memberships_of(user))
+
+
+def sign(user: User, pledge_id: int, data: dict) -> tuple[dict, bool]:
+    """Sign (or, with `child_id`, co-sign as a guardian). Returns (signature, created).
+
+    The hot path is one INSERT: the unique (pledge, person) constraint decides between many
+    taps at once, and the loser reads the winner back. Only a request that would be refused
+    first looks for an earlier signature, which is answered instead (200)."""
+    pledge = _visible_pledge(user, pledge_id)
+    if data.get("child_id") is not None:
+        return _cosign(user, pledge, data["child_id"], data.get("handwriting_upload_id"))
+    try:
+        if pledge.mode == "family" and not _is_student(user):
+            raise ValidationFailed({"child_id": ["家庭承诺由孩子先签署，家长签署时请选择孩子"]},
+                                   "家庭承诺需由孩子先签署，家长再共同签署", code="child_id_required")
+        _check_window(pledge)
+        media_id = _handwriting(user, pledge, data.get("handwriting_upload_id"))
+    except ApiError:
+        existing = _signature_of(pledge.id, user.id)
+        if existing is not None:
+            return signature_answer(existing), False
+        raise
+    now = utcnow()
+    complete = pledge.mode == "individual"
+    values = {
+        "pledge_id": pledge.id, "user_id": user.id, "status": "complete" if complete else "awaiting_guardian",
+        "signed_at": now, "completed_at": now if complete else None, "handwriting_media_id": media_id,
+        "revoked": False, **_snapshot(user),
+    }
+    for _ in range(3):
+        values["serial"] = random_code(SERIAL_LENGTH, INVITE_ALPHABET)
+        try:
+            new_id = db.session.execute(insert(Signature).values(**values).returning(Signature.id)).scalar_one()
+            db.session.commit()
+        except IntegrityError:
+            # Another tap of the same person won the race (or, once in 2^100, a serial clash).
+            db.session.rollback()
+            existing = _signature_of(pledge.id, user.id)
+            if existing is not None:
+                return signature_answer(existing), False
+            continue
+        return signature_answer(Signature(id=new_id, **values)), True
+    raise ApiError("serial_exhausted", "暂时无法生成证书编号，请重试", status=503)
+
+
+def _cosign(guardian: User, pledge: Pledge, child_id: int, upload_id: str | None) -> tuple[dict, bool]:
+    """A linked guardian completes the child's family signature; this is the guardian consent."""
+    if pledge.mode != "family":
+        raise ValidationFailed({"child_id": ["个人承诺无需家长共同签署"]}, "该承诺不是家庭承诺",
+                               code="not_family_pledge")
+    linked = db.session.scalar(
+        select(FamilyLink.id).where(FamilyLink.parent_id == guardian.id, FamilyLink.child_id == child_id)
+    )
+    if linked is None:
+        raise NotFound("child_not_found", "未找到已绑定的孩子，请先通过家庭码绑定")
+    signature = _signature_of(pledge.id, child_id)
+    if signature is None:
+        raise Conflict("child_not_signed", "孩子还没有签署，请让孩子先签署后再共同签署")
+    if signature.status == "complete" or signature.revoked:
+        return signature_answer(signature), False
+    _check_window(pledge)
+    media_id = _handwriting(guardian, pledge, upload_id)
+    now = utcnow()
+    done = db.session.execute(
+        update(Signature)
+        .where(Signature.id == signature.id, Signature.status == "awaiting_guardian")
+        .values(status="complete", completed_at=now, guardian_id=guardian.id, guardian_signed_at=now,
+                guardian_consent_at=now, guardian_handwriting_media_id=media_id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(signature)
+    return signature_answer(signature), done.rowcount == 1
+
+
+def revoke(actor: User, signature_id: int, reason: str | None) -> dict:
+    """School admins over the signer's school, or admins over the campaign, revoke a signature;
+    its certificate then says so and the poster is drawn again with the mark."""
+    signature = db.session.get(Signature, signature_id)
+    if signature is None:
+        raise NotFound("signature_not_found", "签名记录不存在")
+    orgs = [db.session.get(Org, org_id) for org_id in (signature.class_id, signature.school_id) if org_id]
+    orgs.append(signature.pledge.campaign.org)
+    if max((authority_rank(actor, org) for org in orgs), default=0) == 0:
+        raise NotFound("signature_not_found", "签名记录不存在")
+    if not any(has_authority(actor, org, "school_admin") for org in orgs):
+        raise Forbidden("forbidden", "只有学校或教育局管理员可以撤销签名")
+    if not signature.revoked:
+        signature.revoked, signature.revoked_at = True, utcnow()
+        signature.revoked_by_id, signature.revoke_reason = actor.id, reason
+        db.session.commit()
+        storage.backend.delete_prefix(f"certificates/{signature.serial}/")
+        _stats_cache.clear_pledge(signature.pledge_id)
+    return signature_answer(signature)
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+def _scope(user: User, pledge: Pledge, org_id: int | None) -> tuple[Org, str]:
+    """The org asked about (staff over it only) and the subtree path the counts cover: the
+    part of the org's subtree that the campaign reaches."""
+    campaign_org = pledge.campaign.org
+    if org_id is None:
+        if has_authority(user, campaign_org, "teacher"):
+            org = campaign_org
+        else:
+            inside = sorted((p for p in staff_paths(user) if p.startswith(campaign_org.path)), key=len)
+            if not inside:
+                raise Forbidden("forbidden", "只有教师和管理员可以查看签署进度")
+            org = db.session.scalar(select(Org).where(Org.path == inside[0]))
+    else:
+        org = org_with_authority(user, org_id, "teacher")
+    if org.path.startswith(campaign_org.path):
+        return org, org.path
+    if campaign_org.path.startswith(org.path):
+        return org, campaign_org.path
+    raise ValidationFailed({"org_id": ["该组织不在此活动范围内"]}, "该组织不在此活动范围内",
+                           code="org_outside_campaign")
+
+
+def _child_id(path: str, depth: int) -> int | None:
+    parts = path.strip("/").split("/")
+    return int(parts[depth + 1]) if len(parts) > depth + 1 else None
+
+
+def _count(pledge: Pledge, org: Org, scope: str) -> dict:
+    """Signed / awaiting / enrolled for the org and each child org, by indexed GROUP BYs."""
+    per_child: dict[int, dict] = {}
+
+    def bucket(path: str) -> dict | None:
+        child = _child_id(path, org.depth)
+        return per_child.setdefault(child, {"signed": 0, "awaiting_guardian": 0, "enrolled": 0}) if child else None
+
+    total = {"signed": 0, "awaiting_guardian": 0, "enrolled": 0}
+    rows = db.session.execute(
+        select(Signature.class_path, Signature.status, func.count())
+        .where(Signature.pledge_id == pledge.id, Signature.class_path.like(scope + "%"),
+               Signature.revoked.is_(False))
+        .group_by(Signature.class_path, Signature.status)
+    )
+    for path, status, n in rows:
+        key = "signed" if status == "complete" else "awaiting_guardian"
+        total[key] += n
+        if (target := bucket(path)) is not None:
+            target[key] += n
+    rows = db.session.execute(
+        select(Org.path, func.count(Membership.id))
+        .join(Membership, Membership.org_id == Org.id)
+        .where(Membership.role == "student", Org.path.like(scope + "%"))
+        .group_by(Org.path)
+    )
+    for path, n in rows:
+        total["enrolled"] += n
+        if (target := bucket(path)) is not None:
+            target["enrolled"] += n
+    children = db.session.scalars(select(Org).where(Org.parent_id == org.id).order_by(Org.name, Org.id)).all()
+    zero = {"signed": 0, "awaiting_guardian": 0, "enrolled": 0}
+    total["children"] = [
+        {"org_id": child.id, "name": child.name, "kind": child.kind, **per_child.get(child.id, zero)}
+        for child in children if child.path.startswith(scope) or scope.startswith(child.path)
+    ]
+    total["computed_at"] = utcnow().isoformat()
+    return total
+
+
+def _unsigned(pledge: Pledge, klass: Org) -> list[dict]:
+    """Students now in the class without a complete signature (any class they signed in)."""
+    students = db.session.execute(
+        select(User.id, User.real_name).join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == klass.id, Membership.role == "student").order_by(User.real_name, User.id)
+    ).all()
+    if not students:
+        return []
+    states = dict(db.session.execute(
+        select(Signature.user_id, Signature.status)
+        .where(Signature.pledge_id == pledge.id, Signature.user_id.in_([s.id for s in students]),
+               Signature.revoked.is_(False))
+    ).all())
+    return [{"id": s.id, "real_name": s.real_name, "status": states.get(s.id)}
+            for s in students if states.get(s.id) != "complete"]
+
+
+def pledge_stats(user: User, pledge_id: int, org_id: int | None) -> dict:
+    pledge = _visible_pledge(user, pledge_id)
+    org, scope = _scope(user, pledge, org_id)
+    counts = _cached_counts(pledge, org, scope)
+    answer = {"org_id": org.id, "name": org.name, "kind": org.kind, **counts,
+              "computed_at": datetime.fromisoformat(counts["computed_at"])}
+    if org.kind == "class":
+        answer["unsigned"] = _unsigned(pledge, org)
+    return answer
+
+
+def _cached_counts(pledge: Pledge, org: Org, scope: str) -> dict:
+    """Fresh counts from the cache; stale ones are answered at once while one request's
+    background thread counts again; with none yet, one request counts and the others wait for
+    it. No stampede of identical GROUP BYs under load, no request waits for a recount."""
+    if _stats_cache.disabled():
+        return _count(pledge, org, scope)
+    counts, fresh = _stats_cache.get(pledge.id, org.id)
+    if fresh:
+        return counts
+    claimed = _stats_cache.claim(pledge.id, org.id)
+    if counts is not None:  # stale: answer it now; the claimant counts again in the background
+        if claimed:
+            _recount_in_background(pledge.id, org.id, scope)
+        return counts
+    if not claimed:
+        deadline = time.monotonic() + _StatsCache.WAIT_S
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            counts, _ = _stats_cache.get(pledge.id, org.id)
+            if counts is not None:
+                return counts
+    return _recount(pledge, org, scope)
+
+
+def _recount(pledge: Pledge, org: Org, scope: str) -> dict:
+    started = time.monotonic()
+    try:
+        counts = _count(pledge, org, scope)
+    except BaseException:
+        _stats_cache.release(pledge.id, org.id)
+        raise
+    # A big subtree stays fresh longer: never more than a fifth of the time spent counting.
+    _stats_cache.put(pledge.id, org.id, counts, min_ttl=5 * (time.monotonic() - started))
+    return counts
+
+
+def _recount_in_background(pledge_id: int, org_id: int, scope: str) -> None:
+    app = current_app._get_current_object()
+
+    def work() -> None:
+        with app.app_context():
+            try:
+                _recount(db.session.get(Pledge, pledge_id), db.session.get(Org, org_id), scope)
+            except Exception:  # noqa: BLE001 - the stale counts stand; the next request tries again
+                log.warning("background recount failed pledge_id=%s org_id=%s", pledge_id, org_id, exc_info=True)
+            finally:
+                db.session.remove()
+
+    threading.Thread(target=work, name="pledge-recount", daemon=True).start()
+
+
+class _StatsCache:
+    """Counts per (pledge, org), fresh for PLEDGE_STATS_CACHE_S and kept a while longer as a
+    stale fallback; Redis when REDIS_URL is set (shared by every instance), else a dict."""
+
+    MAX_LOCAL = 10_000
+    STALE_S = 120.0  # how long a stale answer may stand in while one request recounts
+    CLAIM_S = 30.0  # a recount that takes longer than this (or died) may be taken over
+    WAIT_S = 10.0  # how long a request waits for the first count that another one is making
+
+    def __init__(self):
+        self._local: dict[tuple, tuple[float, float, dict]] = {}
+        self._claims: dict[tuple, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _ttl() -> float:
+        return float(current_app.config.get("PLEDGE_STATS_CACHE_S", 5))
+
+    @staticmethod
+    def _prefix() -> str:
+        config = current_app.config
+        return config.get("CACHE_KEY_PREFIX") or config.get("RATELIMIT_KEY_PREFIX") or "qinglang"
+
+    @staticmethod
+    def _redis():
+        url = current_app.config.get("REDIS_URL")
+        if not url:
+            return None
+        client = current_app.extensions.get("pledges_redis")
+        if client is None:
+            import redis
+
+            client = current_app.extensions["pledges_redis"] = redis.Redis.from_url(
+                url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return client
+
+    def _key(self, pledge_id: int, org_id: int) -> str:
+        return f"{self._prefix()}:pledge-stats:{pledge_id}:{org_id}"
+
+    def get(self, pledge_id: int, org_id: int) -> tuple[dict | None, bool]:
+        """(counts or None, whether they are fresh)."""
+        if self._ttl() <= 0:
+            return None, False
+        now = time.time()
+        redis_client = self._redis()
+        if redis_client is not None:
+            try:
+                raw = redis_client.get(self._key(pledge_id, org_id))
+            except Exception:  # noqa: BLE001 - a cache outage only costs a fresh count
+                log.warning("stats cache read failed", exc_info=True)
+                return None, False
+            if not raw:
+                return None, False
+            entry = json.loads(raw)
+            return entry["counts"], entry["fresh_until"] > now
+        entry = self._local.get((self._prefix(), pledge_id, org_id))
+        if entry is None or entry[1] < now:
+            return None, False
+        return entry[2], entry[0] > now
+
+    def disabled(self) -> bool:
+        return self._ttl() <= 0
+
+    def release(self, pledge_id: int, org_id: int) -> None:
+        redis_client = self._redis()
+        if redis_client is not None:
+            try:
+                redis_client.delete(self._key(pledge_id, org_id) + ":claim")
+            except Exception:  # noqa: BLE001
+                log.warning("stats cache release failed", exc_info=True)
+            return
+        with self._lock:
+            self._claims.pop((self._prefix(), pledge_id, org_id), None)
+
+    def claim(self, pledge_id: int, org_id: int) -> bool:
+        """True for the one caller that should count again now."""
+        redis_client = self._redis()
+        if redis_client is not None:
+            try:
+                return bool(redis_client.set(self._key(pledge_id, org_id) + ":claim", "1", nx=True,
+                                             px=int(self.CLAIM_S * 1000)))
+            except Exception:  # noqa: BLE001
+                return True
+        key, now = (self._prefix(), pledge_id, org_id), time.time()
+        with self._lock:
+            if self._claims.get(key, 0) > now - self.CLAIM_S:
+                return False
+            self._claims[key] = now
+            return True
+
+    def put(self, pledge_id: int, org_id: int, counts: dict, min_ttl: float = 0.0) -> None:
+        ttl = self._ttl()
+        if ttl <= 0:
+            return
+        ttl = max(ttl, min_ttl)
+        now = time.time()
+        keep = ttl + self.STALE_S
+        redis_client = self._redis()
+        if redis_client is not None:
+            try:
+                pipe = redis_client.pipeline()
+                pipe.set(self._key(pledge_id, org_id), json.dumps({"fresh_until": now + ttl, "counts": counts}),
+                         px=int(keep * 1000))
+                pipe.delete(self._key(pledge_id, org_id) + ":claim")
+                pipe.execute()
+            except Exception:  # noqa: BLE001
+                log.warning("stats cache write failed", exc_info=True)
+            return
+        key = (self._prefix(), pledge_id, org_id)
+        with self._lock:
+            if len(self._local) >= self.MAX_LOCAL:
+                for stale in [k for k, entry in self._local.items() if entry[1] < now]:
+                    del self._local[stale]
+                if len(self._local) >= self.MAX_LOCAL:
+                    self._local.clear()
+            self._local[key] = (now + ttl, now + keep, counts)
+            self._claims.pop(key, None)
+
+    def clear_pledge(self, pledge_id: int) -> None:
+        redis_client = self._redis()
+        if redis_client is not None:
+            try:
+                keys = list(redis_client.scan_iter(f"{self._prefix()}:pledge-stats:{pledge_id}:*", count=500))
+                if keys:
+                    redis_client.delete(*keys)
+            except Exception:  # noqa: BLE001
+                log.warning("stats cache clear failed", exc_info=True)
+            return
+        with self._lock:
+            for key in [k for k in self._local if k[1] == pledge_id]:
+                del self._local[key]
+
+
+_stats_cache = _StatsCache()
+
+
+# --- export -----------------------------------------------------------------------------------
+
+STATUS_NAMES = {"complete": "已完成", "awaiting_guardian": "待家长签署"}
+
+
+def _beijing(value: datetime | None):
+    return value.astimezone(BEIJING).replace(tzinfo=None) if value else None
+
+
+def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[bytes, str]:
+    """The signatures of students in the subtree as an .xlsx workbook (real names: staff only)."""
+    from openpyxl import Workbook
+
+    pledge = _visible_pledge(user, pledge_id)
+    org, scope = _scope(user, pledge, org_id)
+    klass, school, guardian = aliased(Org), aliased(Org), aliased(User)
+    rows = db.session.execute(
+        select(Signature, User.real_name, school.name, klass.name, guardian.real_name)
+        .join(User, User.id == Signature.user_id)
+        .outerjoin(klass, klass.id == Signature.class_id)
+        .outerjoin(school, school.id == Signature.school_id)
+        .outerjoin(guardian, guardian.id == Signature.guardian_id)
+        .where(Signature.pledge_id == pledge.id, Signature.class_path.like(scope + "%"))
+        .order_by(school.name, klass.name, User.real_name, Signature.id)
+    )
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("签名名单")
+    sheet.append([f"{pledge.title}（{org.name}）"])
+    header = ["序号", "姓名", "学校", "班级", "状态", "签署时间（北京时间）", "家长", "家长签署时间（北京时间）",
+              "证书编号", "是否撤销"]
+    if pledge.mode == "individual":
+        header = header[:6] + header[8:]
+    sheet.append(header)
+    for number, (signature, name, school_name, class_name, guardian_name) in enumerate(rows, start=1):
+        line = [number, name or "", school_name or "", class_name or "", STATUS_NAMES.get(signature.status, ""),
+                _beijing(signature.signed_at)]
+        if pledge.mode == "family":
+            guardian_shown = guardian_name or ("已签署" if signature.guardian_id else "")
+            line += [guardian_shown, _beijing(signature.guardian_signed_at)]
+        line += [signature.serial, "已撤销" if signature.revoked else ""]
+        sheet.append(line)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue(), f"签名名单-{pledge.id}-{org.id}.xlsx"
+
+
+# --- certificates -----------------------------------------------------------------------------
+
+def _certificate_signature(serial: str) -> Signature:
+    serial = (serial or "").strip().upper()
+    signature = None
+    if 0 < len(serial) <= 32:
+        signature = db.session.scalar(select(Signature).where(Signature.serial == serial))
+    if signature is None:
+        raise NotFound("certificate_not_found", "证书不存在，请核对证书编号")
+    return signature
+
+
+def _school_name(signature: Signature) -> str | None:
+    if signature.school_id is None:
+        return None
+    return db.session.scalar(select(Org.name).where(Org.id == signature.school_id))
+
+
+def certificate(serial: str) -> dict:
+    """The public verification: masked name, school, title, date, validity. No login."""
+    signature = _certificate_signature(serial)
+    base = "/api/v1/certificates/" + signature.serial
+    return {
+        "serial": signature.serial, "name_masked": mask_name(signature.user.real_name),
+        "title": signature.pledge.title, "mode": signature.pledge.mode,
+        "signed_at": signature.completed_at or signature.signed_at, "school": _school_name(signature),
+        "valid": signature.status == "complete" and not signature.revoked, "status": signature.status,
+        "revoked": signature.revoked, "revoked_at": signature.revoked_at,
+        "guardian_signed": signature.guardian_signed_at is not None, "image_url": base + "/image",
+    }
+
+
+def verification_url(serial: str) -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base and has_request_context():
+        base = request.host_url
+    return (base or "http://localhost").rstrip("/") + "/api/v1/certificates/" + serial
+
+
+def certificate_image(serial: str) -> bytes:
+    """The PNG poster, rendered once per (state, verification URL) and kept in storage."""
+    from app.pledges.certificate import render_poster
+
+    signature = _certificate_signature(serial)
+    if signature.status != "complete":
+        raise Conflict("certificate_not_ready", "家长共同签署后才会生成证书")
+    url = verification_url(signature.serial)
+    state = "revoked" if signature.revoked else "valid"
+    key = f"certificates/{signature.serial}/{state}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.png"
+    backend = storage.backend
+    if backend.exists(key):
+        try:
+            return backend.read_bytes(key)
+        except Exception:  # noqa: BLE001 - removed between exists() and read: draw it again
+            log.warning("cached poster unreadable, rendering again", exc_info=True)
+    handwriting = None
+    if signature.handwriting_media_id:
+        media = db.session.get(Media, signature.handwriting_media_id)
+        if media is not None:
+            try:
+                handwriting = backend.read_bytes(media.storage_key)
+            except Exception:  # noqa: BLE001 - the poster is still valid without it
+                log.warning("handwriting unreadable for poster", exc_info=True)
+    signed_at = (signature.completed_at or signature.signed_at).astimezone(BEIJING)
+    png = render_poster(
+        name_masked=mask_name(signature.user.real_name), title=signature.pledge.title,
+        school=_school_name(signature), signed_on=f"{signed_at.year}年{signed_at.month}月{signed_at.day}日",
+        serial=signature.serial, url=url, revoked=signature.revoked, family=signature.pledge.mode == "family",
+        handwriting=handwriting,
+    )
+    backend.save_bytes(key, png, "image/png")
+    return png

@@ -1,0 +1,600 @@
+"""Reading question files the way teachers actually have them. Pure functions: bytes or text in,
+`ParseResult(questions, errors)` out, no database.
+
+Spreadsheets (.xlsx, .csv): a title row (often merged) and blank rows may sit above the header;
+headers are Chinese or English in any order (题型/type, 题目/题干/stem, 选项A–F or A–F, 正确答案/答案,
+答案解析/解析, 知识分类/分类, 难度, 依据/法条); other columns (序号 …) are ignored. Answers come as
+`B`, ` Ｂ `, `A、C`, `A,B,C`, `ＡＢＣ`, `√`/`×`, `对`/`错`, `正确`/`错误`; difficulty as 易/中/难 or 1–3.
+Every refused row is reported with its spreadsheet row number (1-based, as Excel shows it) and a
+Chinese reason. GIFT and Aiken (Moodle's text formats) report the line where the question starts.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.quizzes.models import TRUE_FALSE_OPTIONS
+
+MAX_OPTIONS = 6
+MAX_ROWS = 10_000
+LETTERS = "ABCDEF"
+HEADER_SCAN_ROWS = 30
+
+FIELD_ALIASES = {
+    "type": {"题型", "类型", "题目类型", "试题类型", "题类", "type", "questiontype", "qtype"},
+    "stem": {"题目", "题干", "试题", "题目内容", "试题内容", "题干内容", "问题", "题目名称", "stem", "question",
+             "questiontext", "title"},
+    "answer": {"正确答案", "答案", "标准答案", "参考答案", "正确选项", "answer", "correctanswer", "key"},
+    "explanation": {"答案解析", "解析", "试题解析", "题目解析", "解释", "说明", "explanation", "analysis", "feedback"},
+    "category": {"知识分类", "分类", "知识点", "类别", "题目分类", "知识类别", "category", "topic"},
+    "difficulty": {"难度", "难易程度", "难度等级", "难易度", "difficulty", "level"},
+    "legal_basis": {"依据", "法条", "法律依据", "法条依据", "法规依据", "出处", "legalbasis", "basis", "reference",
+                    "law"},
+}
+_ALIAS_TO_FIELD = {alias: name for name, aliases in FIELD_ALIASES.items() for alias in aliases}
+_OPTION_HEADER = re.compile(r"^(?:选项|option|opt)?([a-f])(?:选项|项)?$|^选项([1-6一二三四五六])$")
+_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6}
+
+TYPE_ALIASES = {
+    "single": {"单选", "单选题", "单项选择", "单项选择题", "单择题", "选择题", "选择", "single", "singlechoice",
+               "single_choice", "radio"},
+    "multiple": {"多选", "多选题", "多项选择", "多项选择题", "不定项", "不定项选择", "不定项选择题", "multiple",
+                 "multiplechoice", "multiple_choice", "multi", "checkbox"},
+    "true_false": {"判断", "判断题", "是非", "是非题", "对错", "对错题", "truefalse", "true_false", "true/false",
+                   "tf", "judge", "judgement", "judgment", "boolean"},
+}
+_TYPE_LOOKUP = {alias: name for name, aliases in TYPE_ALIASES.items() for alias in aliases}
+TYPE_NAMES = {"single": "单选题", "multiple": "多选题", "true_false": "判断题"}
+
+TRUE_TOKENS = {"√", "✓", "✔", "☑", "对", "正确", "是", "T", "TRUE", "Y", "YES", "RIGHT"}
+FALSE_TOKENS = {"×", "✗", "✘", "☒", "X", "错", "错误", "否", "F", "FALSE", "N", "NO", "WRONG"}
+DIFFICULTY_ALIASES = {
+    1: {"1", "易", "简单", "容易", "较易", "低", "easy"},
+    2: {"2", "中", "中等", "一般", "适中", "普通", "medium", "normal"},
+    3: {"3", "难", "困难", "较难", "高", "hard", "difficult"},
+}
+_DIFFICULTY_LOOKUP = {alias: level for level, aliases in DIFFICULTY_ALIASES.items() for alias in aliases}
+DIFFICULTY_NAMES = {1: "易", 2: "中", 3: "难"}
+LIMITS = {"stem": 2000, "option": 500, "explanation": 4000, "category": 40, "legal_basis": 200}
+
+
+class ImportFormatError(Exception):
+    """The file as a whole cannot be read (no header, not a spreadsheet, too many rows)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+class QuestionError(ValueError):
+    """One question is invalid; the message is Chinese and names the reason."""
+
+
+@dataclass
+class ParseResult:
+    questions: list[dict] = field(default_factory=list)  # normalised questions, each with its `row`
+    errors: list[dict] = field(default_factory=list)  # [{row, message}]
+
+
+# --- normalising one question -------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    """A cell as text: numbers without a trailing .0, None as empty, whitespace trimmed."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).replace("\u3000", " ").strip()
+
+
+def _fold(value: str) -> str:
+    """Full-width → half-width (Ｂ → B), upper case, no surrounding space."""
+    return unicodedata.normalize("NFKC", value).strip().upper()
+
+
+def stem_key(stem: str) -> str:
+    """The identity of a stem for duplicate detection: width-folded, no whitespace, no final
+    punctuation, hashed to fit an index."""
+    folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", stem)).lower()
+    folded = folded.rstrip("。.？?！!：:;；，,")
+    return hashlib.sha256(folded.encode()).hexdigest()
+
+
+def parse_type(raw: Any) -> str | None:
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", _text(raw))).lower()
+    if not text:
+        return None
+    if text in _TYPE_LOOKUP:
+        return _TYPE_LOOKUP[text]
+    raise QuestionError(f"题型「{_text(raw)}」无法识别（应为单选题、多选题或判断题）")
+
+
+def parse_difficulty(raw: Any) -> int:
+    text = unicodedata.normalize("NFKC", _text(raw)).strip().lower()
+    if not text:
+        return 2
+    if text in _DIFFICULTY_LOOKUP:
+        return _DIFFICULTY_LOOKUP[text]
+    raise QuestionError(f"难度「{_text(raw)}」无法识别（应为 易/中/难 或 1–3）")
+
+
+def _true_false_value(raw: Any) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    token = _fold(_text(raw))
+    if token in TRUE_TOKENS:
+        return True
+    if token in FALSE_TOKENS:
+        return False
+    return None
+
+
+def _answer_letters(raw: Any) -> str:
+    """`A、C`, `A,B,C`, `ＡＢＣ`, ` Ｂ ` → `AC`, `ABC`, `ABC`, `B` (order kept, repeats dropped).
+    Raises when something other than letters remains."""
+    if isinstance(raw, (list, tuple)):
+        raw = ",".join(_text(item) for item in raw)
+    folded = _fold(_text(raw))
+    letters = re.sub(r"[\s,;、/|.。和及与]+", "", folded)
+    if not letters:
+        return ""
+    if not re.fullmatch(r"[A-Z]+", letters):
+        raise QuestionError(f"答案「{_text(raw)}」无法识别（应为选项字母，如 B 或 ACD）")
+    return "".join(dict.fromkeys(letters))
+
+
+def _clean_options(raw_options: list[Any]) -> list[str]:
+    texts = [_text(value) for value in raw_options][:MAX_OPTIONS]
+    while texts and not texts[-1]:
+        texts.pop()
+    for index, text in enumerate(texts):
+        if not text:
+            raise QuestionError(f"选项{LETTERS[index]}为空，但后面还有选项")
+        # "A. 内容" / "A、内容" in the A column: drop the repeated letter.
+        prefix = re.match(rf"^[{LETTERS[index]}{chr(0xFF21 + index)}]\s*[.、．:：)）]\s*", text)
+        if prefix and len(text) > prefix.end():
+            texts[index] = text[prefix.end():].strip()
+        if len(texts[index]) > LIMITS["option"]:
+            raise QuestionError(f"选项{LETTERS[index]}超过 {LIMITS['option']} 字")
+    if len(set(texts)) != len(texts):
+        raise QuestionError("选项内容有重复")
+    return texts
+
+
+def normalize_question(raw: dict) -> dict:
+    """One question from loose input (`type, stem, options, answer, explanation, category,
+    difficulty, legal_basis`) to the stored form; raises QuestionError with a Chinese reason."""
+    stem = _text(raw.get("stem"))
+    if not stem:
+        raise QuestionError("缺少题干")
+    if len(stem) > LIMITS["stem"]:
+        raise QuestionError(f"题干超过 {LIMITS['stem']} 字")
+    qtype = parse_type(raw.get("type"))
+    raw_answer = raw.get("answer")
+    if isinstance(raw_answer, (list, tuple)) and len(raw_answer) == 1:
+        raw_answer = raw_answer[0]
+    answer_text = ",".join(map(_text, raw_answer)) if isinstance(raw_answer, (list, tuple)) else _text(raw_answer)
+    if not answer_text:
+        raise QuestionError("缺少正确答案")
+    options = _clean_options(list(raw.get("options") or []))
+    truth = None if isinstance(raw_answer, (list, tuple)) else _true_false_value(raw_answer)
+    if qtype is None:  # infer: 对/错 → true/false, several letters → multiple, else single
+        if truth is not None and not (len(options) >= 2 and _fold(answer_text) in ("T", "F", "Y", "N")):
+            qtype = "true_false"
+        else:
+            qtype = "multiple" if len(_answer_letters(raw_answer)) > 1 else "single"
+
+    if qtype == "true_false":
+        if truth is None:
+            letters = _fold(answer_text)
+            if letters in ("1", "0"):
+                truth = letters == "1"
+            elif letters in ("A", "B") and (not options or tuple(options[:2]) == TRUE_FALSE_OPTIONS):
+                truth = letters == "A"
+            else:
+                raise QuestionError(f"判断题答案「{answer_text}」无法识别（应为 √/×、对/错 或 正确/错误）")
+        options = list(TRUE_FALSE_OPTIONS)
+        answer = [0 if truth else 1]
+    else:
+        if truth is not None and not re.fullmatch(r"[A-F]+", _fold(answer_text)):
+            raise QuestionError(f"{TYPE_NAMES[qtype]}的答案应为选项字母，不能是「{answer_text}」")
+        letters = _answer_letters(raw_answer)
+        if len(options) < 2:
+            raise QuestionError(f"{TYPE_NAMES[qtype]}至少需要两个选项")
+        outside = [letter for letter in letters if letter not in LETTERS[: len(options)]]
+        if outside:
+            raise QuestionError(
+                f"答案「{''.join(outside)}」不在选项中（本题只有 A–{LETTERS[len(options) - 1]} {len(options)} 个选项）"
+            )
+        if qtype == "single" and len(letters) > 1:
+            raise QuestionError(f"单选题只能有一个正确答案，但填写了「{letters}」")
+        answer = sorted(LETTERS.index(letter) for letter in letters)
+
+    out = {"type": qtype, "stem": stem, "options": options, "answer": answer,
+           "difficulty": parse_difficulty(raw.get("difficulty"))}
+    names = {"explanation": "答案解析", "category": "知识分类", "legal_basis": "法条依据"}
+    for key, name in names.items():
+        value = _text(raw.get(key)) or None
+        if value and len(value) > LIMITS[key]:
+            raise QuestionError(f"{name}超过 {LIMITS[key]} 字")
+        out[key] = value
+    return out
+
+
+def answer_display(question: dict) -> str:
+    """The stored answer as a teacher writes it: `ACD`, or 正确/错误 for true/false."""
+    if question["type"] == "true_false":
+        return TRUE_FALSE_OPTIONS[question["answer"][0]]
+    return "".join(LETTERS[i] for i in question["answer"])
+
+
+# --- spreadsheets -------------------------------------------------------------------------
+
+
+def _header_name(value: Any) -> str:
+    text = unicodedata.normalize("NFKC", _text(value)).lower()
+    text = re.sub(r"[(\[【<《].*?[)\]】>》]", "", text)  # 题型（单选/多选/判断）, 答案(必填)
+    return re.sub(r"[\s*:：_\-.·]+", "", text)
+
+
+def _header_map(cells: list[Any]) -> dict:
+    """Column index of each known field in a candidate header row; options as `option{n}`."""
+    found: dict = {}
+    for index, cell in enumerate(cells):
+        name = _header_name(cell)
+        if not name:
+            continue
+        if name in _ALIAS_TO_FIELD:
+            found.setdefault(_ALIAS_TO_FIELD[name], index)
+            continue
+        match = _OPTION_HEADER.match(name)
+        if match:
+            if match.group(1):
+                position = "abcdef".index(match.group(1))
+            else:
+                digit = match.group(2)
+                position = (int(digit) if digit.isdigit() else _CN_DIGITS[digit]) - 1
+            found.setdefault(f"option{position}", index)
+    return found
+
+
+def parse_rows(rows: list[tuple[int, list[Any]]]) -> ParseResult:
+    """`rows` are (spreadsheet row number, cell values). Finds the header, then reads below it."""
+    header_at = None
+    columns: dict = {}
+    for position, (_number, cells) in enumerate(rows[:HEADER_SCAN_ROWS]):
+        candidate = _header_map(cells)
+        if "stem" in candidate and "answer" in candidate:
+            header_at, columns = position, candidate
+            break
+    if header_at is None:
+        raise ImportFormatError("import_no_header",
+                                "未找到表头：表格需要包含“题目”（或“题干”）和“正确答案”列，可下载导入模板对照")
+    if len(rows) - header_at - 1 > MAX_ROWS:
+        raise ImportFormatError("import_too_large", f"一次最多导入 {MAX_ROWS} 道题，请分批导入")
+    option_columns = [columns.get(f"option{i}") for i in range(MAX_OPTIONS)]
+    result = ParseResult()
+
+    def cell(cells, index):
+        return cells[index] if index is not None and index < len(cells) else None
+
+    for number, cells in rows[header_at + 1:]:
+        if all(_text(value) == "" for value in cells):
+            continue
+        raw = {key: cell(cells, columns.get(key)) for key in FIELD_ALIASES}
+        raw["options"] = [cell(cells, index) for index in option_columns]
+        try:
+            question = normalize_question(raw)
+        except QuestionError as error:
+            result.errors.append({"row": number, "message": str(error)})
+            continue
+        question["row"] = number
+        result.questions.append(question)
+    return result
+
+
+def read_xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
+    from openpyxl import load_workbook
+
+    if data[:4] == b"\xd0\xcf\x11\xe0":
+        raise ImportFormatError("unsupported_file", "暂不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 后重试")
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+        raise ImportFormatError("unreadable_file", "无法读取该 Excel 文件，请确认是 .xlsx 格式") from error
+    try:
+        sheet = workbook.worksheets[0]
+        rows = []
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            rows.append((number, list(values)))
+            if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
+                break
+        return rows
+    finally:
+        workbook.close()
+
+
+def read_csv(data: bytes) -> list[tuple[int, list[Any]]]:
+    """UTF-8 (with or without BOM) or GB18030, which is what Excel on Chinese Windows writes."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ImportFormatError("unreadable_file", "无法识别 CSV 文件的编码，请保存为 UTF-8 后重试")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    rows = []
+    for number, values in enumerate(reader, start=1):
+        rows.append((number, values))
+        if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
+            break
+    return rows
+
+
+# --- GIFT and Aiken -----------------------------------------------------------------------
+
+_GIFT_ESCAPES = {"\\:": ":", "\\=": "=", "\\~": "~", "\\#": "#", "\\{": "{", "\\}": "}", "\\n": "\n", "\\\\": "\\"}
+
+
+def _gift_unescape(text: str) -> str:
+    return re.sub(r"\\[:=~#{}n\\]", lambda m: _GIFT_ESCAPES[m.group(0)], text).strip()
+
+
+def _blocks(text: str) -> list[tuple[int, list[str]]]:
+    """Blank-line separated blocks of lines, each with the line number it starts on."""
+    blocks: list[tuple[int, list[str]]] = []
+    current: list[str] = []
+    start = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            if not current:
+                start = number
+            current.append(line)
+        elif current:
+            blocks.append((start, current))
+            current = []
+    if current:
+        blocks.append((start, current))
+    return blocks
+
+
+def _decode_text(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ImportFormatError("unreadable_file", "无法识别文件编码，请保存为 UTF-8 后重试")
+
+
+def parse_gift(data: bytes | str) -> ParseResult:
+    """Moodle GIFT: `::title:: stem {=right ~wrong}`, `{T}`/`{F}`, multiple answers with
+    `~%50%`, general feedback after `####` (kept as the explanation), `$CATEGORY:` lines."""
+    text = _decode_text(data)
+    lines = [line for line in text.splitlines()]
+    cleaned = "\n".join("" if line.lstrip().startswith("//") else line for line in lines)
+    result = ParseResult()
+    category = None
+    for start, block in _blocks(cleaned):
+        body = "\n".join(block).strip()
+        if body.startswith("$CATEGORY:"):
+            category = body.split(":", 1)[1].strip().rstrip("/").split("/")[-1].strip() or None
+            continue
+        try:
+            question = _gift_question(body)
+        except QuestionError as error:
+            result.errors.append({"row": start, "message": str(error)})
+            continue
+        if category and not question.get("category"):
+            question["category"] = category
+        question["row"] = start
+        result.questions.append(question)
+    return result
+
+
+def _split_unescaped(text: str, pattern: str) -> list[str]:
+    return re.split(rf"(?<!\\){pattern}", text)
+
+
+def _gift_question(body: str) -> dict:
+    body = re.sub(r"^::(.*?)(?<!\\)::", "", body, flags=re.S).strip()
+    body = re.sub(r"^\[(html|moodle|plain|markdown)\]", "", body).strip()
+    match = re.search(r"(?<!\\)\{(.*?)(?<!\\)\}", body, flags=re.S)
+    if not match:
+        raise QuestionError("没有找到答案部分（GIFT 题目的答案应写在 {} 中）")
+    stem = _gift_unescape((body[: match.start()] + " " + body[match.end():]).strip())
+    inside = match.group(1)
+    parts = _split_unescaped(inside, "####")
+    inside, explanation = parts[0].strip(), _gift_unescape(parts[1]) if len(parts) > 1 else None
+    if "->" in inside or inside.startswith("#"):
+        raise QuestionError("不支持的 GIFT 题型（仅支持单选、多选和判断题）")
+    truth = re.fullmatch(r"(T|TRUE|F|FALSE)\s*(#.*)?", inside, flags=re.S | re.I)
+    if truth:
+        value = truth.group(1).upper().startswith("T")
+        return normalize_question({"type": "true_false", "stem": stem, "answer": "正确" if value else "错误",
+                                   "explanation": explanation})
+    items = re.findall(r"(?<!\\)([=~])((?:\\.|[^=~\\])*)", inside, flags=re.S)
+    if not items:
+        raise QuestionError("没有找到选项（GIFT 选项以 = 或 ~ 开头）")
+    options, correct = [], []
+    for marker, raw in items:
+        raw = _split_unescaped(raw, "#")[0]
+        weight_match = re.match(r"\s*%(-?\d+(?:\.\d+)?)%", raw)
+        weight = float(weight_match.group(1)) if weight_match else None
+        if weight_match:
+            raw = raw[weight_match.end():]
+        text = _gift_unescape(raw)
+        if marker == "=" or (weight is not None and weight > 0):
+            correct.append(len(options))
+        options.append(text)
+    if all(marker == "=" for marker, _ in items):
+        raise QuestionError("不支持的 GIFT 题型（填空/简答题），仅支持单选、多选和判断题")
+    if len(options) > MAX_OPTIONS:
+        raise QuestionError(f"选项超过 {MAX_OPTIONS} 个")
+    if not correct:
+        raise QuestionError("缺少正确答案")
+    qtype = "multiple" if len(correct) > 1 or any(m == "~" and "%" in r for m, r in items) else "single"
+    return normalize_question({"type": qtype, "stem": stem, "options": options,
+                               "answer": "".join(LETTERS[i] for i in correct), "explanation": explanation})
+
+
+_AIKEN_OPTION = re.compile(r"^\s*([A-Za-zＡ-Ｆ])\s*[.)．、）]\s*(.*)$")
+_AIKEN_ANSWER = re.compile(r"^\s*ANSWER\s*[:：]\s*(.*)$", re.I)
+
+
+def parse_aiken(data: bytes | str) -> ParseResult:
+    """Moodle Aiken: stem line(s), `A. option` / `B) option` lines, then `ANSWER: B`."""
+    text = _decode_text(data)
+    result = ParseResult()
+    stem_lines: list[str] = []
+    options: list[str] = []
+    start = None
+
+    def reset():
+        nonlocal stem_lines, options, start
+        stem_lines, options, start = [], [], None
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        answer = _AIKEN_ANSWER.match(line)
+        option = _AIKEN_OPTION.match(line)
+        if answer and start is not None:
+            try:
+                question = normalize_question({"stem": " ".join(stem_lines), "options": options,
+                                               "answer": answer.group(1)})
+                if question["type"] == "true_false":
+                    raise QuestionError("Aiken 格式只支持选择题")
+                question["row"] = start
+                result.questions.append(question)
+            except QuestionError as error:
+                result.errors.append({"row": start, "message": str(error)})
+            reset()
+        elif option and start is not None and stem_lines:
+            options.append(option.group(2).strip())
+        else:
+            if options:  # a new stem began before the previous question had its ANSWER line
+                result.errors.append({"row": start, "message": "缺少 ANSWER 行"})
+                reset()
+            if start is None:
+                start = number
+            stem_lines.append(line.strip())
+    if start is not None:
+        result.errors.append({"row": start, "message": "缺少 ANSWER 行"})
+    return result
+
+
+# --- one entry point ----------------------------------------------------------------------
+
+FORMATS = ("xlsx", "csv", "gift", "aiken")
+
+
+def detect_format(filename: str, data: bytes) -> str:
+    name = (filename or "").lower()
+    if name.endswith((".xlsx", ".xlsm")) or data[:2] == b"PK":
+        return "xlsx"
+    if name.endswith(".xls"):
+        return "xlsx"  # read_xlsx explains that .xls must be saved as .xlsx
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith(".gift"):
+        return "gift"
+    text = _decode_text(data[:20000])
+    if re.search(r"^\s*ANSWER\s*[:：]", text, flags=re.M | re.I):
+        return "aiken"
+    if re.search(r"(?<!\\)\{.*?(?<!\\)\}", text, flags=re.S):
+        return "gift"
+    raise ImportFormatError("unsupported_file", "无法识别文件格式：请上传 .xlsx、.csv，或 GIFT / Aiken 格式的 .txt")
+
+
+def parse_file(filename: str, data: bytes, fmt: str | None = None) -> ParseResult:
+    if not data:
+        raise ImportFormatError("empty_file", "上传的文件是空的")
+    fmt = fmt or detect_format(filename, data)
+    if fmt == "xlsx":
+        return parse_rows(read_xlsx(data))
+    if fmt == "csv":
+        return parse_rows(read_csv(data))
+    if fmt == "gift":
+        return parse_gift(data)
+    return parse_aiken(data)
+
+
+# --- writing workbooks (template and export) ----------------------------------------------
+
+EXPORT_HEADERS = ["序号", "题型", "题干", "选项A", "选项B", "选项C", "选项D", "选项E", "选项F", "正确答案", "答案解析",
+                  "知识分类", "难度", "法条依据"]
+TEMPLATE_NOTE = ("说明：题型填 单选题 / 多选题 / 判断题；多选题答案如 ACD；判断题答案填 正确 / 错误（或 √ / ×）；"
+                 "难度填 易 / 中 / 难（或 1–3）；序号列和其他多出的列不会导入。第 1–3 行可以删除。")
+
+
+def build_workbook(title: str, questions: list[dict], note: str | None = None) -> bytes:
+    """A sheet teachers recognise: a merged title row, a note row, the header, one row per question.
+    It imports back as it is."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "题库"
+    width = len(EXPORT_HEADERS)
+    sheet.append([title])
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
+    sheet["A1"].font = Font(size=14, bold=True)
+    sheet["A1"].alignment = Alignment(horizontal="center")
+    sheet.append([note or ""])
+    sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=width)
+    sheet["A2"].alignment = Alignment(wrap_text=True)
+    sheet.append(EXPORT_HEADERS)
+    for cell in sheet[3]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDEBF7")
+    for number, question in enumerate(questions, start=1):
+        options = list(question["options"]) if question["type"] != "true_false" else []
+        options += [""] * (MAX_OPTIONS - len(options))
+        sheet.append([number, TYPE_NAMES[question["type"]], question["stem"], *options, answer_display(question),
+                      question.get("explanation") or "", question.get("category") or "",
+                      DIFFICULTY_NAMES.get(question.get("difficulty") or 2, "中"), question.get("legal_basis") or ""])
+    for column, size in zip("ABCDEFGHIJKLMN", (6, 8, 50, 18, 18, 18, 18, 12, 12, 10, 50, 14, 6, 28), strict=True):
+        sheet.column_dimensions[column].width = size
+    sheet.freeze_panes = "A4"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+TEMPLATE_SAMPLES = [
+    {"type": "single", "stem": "《中华人民共和国网络安全法》自哪一天起施行？",
+     "options": ["2016年11月7日", "2017年6月1日", "2018年1月1日", "2021年11月1日"], "answer": [1],
+     "explanation": "网络安全法于2016年11月7日通过，2017年6月1日起施行。", "category": "网络安全法", "difficulty": 1,
+     "legal_basis": "《网络安全法》第七十九条"},
+    {"type": "multiple", "stem": "收到“退款理赔”电话时，下列做法正确的有哪些？",
+     "options": ["挂断后通过官方客服核实", "不向对方提供验证码", "按对方要求下载屏幕共享软件", "拨打96110咨询"],
+     "answer": [0, 1, 3], "explanation": "官方退款不会索要验证码，也不会要求屏幕共享。", "category": "防范电信网络诈骗",
+     "difficulty": 2, "legal_basis": "《反电信网络诈骗法》"},
+    {"type": "true_false", "stem": "网络上的言论是虚拟的，发布不实信息不需要承担法律责任。", "options": [],
+     "answer": [1], "explanation": "网络不是法外之地，编造、传播虚假信息要依法承担责任。", "category": "网络文明",
+     "difficulty": 1, "legal_basis": "《网络安全法》第十二条"},
+]
+
+
+def template_workbook() -> bytes:
+    return build_workbook("清朗校园题库导入模板", TEMPLATE_SAMPLES, TEMPLATE_NOTE)

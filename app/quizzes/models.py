@@ -1,0 +1,158 @@
+"""Question banks, questions, quizzes, attempts and each student's best result.
+
+An attempt is owned by the server: it snapshots the drawn questions (stem, options, answer,
+explanation) and the per-attempt permutation of the options, so editing or deleting a question
+never changes an attempt already taken. `QuizBest` keeps one row per (quiz, student) with the
+ranking key, so leaderboards read an index instead of scanning attempts.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.common.db_types import UTCDateTime
+from app.common.time import utcnow
+from app.extensions import db
+from app.orgs.models import Org
+
+QUESTION_TYPES = ("single", "multiple", "true_false")
+TRUE_FALSE_OPTIONS = ("正确", "错误")
+
+
+class QuestionBank(db.Model):
+    """A bank belongs to an org and is usable anywhere in that org's subtree."""
+
+    __tablename__ = "question_banks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    # Bumped on every change to the bank's questions: cached draw pools are keyed by it.
+    revision: Mapped[int] = mapped_column(default=1)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    org: Mapped[Org] = relationship(lazy="joined")
+
+
+class Question(db.Model):
+    """`options` are the texts in their authored order (true/false: 正确, 错误); `answer` holds
+    indexes into them. `stem_key` is the normalised stem used to skip duplicates."""
+
+    __tablename__ = "questions"
+    __table_args__ = (
+        UniqueConstraint("bank_id", "stem_key"),
+        Index("ix_questions_draw", "bank_id", "category", "difficulty", "type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("question_banks.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(16))
+    stem: Mapped[str] = mapped_column(Text)
+    stem_key: Mapped[str] = mapped_column(String(64))
+    options: Mapped[list] = mapped_column(JSON, default=list)
+    answer: Mapped[list] = mapped_column(JSON, default=list)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(40))
+    difficulty: Mapped[int] = mapped_column(default=2)
+    legal_basis: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Quiz(db.Model):
+    """A 知识竞赛 in a campaign. `levels` is always a list: a plain quiz is one level; a 闯关
+    quiz has several, and level n+1 opens once level n is passed. Each level is
+    `{title, draw:[{count, category?, difficulty?, type?}], pass_score, time_limit_s}`."""
+
+    __tablename__ = "quizzes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("question_banks.id", ondelete="RESTRICT"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    levels: Mapped[list] = mapped_column(JSON, default=list)
+    leveled: Mapped[bool] = mapped_column(default=False)
+    points: Mapped[dict] = mapped_column(JSON, default=dict)
+    multiple_partial: Mapped[bool] = mapped_column(default=False)
+    time_limit_s: Mapped[int] = mapped_column(default=1200)
+    max_attempts: Mapped[int] = mapped_column(default=3)
+    pass_score: Mapped[int] = mapped_column(default=60)
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Attempt(db.Model):
+    """One sitting of one level. `questions` is the snapshot, in display order:
+    `[{id, type, stem, options, answer, explanation, legal_basis, category, perm, points}]`
+    where `perm[i]` is the authored index of the option shown with key chr(65 + i).
+    `answers` maps question id (a string) to the displayed keys the student chose.
+
+    `open_key` is `"quiz:user"` while the attempt is open and NULL after: the unique index
+    makes "one open attempt per student and quiz" hold under concurrent starts, and
+    (quiz, user, level, number) does the same for the attempt limit."""
+
+    __tablename__ = "quiz_attempts"
+    __table_args__ = (
+        UniqueConstraint("quiz_id", "user_id", "level", "number"),
+        Index("ix_quiz_attempts_open", "quiz_id", "status", "deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    level: Mapped[int] = mapped_column(default=1)
+    number: Mapped[int] = mapped_column(default=1)
+    open_key: Mapped[str | None] = mapped_column(String(40), unique=True)
+    seed: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | scored
+    ended_by: Mapped[str | None] = mapped_column(String(12))  # submit | deadline
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id", ondelete="SET NULL"))
+    org_path: Mapped[str | None] = mapped_column(String(255))
+    device: Mapped[str | None] = mapped_column(String(64))
+    questions: Mapped[list] = mapped_column(JSON, default=list)
+    answers: Mapped[dict] = mapped_column(JSON, default=dict)
+    marks: Mapped[dict | None] = mapped_column(JSON)  # question id -> points earned, once scored
+    time_limit_s: Mapped[int] = mapped_column(default=1200)
+    pass_score: Mapped[int] = mapped_column(default=60)
+    score: Mapped[int | None] = mapped_column()
+    max_score: Mapped[int] = mapped_column(default=0)
+    passed: Mapped[bool | None] = mapped_column()
+    duration_ms: Mapped[int | None] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class QuizBest(db.Model):
+    """A student's standing in a quiz: levels passed, then score, then time. One row per
+    (quiz, user), rewritten whenever one of their attempts is scored."""
+
+    __tablename__ = "quiz_bests"
+    __table_args__ = (
+        UniqueConstraint("quiz_id", "user_id"),
+        # org_path rides along so "better than me within this subtree" is an index-only count
+        Index("ix_quiz_bests_rank", "quiz_id", "rank_key", "org_path"),
+        Index("ix_quiz_bests_org", "quiz_id", "org_path", postgresql_ops={"org_path": "varchar_pattern_ops"}),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id", ondelete="SET NULL"))
+    org_path: Mapped[str | None] = mapped_column(String(255))
+    # levels passed, then score (desc), then time (asc) folded into one integer: one index range
+    # gives the order and "how many are better than me" (see services.rank_key).
+    rank_key: Mapped[int] = mapped_column(BigInteger, default=0)
+    levels_passed: Mapped[int] = mapped_column(default=0)
+    score: Mapped[int] = mapped_column(default=0)
+    max_score: Mapped[int] = mapped_column(default=0)
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    passed: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(default=0)
+    achieved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1120 @@
+"""Question banks, quizzes and attempts: the rules. Each public function owns its transaction.
+
+Scoring rule: a single-choice or true/false question earns its points when the chosen key is the
+answer; a multiple-choice question is all-or-nothing, unless the quiz sets `multiple_partial`,
+in which case a choice of only correct keys that misses some earns half the points (rounded
+down) and any wrong key earns nothing. Scores are whole points.
+
+Time is the server's: an attempt's deadline is fixed when it starts (never after the quiz
+closes); answers arriving more than `QUIZ_GRACE_S` seconds (default 5) after it are refused, and
+an attempt left open past it is closed and scored with what was saved, lazily, whenever the
+attempt, the student's next start, the leaderboard or the statistics touch it.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import random
+import re
+import secrets
+import time
+from array import array
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app, request
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.models import User
+from app.campaigns.models import Campaign
+from app.campaigns.services import visible_campaign, visible_campaigns_query
+from app.common.masking import mask_name
+from app.common.pagination import paginate
+from app.common.time import utcnow
+from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
+from app.extensions import db
+from app.orgs.models import Membership, Org
+from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
+from app.quizzes import importers
+from app.quizzes.models import Attempt, Question, QuestionBank, Quiz, QuizBest
+
+LETTERS = importers.LETTERS
+DEFAULT_POINTS = {"single": 5, "multiple": 5, "true_false": 5}
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+FAST_MS_PER_QUESTION = 2000  # an attempt faster than this per answered question is flagged
+IDENTICAL_MIN_ANSWERS = 5
+UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+SHARED_DEVICE_MIN_USERS = 3
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=current_app.config.get("QUIZ_GRACE_S", 5))
+
+
+# --- banks --------------------------------------------------------------------------------
+
+
+def _ancestor_ids(paths: list[str]) -> set[int]:
+    return {int(part) for path in paths for part in path.strip("/").split("/") if part}
+
+
+def _bank_visible(user: User, bank: QuestionBank) -> bool:
+    """Staff see a bank held at or below where they work (they may edit it) and the banks of
+    the orgs above them (usable in their subtree)."""
+    if user.is_platform_admin:
+        return True
+    return any(bank.org.path.startswith(path) or path.startswith(bank.org.path) for path in staff_paths(user))
+
+
+def _bank(user: User, bank_id: int, *, edit: bool = False) -> QuestionBank:
+    bank = db.session.get(QuestionBank, bank_id)
+    if bank is None or not _bank_visible(user, bank):
+        raise NotFound("bank_not_found", "题库不存在或无权查看")
+    if edit and not has_authority(user, bank.org, "teacher"):
+        raise Forbidden("forbidden", "这个题库属于上级单位，你可以使用但不能修改")
+    return bank
+
+
+def _question_counts(bank_ids: list[int]) -> dict[int, int]:
+    if not bank_ids:
+        return {}
+    rows = db.session.execute(
+        select(Question.bank_id, func.count()).where(Question.bank_id.in_(bank_ids)).group_by(Question.bank_id)
+    )
+    return dict(rows.all())
+
+
+def describe_bank(user: User, bank: QuestionBank, count: int | None = None) -> dict:
+    if count is None:
+        count = _question_counts([bank.id]).get(bank.id, 0)
+    return {"id": bank.id, "name": bank.name, "org_id": bank.org_id, "org_name": bank.org.name,
+            "question_count": count, "can_edit": has_authority(user, bank.org, "teacher"),
+            "created_at": bank.created_at}
+
+
+def create_bank(actor: User, data: dict) -> dict:
+    org = org_with_authority(actor, data["org_id"], "teacher")
+    bank = QuestionBank(org_id=org.id, name=data["name"], created_by_id=actor.id)
+    db.session.add(bank)
+    db.session.commit()
+    return describe_bank(actor, bank, 0)
+
+
+def list_banks(actor: User, page: int, page_size: int, org_id: int | None = None) -> dict:
+    query = select(QuestionBank).join(Org, QuestionBank.org_id == Org.id)
+    if org_id is not None:
+        org = org_with_authority(actor, org_id, "teacher")
+        query = query.where(QuestionBank.org_id.in_(org.ancestor_ids))
+    elif not actor.is_platform_admin:
+        paths = staff_paths(actor)
+        if not paths:
+            raise Forbidden("forbidden", "只有教师和管理员可以查看题库")
+        query = query.where(or_(QuestionBank.org_id.in_(_ancestor_ids(paths)),
+                                *[Org.path.startswith(path, autoescape=True) for path in paths]))
+    result = paginate(query.order_by(QuestionBank.id.desc()), page, page_size)
+    counts = _question_counts([bank.id for bank in result["items"]])
+    result["items"] = [describe_bank(actor, bank, counts.get(bank.id, 0)) for bank in result["items"]]
+    return result
+
+
+def get_bank(actor: User, bank_id: int) -> dict:
+    return describe_bank(actor, _bank(actor, bank_id))
+
+
+def _bump(bank: QuestionBank) -> None:
+    db.session.execute(update(QuestionBank).where(QuestionBank.id == bank.id)
+                       .values(revision=QuestionBank.revision + 1))
+
+
+def import_questions(actor: User, bank_id: int, upload, fmt: str | None = None) -> dict:
+    bank = _bank(actor, bank_id, edit=True)
+    data = upload.stream.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ApiError("file_too_large", "文件不能超过 10 MB", status=413)
+    try:
+        parsed = importers.parse_file(upload.filename or "", data, fmt)
+    except importers.ImportFormatError as error:
+        raise ValidationFailed({"file": [error.message]}, message=error.message, code=error.code) from error
+    seen = set(db.session.scalars(select(Question.stem_key).where(Question.bank_id == bank.id)))
+    imported, skipped_rows = 0, []
+    for item in parsed.questions:
+        key = importers.stem_key(item["stem"])
+        if key in seen:
+            skipped_rows.append(item["row"])
+            continue
+        seen.add(key)
+        db.session.add(_new_question(bank, item, key))
+        imported += 1
+    if imported:
+        _bump(bank)
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise Conflict("import_conflict", "题库正在被同时修改，请稍后重试") from error
+    return {"imported": imported, "skipped": len(skipped_rows), "skipped_rows": skipped_rows,
+            "errors": parsed.errors, "format": fmt or importers.detect_format(upload.filename or "", data)}
+
+
+def _new_question(bank: QuestionBank, item: dict, key: str) -> Question:
+    return Question(bank_id=bank.id, type=item["type"], stem=item["stem"], stem_key=key, options=item["options"],
+                    answer=item["answer"], explanation=item.get("explanation"), category=item.get("category"),
+                    difficulty=item.get("difficulty") or 2, legal_basis=item.get("legal_basis"))
+
+
+def add_questions(bank: QuestionBank, items: list[dict]) -> int:
+    """Insert already-normalised questions, skipping stems the bank has (no commit; the seed uses it)."""
+    seen = set(db.session.scalars(select(Question.stem_key).where(Question.bank_id == bank.id)))
+    added = 0
+    for item in items:
+        key = importers.stem_key(item["stem"])
+        if key not in seen:
+            seen.add(key)
+            db.session.add(_new_question(bank, item, key))
+            added += 1
+    if added:
+        _bump(bank)
+    return added
+
+
+def template_file() -> bytes:
+    return importers.template_workbook()
+
+
+def export_bank(actor: User, bank_id: int) -> tuple[bytes, str]:
+    bank = _bank(actor, bank_id)
+    rows = db.session.scalars(select(Question).where(Question.bank_id == bank.id).order_by(Question.id))
+    questions = [{"type": q.type, "stem": q.stem, "options": q.options, "answer": q.answer,
+                  "explanation": q.explanation, "category": q.category, "difficulty": q.difficulty,
+                  "legal_basis": q.legal_basis} for q in rows]
+    return importers.build_workbook(f"{bank.name}（共 {len(questions)} 题）", questions), f"{bank.name}.xlsx"
+
+
+# --- questions ----------------------------------------------------------------------------
+
+
+def describe_question(question: Question) -> dict:
+    options = (list(importers.TRUE_FALSE_OPTIONS) if question.type == "true_false" else question.options)
+    return {
+        "id": question.id, "bank_id": question.bank_id, "type": question.type, "stem": question.stem,
+        "options": [{"key": LETTERS[i], "text": text} for i, text in enumerate(options)],
+        "answer": [LETTERS[i] for i in question.answer], "explanation": question.explanation,
+        "category": question.category, "difficulty": question.difficulty, "legal_basis": question.legal_basis,
+        "created_at": question.created_at, "updated_at": question.updated_at,
+    }
+
+
+def list_questions(actor: User, bank_id: int, args: dict) -> dict:
+    bank = _bank(actor, bank_id)
+    query = select(Question).where(Question.bank_id == bank.id)
+    for name in ("category", "type", "difficulty"):
+        if args.get(name) is not None:
+            query = query.where(getattr(Question, name) == args[name])
+    if args.get("q"):
+        query = query.where(Question.stem.contains(args["q"], autoescape=True))
+    result = paginate(query.order_by(Question.id), args["page"], args["page_size"])
+    result["items"] = [describe_question(q) for q in result["items"]]
+    return result
+
+
+def _normalized(data: dict) -> dict:
+    raw = dict(data)
+    if raw.get("type") == "true_false" and isinstance(raw.get("answer"), list) and raw["answer"] in (["A"], ["B"]):
+        raw["answer"] = "正确" if raw["answer"] == ["A"] else "错误"
+    try:
+        return importers.normalize_question(raw)
+    except importers.QuestionError as error:
+        raise ValidationFailed({"question": [str(error)]}, message=str(error), code="invalid_question") from error
+
+
+def _save_question(bank: QuestionBank, question: Question, item: dict) -> None:
+    key = importers.stem_key(item["stem"])
+    clash = db.session.scalar(select(Question.id).where(Question.bank_id == bank.id, Question.stem_key == key,
+                                                        Question.id != (question.id or 0)))
+    if clash:
+        raise Conflict("duplicate_question", "题库中已有相同题干的题目")
+    for name in ("type", "stem", "options", "answer", "explanation", "category", "difficulty", "legal_basis"):
+        setattr(question, name, item[name])
+    question.stem_key = key
+    db.session.add(question)
+    _bump(bank)
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        raise Conflict("duplicate_question", "题库中已有相同题干的题目") from error
+
+
+def create_question(actor: User, bank_id: int, data: dict) -> dict:
+    bank = _bank(actor, bank_id, edit=True)
+    question = Question(bank_id=bank.id)
+    _save_question(bank, question, _normalized(data))
+    return describe_question(question)
+
+
+def _question(actor: User, question_id: int, *, edit: bool = False) -> tuple[Question, QuestionBank]:
+    question = db.session.get(Question, question_id)
+    if question is None:
+        raise NotFound("question_not_found", "题目不存在或无权查看")
+    try:
+        bank = _bank(actor, question.bank_id, edit=edit)
+    except NotFound as error:
+        raise NotFound("question_not_found", "题目不存在或无权查看") from error
+    return question, bank
+
+
+def get_question(actor: User, question_id: int) -> dict:
+    return describe_question(_question(actor, question_id)[0])
+
+
+def update_question(actor: User, question_id: int, data: dict) -> dict:
+    """Attempts keep their snapshot: a change here reaches only attempts started later."""
+    question, bank = _question(actor, question_id, edit=True)
+    current = describe_question(question)
+    merged = {
+        "type": question.type, "stem": question.stem, "explanation": question.explanation,
+        "category": question.category, "difficulty": question.difficulty, "legal_basis": question.legal_basis,
+        "options": question.options if question.type != "true_false" else [],
+        "answer": current["answer"] if question.type != "true_false" else
+        importers.TRUE_FALSE_OPTIONS[question.answer[0]],
+    }
+    merged.update(data)
+    if data.get("type") == "true_false" and "answer" not in data and question.type != "true_false":
+        raise ValidationFailed({"answer": ["改为判断题时请同时填写答案"]})
+    _save_question(bank, question, _normalized(merged))
+    return describe_question(question)
+
+
+def delete_question(actor: User, question_id: int) -> None:
+    question, bank = _question(actor, question_id, edit=True)
+    db.session.delete(question)
+    _bump(bank)
+    db.session.commit()
+
+
+# --- quizzes ------------------------------------------------------------------------------
+
+
+def _pool(bank: QuestionBank, rule: dict) -> list[int]:
+    """Ids of the bank's questions matching a draw rule, cached per bank revision so starting an
+    attempt does not scan the bank."""
+    cache = current_app.extensions.setdefault("quiz_pools", {})
+    key = (bank.id, bank.revision, rule.get("category") or None, rule.get("difficulty"), rule.get("type"))
+    ids = cache.get(key)
+    if ids is None:
+        query = select(Question.id).where(Question.bank_id == bank.id)
+        for name in ("category", "difficulty", "type"):
+            if rule.get(name):
+                query = query.where(getattr(Question, name) == rule[name])
+        ids = list(db.session.scalars(query.order_by(Question.id)))
+        if len(cache) > 1000:
+            cache.clear()
+        cache[key] = ids
+    return ids
+
+
+def _check_draw(bank: QuestionBank, draw: list[dict], field: str) -> dict:
+    errors: dict = {}
+    union: set[int] = set()
+    for index, rule in enumerate(draw):
+        ids = _pool(bank, rule)
+        union.update(ids)
+        if len(ids) < rule["count"]:
+            errors[f"{field}.{index}.count"] = [f"题库中符合条件的题目只有 {len(ids)} 道"]
+    if not errors and len(union) < sum(rule["count"] for rule in draw):
+        errors[field] = [f"题库中符合这些条件的题目一共只有 {len(union)} 道"]
+    return errors
+
+
+def _rule(rule: dict) -> dict:
+    return {key: rule[key] for key in ("count", "category", "difficulty", "type") if rule.get(key) is not None}
+
+
+def _expected_max(draw: list[dict], points: dict) -> int:
+    return sum(rule["count"] * points[rule.get("type") or "single"] for rule in draw)
+
+
+def create_quiz(actor: User, campaign_id: int, data: dict) -> dict:
+    campaign = visible_campaign(actor, campaign_id)
+    if not has_authority(actor, campaign.org, "school_admin"):
+        raise Forbidden("forbidden", "只有活动所属单位的管理员可以创建竞赛")
+    bank = db.session.get(QuestionBank, data["bank_id"])
+    if bank is None or not _bank_visible(actor, bank):
+        raise ValidationFailed({"bank_id": ["题库不存在或无权使用"]}, code="bank_not_found")
+    if not campaign.org.path.startswith(bank.org.path):
+        raise ValidationFailed({"bank_id": ["该题库不属于活动所在单位或其上级，不能在这里使用"]},
+                               code="bank_out_of_scope")
+    points = DEFAULT_POINTS | (data.get("points") or {})
+    raw_levels = data.get("levels") or [{"draw": data["draw"]}]
+    errors: dict = {}
+    levels = []
+    for index, level in enumerate(raw_levels, start=1):
+        draw = [_rule(rule) for rule in level["draw"]]
+        field = f"levels.{index - 1}.draw" if data.get("levels") else "draw"
+        errors |= _check_draw(bank, draw, field)
+        pass_score = level.get("pass_score", data.get("pass_score"))
+        if pass_score is None:
+            pass_score = math.ceil(0.6 * _expected_max(draw, points))
+        levels.append({"level": index, "title": level.get("title") or f"第{index}关", "draw": draw,
+                       "pass_score": pass_score, "time_limit_s": level.get("time_limit_s") or data["time_limit_s"]})
+    if errors:
+        raise ValidationFailed(errors, message="题库中的题目不够抽取", code="not_enough_questions")
+    quiz = Quiz(
+        campaign_id=campaign.id, bank_id=bank.id, title=data["title"], levels=levels,
+        leveled=bool(data.get("levels")), points=points, multiple_partial=data["multiple_partial"],
+        time_limit_s=data["time_limit_s"], max_attempts=data["max_attempts"], pass_score=levels[0]["pass_score"],
+        opens_at=data.get("opens_at"), closes_at=data.get("closes_at"), created_by_id=actor.id,
+    )
+    db.session.add(quiz)
+    db.session.commit()
+    return describe_quiz(quiz)
+
+
+def _status(quiz: Quiz, now: datetime) -> str:
+    if quiz.opens_at and now < quiz.opens_at:
+        return "upcoming"
+    if quiz.closes_at and now >= quiz.closes_at:
+        return "closed"
+    return "open"
+
+
+def describe_quiz(quiz: Quiz, me: dict | None = None) -> dict:
+    levels = [level | {"question_count": sum(rule["count"] for rule in level["draw"])} for level in quiz.levels]
+    return {
+        "id": quiz.id, "campaign_id": quiz.campaign_id, "bank_id": quiz.bank_id, "title": quiz.title,
+        "draw": quiz.levels[0]["draw"], "leveled": quiz.leveled, "levels": levels, "points": quiz.points,
+        "multiple_partial": quiz.multiple_partial, "question_count": levels[0]["question_count"],
+        "time_limit_s": quiz.time_limit_s, "max_attempts": quiz.max_attempts, "pass_score": quiz.pass_score,
+        "opens_at": quiz.opens_at, "closes_at": quiz.closes_at, "status": _status(quiz, utcnow()),
+        "created_at": quiz.created_at, "me": me,
+    }
+
+
+def _quiz(user: User, quiz_id: int) -> Quiz:
+    """The quiz when its campaign is visible to the user (one query; the campaign is loaded too)."""
+    row = db.session.execute(
+        visible_campaigns_query(user).add_columns(Quiz, QuestionBank)  # the bank: its revision keys the draw caches
+        .where(Quiz.campaign_id == Campaign.id, Quiz.id == quiz_id, QuestionBank.id == Quiz.bank_id)
+    ).first()
+    if row is None:
+        raise NotFound("quiz_not_found", "竞赛不存在或无权查看")
+    return row[1]
+
+
+def list_quizzes(actor: User, campaign_id: int, page: int, page_size: int) -> dict:
+    campaign = visible_campaign(actor, campaign_id)
+    result = paginate(select(Quiz).where(Quiz.campaign_id == campaign.id).order_by(Quiz.id), page, page_size)
+    result["items"] = [describe_quiz(quiz) for quiz in result["items"]]
+    return result
+
+
+def _progress(quiz: Quiz, user: User, rows: list | None = None) -> dict:
+    if rows is None:
+        rows = _my_attempt_rows(quiz, user)
+    levels = []
+    previous_passed = True
+    for level in quiz.levels:
+        mine = [row for row in rows if row.level == level["level"]]
+        scores = [row.score for row in mine if row.score is not None]
+        passed = any(row.passed for row in mine)
+        levels.append({"level": level["level"], "attempts_used": len(mine), "best_score": max(scores, default=None),
+                       "passed": passed, "unlocked": previous_passed})
+        previous_passed = passed
+    open_ids = [row.id for row in rows if row.status == "open"]
+    return {"open_attempt_id": open_ids[0] if open_ids else None, "levels": levels}
+
+
+def _my_attempt_rows(quiz: Quiz, user: User) -> list:
+    return db.session.execute(
+        select(Attempt.level, Attempt.status, Attempt.score, Attempt.passed, Attempt.id, Attempt.deadline)
+        .where(Attempt.quiz_id == quiz.id, Attempt.user_id == user.id)
+    ).all()
+
+
+def get_quiz(actor: User, quiz_id: int) -> dict:
+    quiz = _quiz(actor, quiz_id)
+    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id, Attempt.user_id == actor.id))
+    me = _progress(quiz, actor)
+    best = db.session.scalar(select(QuizBest).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == actor.id))
+    me["certificate_serial"] = _serial(best) if _certified(best, quiz) else None
+    return describe_quiz(quiz, me)
+
+
+# --- attempts -----------------------------------------------------------------------------
+
+
+def _student_org(user: User, campaign: Campaign) -> Org | None:
+    """The class the student takes the quiz for: their student membership inside the campaign's org."""
+    for membership in memberships_of(user):
+        if membership.role == "student" and membership.org.path.startswith(campaign.org.path):
+            return membership.org
+    return None
+
+
+def _draw(quiz: Quiz, level: dict, rng: random.Random) -> list[dict]:
+    bank = db.session.get(QuestionBank, quiz.bank_id)
+    chosen: list[int] = []
+    taken: set[int] = set()
+    for rule in level["draw"]:
+        pool = _pool(bank, rule)
+        candidates = [qid for qid in pool if qid not in taken] if taken else pool
+        if len(candidates) < rule["count"]:
+            raise Conflict("not_enough_questions", "题库中的题目不够抽取，请联系老师")
+        picked = rng.sample(candidates, rule["count"])
+        chosen += picked
+        taken.update(picked)
+    rng.shuffle(chosen)
+    rows = _question_data(bank, chosen)
+    if len(rows) != len(chosen):  # a question vanished since the pool was cached
+        raise Conflict("bank_changed", "题库刚刚被修改，请重试")
+    snapshot = []
+    for qid in chosen:
+        q = rows[qid]
+        perm = list(range(len(q["options"])))
+        if q["type"] != "true_false":  # 正确 / 错误 keep their order
+            rng.shuffle(perm)
+        snapshot.append(q | {"perm": perm, "points": quiz.points.get(q["type"], 5),
+                             "partial": bool(quiz.multiple_partial and q["type"] == "multiple")})
+    return snapshot
+
+
+def _question_data(bank: QuestionBank, ids: list[int]) -> dict[int, dict]:
+    """The questions' content for a snapshot, cached per bank revision (an edit bumps it), so a
+    start reads only the questions this process has not seen yet."""
+    cache = current_app.extensions.setdefault("quiz_questions", {})
+    key = (bank.id, bank.revision)
+    known = cache.get(key)
+    if known is None:
+        for old in [k for k in cache if k[0] == bank.id]:
+            del cache[old]
+        if len(cache) > 50:
+            cache.clear()
+        known = cache[key] = {}
+    missing = [qid for qid in ids if qid not in known]
+    if missing:
+        columns = (Question.id, Question.type, Question.stem, Question.options, Question.answer,
+                   Question.explanation, Question.legal_basis, Question.category)
+        query = select(*columns).where(Question.bank_id == bank.id)
+        if known:  # a warm cache fetches what it lacks; a cold one loads the bank once
+            query = query.where(Question.id.in_(missing))
+        for row in db.session.execute(query):
+            options = list(importers.TRUE_FALSE_OPTIONS) if row.type == "true_false" else list(row.options)
+            known[row.id] = {"id": row.id, "type": row.type, "stem": row.stem, "options": options,
+                             "answer": list(row.answer), "explanation": row.explanation,
+                             "legal_basis": row.legal_basis, "category": row.category}
+    return {qid: known[qid] for qid in ids if qid in known}
+
+
+def _open_payload(attempt: Attempt) -> dict:
+    """What the student sees while answering: no answer, no explanation, no correctness."""
+    return {
+        "id": attempt.id, "quiz_id": attempt.quiz_id, "level": attempt.level, "number": attempt.number,
+        "status": attempt.status, "started_at": attempt.started_at, "deadline": attempt.deadline,
+        "time_limit_s": attempt.time_limit_s, "server_time": utcnow(),
+        "questions": [
+            {"id": q["id"], "type": q["type"], "stem": q["stem"], "points": q["points"],
+             "options": [{"key": LETTERS[i], "text": q["options"][orig]} for i, orig in enumerate(q["perm"])]}
+            for q in attempt.questions
+        ],
+        "saved": dict(attempt.answers or {}),
+    }
+
+
+def _expired(attempt: Attempt, now: datetime) -> bool:
+    return now > attempt.deadline + _grace()
+
+
+def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device: str | None = None
+                  ) -> tuple[dict, bool]:
+    """A new attempt (created=True), or the open one so a reinstalled app resumes (False)."""
+    quiz = _quiz(user, quiz_id)
+    now = utcnow()
+    open_key = f"{quiz.id}:{user.id}"
+    rows = _my_attempt_rows(quiz, user)
+    open_row = next((row for row in rows if row.status == "open"), None)
+    if open_row is not None:
+        current = db.session.get(Attempt, open_row.id)
+        if not _expired(current, now):
+            return _open_payload(current), False
+        _score(current, now, "deadline")
+        db.session.commit()
+        rows = _my_attempt_rows(quiz, user)
+    status = _status(quiz, now)
+    if status == "upcoming":
+        raise Conflict("quiz_not_open", "竞赛还没有开始")
+    if status == "closed":
+        raise Conflict("quiz_closed", "竞赛已经结束")
+    progress = _progress(quiz, user, rows)["levels"]
+    if level_no is None:
+        level_no = next((p["level"] for p in progress if not p["passed"]), len(progress))
+    if level_no > len(quiz.levels):
+        raise ValidationFailed({"level": [f"本竞赛只有 {len(quiz.levels)} 关"]})
+    mine = progress[level_no - 1]
+    if not mine["unlocked"]:
+        raise Conflict("level_locked", f"请先通过第 {level_no - 1} 关")
+    if mine["attempts_used"] >= quiz.max_attempts:
+        raise Conflict("attempts_exhausted", f"答题次数已用完（每关最多 {quiz.max_attempts} 次）")
+    level = quiz.levels[level_no - 1]
+    seed = secrets.randbits(31)
+    campaign = db.session.get(Campaign, quiz.campaign_id)
+    org = _student_org(user, campaign)
+    deadline = now + timedelta(seconds=level["time_limit_s"])
+    if quiz.closes_at and quiz.closes_at < deadline:
+        deadline = quiz.closes_at
+    attempt = Attempt(
+        quiz_id=quiz.id, user_id=user.id, level=level_no, number=mine["attempts_used"] + 1, open_key=open_key,
+        seed=seed, status="open", org_id=org.id if org else None, org_path=org.path if org else None,
+        device=device, questions=_draw(quiz, level, random.Random(seed)), answers={},
+        time_limit_s=level["time_limit_s"], pass_score=level["pass_score"], started_at=now, deadline=deadline,
+    )
+    attempt.max_score = sum(q["points"] for q in attempt.questions)
+    db.session.add(attempt)
+    try:
+        db.session.flush()
+        payload = _open_payload(attempt)  # before the commit expires the attempt's attributes
+        db.session.commit()
+    except IntegrityError:
+        # Two starts at once: the other one won; answer with its attempt.
+        db.session.rollback()
+        current = db.session.scalar(select(Attempt).where(Attempt.open_key == open_key))
+        if current is None:
+            raise Conflict("attempts_exhausted", "答题次数已用完") from None
+        return _open_payload(current), False
+    return payload, True
+
+
+def _owned(user: User, attempt_id: int, *, lock: bool = False) -> Attempt:
+    query = select(Attempt).where(Attempt.id == attempt_id)
+    if lock:
+        query = query.with_for_update()
+    attempt = db.session.scalar(query)
+    if attempt is None or attempt.user_id != user.id:
+        raise NotFound("attempt_not_found", "答题记录不存在")
+    return attempt
+
+
+def _original(q: dict, keys: list[str]) -> list[int]:
+    return sorted(q["perm"][LETTERS.index(key)] for key in keys)
+
+
+def _earned(q: dict, keys: list[str]) -> int:
+    chosen = _original(q, keys)
+    if chosen == sorted(q["answer"]):
+        return q["points"]
+    if q.get("partial") and chosen and set(chosen) < set(q["answer"]):
+        return q["points"] // 2
+    return 0
+
+
+def _score(attempt: Attempt, now: datetime, ended_by: str) -> None:
+    if attempt.status != "open":
+        return
+    answers = attempt.answers or {}
+    marks = {str(q["id"]): _earned(q, answers.get(str(q["id"]), [])) for q in attempt.questions}
+    attempt.marks = marks
+    attempt.score = sum(marks.values())
+    attempt.passed = attempt.score >= attempt.pass_score
+    attempt.finished_at = min(now, attempt.deadline)
+    attempt.duration_ms = max(0, int((attempt.finished_at - attempt.started_at).total_seconds() * 1000))
+    attempt.status = "scored"
+    attempt.ended_by = ended_by
+    attempt.open_key = None
+    db.session.flush()
+    _refresh_best(attempt.quiz_id, attempt.user_id)
+
+
+MAX_RANKED_MS = 10**9 - 1  # ~11.5 days; longer durations rank as equal
+
+
+def rank_key(levels_passed: int, score: int, duration_ms: int) -> int:
+    """Higher is better: levels passed, then score, then the shorter time (to the millisecond).
+    Scores stay below 10**6 (at most 100 points × 200 questions × 20 levels)."""
+    return (levels_passed * 10**6 + score) * 10**9 + (MAX_RANKED_MS - min(duration_ms, MAX_RANKED_MS))
+
+
+def _refresh_best(quiz_id: int, user_id: int) -> None:
+    """Rewrite the student's leaderboard row from their scored attempts (a handful)."""
+    attempts = db.session.execute(
+        select(Attempt.id, Attempt.level, Attempt.score, Attempt.max_score, Attempt.duration_ms, Attempt.passed,
+               Attempt.finished_at, Attempt.org_id, Attempt.org_path)
+        .where(Attempt.quiz_id == quiz_id, Attempt.user_id == user_id, Attempt.status == "scored")
+        .order_by(Attempt.id)
+    ).all()
+    best_per_level: dict = {}
+    for attempt in attempts:
+        best = best_per_level.get(attempt.level)
+        if best is None or (attempt.score, -attempt.duration_ms) > (best.score, -best.duration_ms):
+            best_per_level[attempt.level] = attempt
+    bests = list(best_per_level.values())
+    latest = attempts[-1]
+    values = {
+        "org_id": latest.org_id, "org_path": latest.org_path,
+        "levels_passed": len({a.level for a in attempts if a.passed}),
+        "score": sum(a.score for a in bests), "max_score": sum(a.max_score for a in bests),
+        "duration_ms": sum(a.duration_ms for a in bests), "passed": any(a.passed for a in attempts),
+        "attempts": len(attempts), "achieved_at": max(a.finished_at for a in bests),
+    }
+    values["rank_key"] = rank_key(values["levels_passed"], values["score"], values["duration_ms"])
+    upsert = UPSERTS.get(db.session.get_bind().dialect.name)
+    if upsert is not None:  # one statement, safe against a concurrent first insert
+        statement = upsert(QuizBest).values(quiz_id=quiz_id, user_id=user_id, **values)
+        db.session.execute(statement.on_conflict_do_update(index_elements=["quiz_id", "user_id"], set_=values))
+        return
+    row = db.session.scalar(select(QuizBest).where(QuizBest.quiz_id == quiz_id, QuizBest.user_id == user_id))
+    if row is None:
+        row = QuizBest(quiz_id=quiz_id, user_id=user_id)
+        db.session.add(row)
+    for key, value in values.items():
+        setattr(row, key, value)
+
+
+def _close_expired(query) -> None:
+    """Score the open attempts of `query` whose deadline (plus grace) has passed."""
+    now = utcnow()
+    stale = db.session.scalars(query.where(Attempt.status == "open", Attempt.deadline < now - _grace())).all()
+    for attempt in stale:
+        _score(attempt, now, "deadline")
+    if stale:
+        db.session.commit()
+
+
+def _result(attempt: Attempt) -> dict:
+    answers = attempt.answers or {}
+    questions = []
+    for q in attempt.questions:
+        keys = answers.get(str(q["id"]), [])
+        earned = (attempt.marks or {}).get(str(q["id"]), 0)
+        display_of = {orig: LETTERS[i] for i, orig in enumerate(q["perm"])}
+        questions.append({
+            "id": q["id"], "type": q["type"], "stem": q["stem"],
+            "options": [{"key": LETTERS[i], "text": q["options"][orig]} for i, orig in enumerate(q["perm"])],
+            "choice": keys, "correct": _original(q, keys) == sorted(q["answer"]),
+            "points": q["points"], "earned": earned, "answer": sorted(display_of[i] for i in q["answer"]),
+            "explanation": q["explanation"], "legal_basis": q["legal_basis"],
+        })
+    quiz = db.session.get(Quiz, attempt.quiz_id)
+    next_level = attempt.level + 1 if attempt.passed and attempt.level < len(quiz.levels) else None
+    return {
+        "id": attempt.id, "quiz_id": attempt.quiz_id, "level": attempt.level, "status": attempt.status,
+        "ended_by": attempt.ended_by, "score": attempt.score, "max_score": attempt.max_score,
+        "pass_score": attempt.pass_score, "passed": attempt.passed, "duration_s": attempt.duration_ms / 1000,
+        "started_at": attempt.started_at, "finished_at": attempt.finished_at, "next_level": next_level,
+        "questions": questions,
+    }
+
+
+def get_attempt(user: User, attempt_id: int) -> dict:
+    """The open attempt (to resume), or its result once scored."""
+    attempt = _owned(user, attempt_id)
+    if attempt.status == "open" and _expired(attempt, utcnow()):
+        _score(attempt, utcnow(), "deadline")
+        db.session.commit()
+    return _open_payload(attempt) if attempt.status == "open" else _result(attempt)
+
+
+def _clean_choice(q: dict, keys: list[str], field: str) -> list[str]:
+    valid = LETTERS[: len(q["options"])]
+    cleaned = list(dict.fromkeys(key.strip().upper() for key in keys))
+    bad = [key for key in cleaned if len(key) != 1 or key not in valid]
+    if bad:
+        raise ValidationFailed({field: [f"选项「{'、'.join(bad)}」不存在"]}, code="invalid_choice")
+    if q["type"] != "multiple" and len(cleaned) > 1:
+        raise ValidationFailed({field: ["这道题只能选一个答案"]}, code="invalid_choice")
+    return sorted(cleaned)
+
+
+def _question_in(attempt: Attempt, question_id: str) -> dict:
+    for q in attempt.questions:
+        if str(q["id"]) == question_id:
+            return q
+    raise NotFound("question_not_in_attempt", "这道题不在本次答题中")
+
+
+def save_answer(user: User, attempt_id: int, question_id: int, keys: list[str]) -> dict:
+    attempt = _owned(user, attempt_id, lock=True)
+    now = utcnow()
+    if attempt.status != "open":
+        raise Conflict("attempt_submitted", "本次答题已经交卷")
+    if _expired(attempt, now):
+        _score(attempt, now, "deadline")
+        db.session.commit()
+        raise Conflict("attempt_deadline_passed", "答题时间已到，已按保存的答案自动交卷")
+    q = _question_in(attempt, str(question_id))
+    choice = _clean_choice(q, keys, "choice")
+    answers = dict(attempt.answers or {})
+    answers[str(question_id)] = choice
+    attempt.answers = answers
+    db.session.commit()
+    return {"question_id": question_id, "choice": choice, "saved_at": now}
+
+
+def submit_attempt(user: User, attempt_id: int, answers: dict | None = None) -> dict:
+    """Score once; later calls return the same result. Answers sent after the deadline (plus
+    grace) are not counted: the attempt is scored with what was saved in time."""
+    attempt = _owned(user, attempt_id, lock=True)
+    now = utcnow()
+    if attempt.status == "open":
+        if _expired(attempt, now):
+            _score(attempt, now, "deadline")
+        else:
+            merged = dict(attempt.answers or {})
+            for question_id, keys in (answers or {}).items():
+                q = _question_in(attempt, str(question_id).strip())
+                merged[str(q["id"])] = _clean_choice(q, keys, f"answers.{question_id}")
+            attempt.answers = merged
+            _score(attempt, now, "submit")
+        result = _result(attempt)  # before the commit expires the attempt's attributes
+        db.session.commit()
+        return result
+    return _result(attempt)
+
+
+# --- leaderboard --------------------------------------------------------------------------
+
+
+def _scope_org(user: User, quiz: Quiz, org_id: int | None) -> Org:
+    if org_id is not None:
+        return visible_org(user, org_id)
+    return db.session.get(Campaign, quiz.campaign_id).org
+
+
+_RANK_ORDER = (QuizBest.rank_key.desc(), QuizBest.achieved_at, QuizBest.id)
+
+
+BIG_SCOPE = 5000  # above this many ranked students, ranks come from a cached key list
+
+
+def _rank(scoped, row: QuizBest, scope: tuple, total: int) -> int:
+    """1 + how many in scope did better (equal results share a rank). A small scope counts on
+    the index; a big one (a whole city) bisects its sorted rank keys, cached like the total."""
+    if total <= BIG_SCOPE:
+        return 1 + db.session.scalar(select(func.count()).select_from(
+            scoped.where(QuizBest.rank_key > row.rank_key).subquery()))
+    keys = _cached(("keys", *scope), lambda: array("q", db.session.scalars(
+        scoped.with_only_columns(QuizBest.rank_key).order_by(QuizBest.rank_key))))
+    return 1 + len(keys) - bisect_right(keys, row.rank_key)
+
+
+def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_size: int) -> dict:
+    """Best result per student, ranked by levels passed, score (desc), then time (asc); equal
+    results share a rank. Real names only inside the viewer's own class or for their staff.
+    The total is counted at most every `QUIZ_RANKING_CACHE_S` seconds per scope."""
+    quiz = _quiz(user, quiz_id)
+    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id))
+    org = _scope_org(user, quiz, org_id)
+    scoped = select(QuizBest).where(QuizBest.quiz_id == quiz.id,
+                                    QuizBest.org_path.startswith(org.path, autoescape=True))
+    rows: list[QuizBest] = list(db.session.scalars(
+        scoped.order_by(*_RANK_ORDER).limit(page_size).offset((page - 1) * page_size)))
+    total = _cached(("total", quiz.id, org.id), lambda: db.session.scalar(
+        select(func.count()).select_from(scoped.subquery())) or 0)
+    own_classes = {m.org_id for m in memberships_of(user)}
+    names = dict(db.session.execute(select(User.id, User.real_name).where(
+        User.id.in_([r.user_id for r in rows] + [user.id]))).all())
+    orgs = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_({r.org_id for r in rows} - {None})))}
+
+    def entry(row: QuizBest, rank: int) -> dict:
+        row_org = orgs.get(row.org_id) if row.org_id else None
+        if row.org_id and row_org is None:
+            row_org = db.session.get(Org, row.org_id)
+        full = (row.user_id == user.id or row.org_id in own_classes
+                or (row_org is not None and has_authority(user, row_org, "teacher")))
+        name = names.get(row.user_id)
+        return {"rank": rank, "name": (name or "匿名") if full else mask_name(name), "org_id": row.org_id,
+                "org_name": row_org.name if row_org else None, "score": row.score, "max_score": row.max_score,
+                "duration_s": row.duration_ms / 1000, "levels_passed": row.levels_passed, "passed": row.passed,
+                "is_me": row.user_id == user.id}
+
+    items = []
+    rank = previous = None
+    for position, row in enumerate(rows):
+        if rank is None:
+            rank = 1 if page == 1 else _rank(scoped, row, (quiz.id, org.id), total)
+        elif row.rank_key != previous:
+            rank = (page - 1) * page_size + position + 1
+        previous = row.rank_key
+        items.append(entry(row, rank))
+    mine = next((row for row in rows if row.user_id == user.id), None)
+    if mine is None:
+        mine = db.session.scalar(scoped.where(QuizBest.user_id == user.id))
+    me = None
+    if mine is not None:
+        me = next((item for item in items if item["is_me"]), None) or entry(
+            mine, _rank(scoped, mine, (quiz.id, org.id), total))
+    return {"items": items, "total": max(total, (page - 1) * page_size + len(rows)), "page": page,
+            "page_size": page_size, "me": me, "quiz_id": quiz.id, "org_id": org.id,
+            "orgs": _cached(("orgs", quiz.id, org.id), lambda: _org_rankings(quiz, org))}
+
+
+def _cached(key: tuple, compute):
+    """Aggregates over a whole subtree are kept for `QUIZ_RANKING_CACHE_S` seconds (default 15)
+    per process, so a busy leaderboard does not run its GROUP BYs and counts on every request."""
+    ttl = current_app.config.get("QUIZ_RANKING_CACHE_S", 15)
+    cache = current_app.extensions.setdefault("quiz_rankings", {})
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < ttl:
+        return hit[1]
+    value = compute()
+    if len(cache) > 2000:
+        cache.clear()
+    cache[key] = (now, value)
+    return value
+
+
+def _child_of(parent: Org, path: str | None) -> int | None:
+    if not path or not path.startswith(parent.path) or path == parent.path:
+        return None
+    return int(path[len(parent.path):].split("/", 1)[0])
+
+
+def _org_rankings(quiz: Quiz, parent: Org) -> list[dict]:
+    """Each child org: students enrolled (student memberships in its subtree), how many took the
+    quiz, participation rate and average best score; what bureaus compare schools on."""
+    children = db.session.scalars(select(Org).where(Org.parent_id == parent.id)).all()
+    if not children:
+        return []
+    enrolled: Counter = Counter()
+    for path, count in db.session.execute(
+        select(Org.path, func.count(func.distinct(Membership.user_id))).join(Membership, Membership.org_id == Org.id)
+        .where(Membership.role == "student", Org.path.startswith(parent.path, autoescape=True)).group_by(Org.path)
+    ):
+        child = _child_of(parent, path)
+        if child is not None:
+            enrolled[child] += count
+    took: Counter = Counter()
+    total: Counter = Counter()
+    for path, count, score in db.session.execute(
+        select(QuizBest.org_path, func.count(), func.sum(QuizBest.score))
+        .where(QuizBest.quiz_id == quiz.id, QuizBest.org_path.startswith(parent.path, autoescape=True))
+        .group_by(QuizBest.org_path)
+    ):
+        child = _child_of(parent, path)
+        if child is not None:
+            took[child] += count
+            total[child] += score or 0
+    rows = []
+    for child in children:
+        rows.append({
+            "org_id": child.id, "name": child.name, "kind": child.kind, "enrolled": enrolled[child.id],
+            "took": took[child.id],
+            "participation_rate": round(took[child.id] / enrolled[child.id], 4) if enrolled[child.id] else 0.0,
+            "average_score": round(total[child.id] / took[child.id], 2) if took[child.id] else None,
+        })
+    by_participation = sorted(rows, key=lambda r: (-r["participation_rate"], r["org_id"]))
+    for index, row in enumerate(by_participation, start=1):
+        row["rank_by_participation"] = index
+    rows.sort(key=lambda r: (r["average_score"] is None, -(r["average_score"] or 0), r["org_id"]))
+    for index, row in enumerate(rows, start=1):
+        row["rank_by_score"] = index
+    return rows
+
+
+# --- statistics and flags -----------------------------------------------------------------
+
+
+def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> Org:
+    if org_id is not None:
+        return org_with_authority(user, org_id, "teacher")
+    org = db.session.get(Campaign, quiz.campaign_id).org
+    if not has_authority(user, org, "teacher"):
+        raise Forbidden("forbidden", "请选择你负责的学校或班级查看统计")
+    return org
+
+
+def _scored_in(quiz: Quiz, org: Org) -> list[Attempt]:
+    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id))
+    return list(db.session.scalars(
+        select(Attempt).where(Attempt.quiz_id == quiz.id, Attempt.status == "scored",
+                              Attempt.org_path.startswith(org.path, autoescape=True)).order_by(Attempt.id)
+    ))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
+    """Item analysis over the scored attempts in the org's subtree: facility (correct rate),
+    how often each authored option was chosen, and the discrimination index (correct rate of
+    the top 27% of attempts by score minus that of the bottom 27%)."""
+    quiz = _quiz(user, quiz_id)
+    org = _staff_scope(user, quiz, org_id)
+    attempts = _scored_in(quiz, org)
+    ranked = sorted(attempts, key=lambda a: (a.score, -a.duration_ms))
+    group = max(1, round(len(ranked) * 0.27)) if len(ranked) >= 2 else 0
+    lower = {a.id for a in ranked[:group]}
+    upper = {a.id for a in ranked[len(ranked) - group:]} if group else set()
+    per_question: dict[int, dict] = {}
+    groups: dict[int, dict] = defaultdict(lambda: {"upper": [0, 0], "lower": [0, 0]})
+    categories: dict = defaultdict(lambda: [0, 0])
+    for attempt in attempts:
+        for q in attempt.questions:
+            stat = per_question.setdefault(q["id"], {
+                "id": q["id"], "type": q["type"], "stem": q["stem"], "category": q.get("category"),
+                "answer": [LETTERS[i] for i in sorted(q["answer"])], "attempts": 0, "answered": 0, "correct": 0,
+                "options": {LETTERS[i]: 0 for i in range(len(q["options"]))},
+            })
+            keys = (attempt.answers or {}).get(str(q["id"]), [])
+            is_correct = _original(q, keys) == sorted(q["answer"])
+            stat["attempts"] += 1
+            stat["answered"] += bool(keys)
+            stat["correct"] += is_correct
+            for orig in _original(q, keys):
+                stat["options"][LETTERS[orig]] = stat["options"].get(LETTERS[orig], 0) + 1
+            categories[q.get("category")][0] += 1
+            categories[q.get("category")][1] += is_correct
+            for name, members in (("upper", upper), ("lower", lower)):
+                if attempt.id in members:
+                    groups[q["id"]][name][0] += 1
+                    groups[q["id"]][name][1] += is_correct
+    questions = []
+    for qid, stat in per_question.items():
+        upper_n, upper_ok = groups[qid]["upper"]
+        lower_n, lower_ok = groups[qid]["lower"]
+        stat["correct_rate"] = _rate(stat["correct"], stat["attempts"])
+        stat["discrimination"] = (round(upper_ok / upper_n - lower_ok / lower_n, 4)
+                                  if upper_n and lower_n else None)
+        questions.append(stat)
+    questions.sort(key=lambda s: (s["correct_rate"] if s["correct_rate"] is not None else 2, s["id"]))
+    scores = [a.score for a in attempts]
+    return {
+        "quiz_id": quiz.id, "org_id": org.id, "attempts": len(attempts),
+        "students": len({a.user_id for a in attempts}),
+        "average_score": round(sum(scores) / len(scores), 2) if scores else None,
+        "pass_rate": _rate(sum(1 for a in attempts if a.passed), len(attempts)),
+        "questions": questions,
+        "categories": sorted(({"category": name, "answers": n, "correct_rate": _rate(ok, n)}
+                              for name, (n, ok) in categories.items()),
+                             key=lambda c: (c["correct_rate"] if c["correct_rate"] is not None else 2)),
+    }
+
+
+def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
+    """Things for a teacher to look at, never automatic bans: attempts faster than a person can
+    read, identical answer sheets within a class, and one device used by many accounts."""
+    quiz = _quiz(user, quiz_id)
+    org = _staff_scope(user, quiz, org_id)
+    attempts = _scored_in(quiz, org)
+    names = dict(db.session.execute(select(User.id, User.real_name).where(
+        User.id.in_({a.user_id for a in attempts}))).all()) if attempts else {}
+    flags = []
+    for attempt in attempts:
+        answered = sum(1 for keys in (attempt.answers or {}).values() if keys)
+        if attempt.ended_by == "submit" and answered and attempt.duration_ms < answered * FAST_MS_PER_QUESTION:
+            flags.append({"kind": "too_fast", "attempt_ids": [attempt.id],
+                          "users": [names.get(attempt.user_id) or "匿名"],
+                          "detail": f"{answered} 道题只用了 {attempt.duration_ms / 1000:.1f} 秒"})
+    sheets: dict[tuple, list[Attempt]] = defaultdict(list)
+    for attempt in attempts:
+        signature = tuple(sorted(
+            (q["id"], tuple(_original(q, (attempt.answers or {}).get(str(q["id"]), []))))
+            for q in attempt.questions if (attempt.answers or {}).get(str(q["id"]))
+        ))
+        if len(signature) >= IDENTICAL_MIN_ANSWERS:
+            sheets[(attempt.org_id, signature)].append(attempt)
+    for (_org, signature), group in sheets.items():
+        users = {a.user_id for a in group}
+        if len(users) > 1:
+            flags.append({"kind": "identical_answers", "attempt_ids": [a.id for a in group],
+                          "users": [names.get(u) or "匿名" for u in sorted(users)],
+                          "detail": f"同班 {len(users)} 人的 {len(signature)} 道题答案完全相同"})
+    devices: dict[str, set] = defaultdict(set)
+    device_attempts: dict[str, list[int]] = defaultdict(list)
+    for attempt in attempts:
+        if attempt.device:
+            devices[attempt.device].add(attempt.user_id)
+            device_attempts[attempt.device].append(attempt.id)
+    for device, users in devices.items():
+        if len(users) >= SHARED_DEVICE_MIN_USERS:
+            flags.append({"kind": "shared_device", "attempt_ids": device_attempts[device],
+                          "users": [names.get(u) or "匿名" for u in sorted(users)],
+                          "detail": f"同一设备登录了 {len(users)} 个账号答题"})
+    return {"quiz_id": quiz.id, "org_id": org.id, "flags": flags}
+
+
+# --- certificates -------------------------------------------------------------------------
+
+_SERIAL = re.compile(r"^QZ(\d{7,10})([0-9A-F]{8})$")
+CHINA = timezone(timedelta(hours=8))
+
+
+def _serial(best: QuizBest) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, f"quiz-certificate:{best.id}".encode(), hashlib.sha256).hexdigest()[:8].upper()
+    return f"QZ{best.id:07d}{digest}"
+
+
+def _certified(best: QuizBest | None, quiz: Quiz) -> bool:
+    if best is None:
+        return False
+    return best.levels_passed >= len(quiz.levels) if quiz.leveled else best.passed
+
+
+def _school_line(org_id: int | None) -> str | None:
+    org = db.session.get(Org, org_id) if org_id else None
+    if org is None:
+        return None
+    if org.kind == "class" and org.parent is not None:
+        return f"{org.parent.name} {org.name}"
+    return org.name
+
+
+def _verify_url(serial: str) -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+    return base.rstrip("/") + "/api/v1/quiz-certificates/" + serial
+
+
+def quiz_certificate_image(user: User, quiz_id: int) -> bytes:
+    """The poster for the student's passed quiz (a 闯关 quiz: every level passed)."""
+    from app.quizzes.certificate import render_quiz_certificate
+
+    quiz = _quiz(user, quiz_id)
+    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id, Attempt.user_id == user.id))
+    best = db.session.scalar(select(QuizBest).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == user.id))
+    if not _certified(best, quiz):
+        raise Conflict("quiz_not_passed", "通过竞赛后才能生成证书")
+    serial = _serial(best)
+    campaign = db.session.get(Campaign, quiz.campaign_id)
+    return render_quiz_certificate(
+        name=mask_name(user.real_name), quiz_title=quiz.title, campaign_title=campaign.title,
+        school=_school_line(best.org_id), score=best.score, max_score=best.max_score,
+        passed_on=best.achieved_at.astimezone(CHINA).strftime("%Y年%m月%d日"), serial=serial,
+        url=_verify_url(serial), levels=len(quiz.levels) if quiz.leveled else None,
+    )
+
+
+def verify_certificate(serial: str) -> dict:
+    """Public: a masked name, the quiz, the score and whether the certificate holds."""
+    match = _SERIAL.match(serial.strip().upper())
+    best = db.session.get(QuizBest, int(match.group(1))) if match else None
+    if best is None or not hmac.compare_digest(_serial(best), serial.strip().upper()):
+        raise NotFound("certificate_not_found", "证书不存在，请核对证书编号")
+    quiz = db.session.get(Quiz, best.quiz_id)
+    user = db.session.get(User, best.user_id)
+    return {"serial": _serial(best), "name_masked": mask_name(user.real_name), "title": quiz.title,
+            "school": _school_line(best.org_id), "score": best.score, "max_score": best.max_score,
+            "passed_at": best.achieved_at, "valid": _certified(best, quiz)}
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+
+def seed_starter_quiz(org: Org, campaign: Campaign) -> Quiz:
+    """The starter bank at `org` and a 20-question quiz in `campaign` (no commit; the demo seed)."""
+    from app.quizzes.starter_bank import STARTER_BANK_NAME, STARTER_QUESTIONS
+
+    bank = QuestionBank(org_id=org.id, name=STARTER_BANK_NAME)
+    db.session.add(bank)
+    db.session.flush()
+    add_questions(bank, STARTER_QUESTIONS)
+    level = {"level": 1, "title": "第1关", "draw": [{"count": 20}], "pass_score": 60, "time_limit_s": 900}
+    quiz = Quiz(campaign_id=campaign.id, bank_id=bank.id, title="网络安全与文明上网知识竞赛", levels=[level],
+                leveled=False, points=dict(DEFAULT_POINTS), multiple_partial=False, time_limit_s=900,
+                max_attempts=3, pass_score=60, opens_at=campaign.starts_at, closes_at=campaign.ends_at)
+    db.session.add(quiz)
+    return quiz

@@ -1,0 +1,265 @@
+"""`make bench`: signing throughput against liveness, measured in the same run.
+
+Starts the app as `make run` does (gunicorn with gunicorn.conf.py, its own database, storage
+and port), creates a region with a few thousand students and a pledge, then drives with wrk
+(Debian's package, a second process):
+
+1. `GET /api/v1/health`                       — the ceiling of this machine and server setup
+2. `POST /api/v1/pledges/{id}/signatures`     — every request a different student
+3. `GET /api/v1/pledges/{id}/stats`           — a region with BENCH_STATS_ROWS signatures
+
+and prints requests/s, p50/p99, errors and the ratio signing ÷ health. Absolute numbers on a
+shared machine are noise; the ratio holds. Targets (issue 4): ratio ≥ 0.50, 0 errors, p99 <
+100 ms at 32 connections; stats p95 < 50 ms.
+
+Environment: BENCH_DATABASE_URL (default a fresh SQLite file, as `make run`), BENCH_PORT
+(8765), BENCH_STUDENTS (6000), BENCH_DURATION_S (10), BENCH_CONNECTIONS (32),
+BENCH_STATS_ROWS (1000000; 0 skips step 3), BENCH_SQLITE_WAL=1 (put the SQLite file in WAL mode).
+
+wrk's latency percentiles are corrected for coordinated omission (a stalled request counts
+as the requests a steady client would have sent meanwhile), so one long stall shows in p99.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+LUA = ROOT / "bench" / "wrk.lua"
+CLASS_SIZE = 45
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def wait_for(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the app did not answer at {url}")
+
+
+def wrk(base: str, mode: str, path: str, tokens: Path | None, duration: int, connections: int) -> dict:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", str(LUA), base + path,
+               "--", mode, path, str(tokens or "")]
+    out = subprocess.run(command, capture_output=True, text=True, check=True,  # noqa: S603 - fixed command
+                         env={**os.environ, "WRK_THREADS": "1"})
+    line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
+    result = json.loads(line)
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = (result["non_2xx"] + result["connect_errors"] + result["read_errors"]
+                        + result["write_errors"] + result["timeouts"])
+    return result
+
+
+def show(name: str, r: dict) -> str:
+    return (f"{name:<12} {r['rps']:8.1f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  p95 {r['p95_us'] / 1000:6.1f} ms  "
+            f"p99 {r['p99_us'] / 1000:6.1f} ms  requests {r['requests']}  errors {r['errors']}"
+            + (f" (non-2xx {r['non_2xx']}, timeouts {r['timeouts']}, socket {r['connect_errors'] + r['read_errors']})"
+               if r["errors"] else ""))
+
+
+def seed(students: int) -> dict:
+    """A city → 2 districts → schools → classes of students, a campaign and two pledges."""
+    from flask_jwt_extended import create_access_token
+    from sqlalchemy import insert, select
+
+    from app import create_app
+    from app.auth.models import User
+    from app.campaigns.models import Campaign
+    from app.extensions import db
+    from app.orgs.models import Membership
+    from app.orgs.services import add_org
+    from app.pledges.models import Pledge
+
+    app = create_app()
+    with app.app_context():
+        db.create_all()  # the pledge tables, until their migration exists
+        city = add_org("基准市", "region", None)
+        admin = User(username=f"bench_admin_{int(time.time())}", real_name="基准管理员")
+        db.session.add(admin)
+        db.session.flush()
+        db.session.add(Membership(user_id=admin.id, org_id=city.id, role="region_admin"))
+        classes = []
+        for d in range(2):
+            district = add_org(f"基准区{d + 1}", "region", city)
+            for s in range(max(1, students // (CLASS_SIZE * 8) // 2)):
+                school = add_org(f"基准学校{d + 1}-{s + 1}", "school", district)
+                classes += [add_org(f"{c + 1}班", "class", school) for c in range(8)]
+        campaign = Campaign(org_id=city.id, title="基准活动", phases=[])
+        db.session.add(campaign)
+        db.session.flush()
+        signing = Pledge(campaign_id=campaign.id, title="全国青少年网络文明公约", body="……", mode="individual")
+        loaded = Pledge(campaign_id=campaign.id, title="文明上网倡议书", body="……", mode="individual")
+        db.session.add_all([signing, loaded])
+        db.session.commit()
+        first = db.session.scalar(select(User.id).order_by(User.id.desc()).limit(1)) + 1
+        stamp = int(time.time())
+        db.session.execute(insert(User), [{"openid": f"bench_{stamp}_{i}", "real_name": "基准同学"}
+                                          for i in range(students)])
+        ids = list(db.session.scalars(select(User.id).where(User.id >= first).order_by(User.id)))
+        db.session.execute(insert(Membership), [{"user_id": uid, "org_id": classes[i % len(classes)].id,
+                                                 "role": "student"} for i, uid in enumerate(ids)])
+        db.session.commit()
+        tokens = [create_access_token(identity=str(uid)) for uid in ids]
+        return {"app": app, "city": city.id, "signing": signing.id, "loaded": loaded.id,
+                "admin_token": create_access_token(identity=str(admin.id)), "tokens": tokens,
+                "classes": [(k.id, k.path) for k in classes]}
+
+
+def load_signatures(app, pledge_id: int, classes: list[tuple[int, str]], rows: int) -> float:
+    """`rows` students with a complete signature each (bulk insert); returns seconds taken."""
+    from sqlalchemy import insert, select
+
+    from app.auth.models import User
+    from app.common.time import utcnow
+    from app.extensions import db
+    from app.orgs.models import Membership
+    from app.orgs.services import INVITE_ALPHABET, random_code
+    from app.pledges.models import Signature
+
+    started = time.monotonic()
+    batch = 50_000
+    with app.app_context():
+        now = utcnow()
+        stamp = int(time.time())
+        for offset in range(0, rows, batch):
+            n = min(batch, rows - offset)
+            first = (db.session.scalar(select(User.id).order_by(User.id.desc()).limit(1)) or 0) + 1
+            db.session.execute(insert(User), [{"openid": f"load_{stamp}_{offset + i}"} for i in range(n)])
+            ids = list(db.session.scalars(select(User.id).where(User.id >= first).order_by(User.id)))
+            db.session.execute(insert(Membership), [
+                {"user_id": uid, "org_id": classes[(offset + i) % len(classes)][0], "role": "student"}
+                for i, uid in enumerate(ids)])
+            db.session.execute(insert(Signature), [
+                {"pledge_id": pledge_id, "user_id": uid, "serial": random_code(20, INVITE_ALPHABET),
+                 "status": "complete", "signed_at": now, "completed_at": now, "revoked": False,
+                 "class_id": classes[(offset + i) % len(classes)][0],
+                 "class_path": classes[(offset + i) % len(classes)][1]}
+                for i, uid in enumerate(ids)])
+            db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
+        else:
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+    return time.monotonic() - started
+
+
+def cold_stats_ms(app, pledge_id: int, org_id: int) -> list[float]:
+    from app.extensions import db
+    from app.orgs.models import Org
+    from app.pledges import services
+    from app.pledges.models import Pledge
+
+    timings = []
+    with app.app_context():
+        pledge = db.session.get(Pledge, pledge_id)
+        org = db.session.get(Org, org_id)
+        for _ in range(5):
+            started = time.perf_counter()
+            services._count(pledge, org, org.path)
+            timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def main() -> int:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    port = env_int("BENCH_PORT", 8765)
+    students = env_int("BENCH_STUDENTS", 6000)
+    duration = env_int("BENCH_DURATION_S", 10)
+    connections = env_int("BENCH_CONNECTIONS", 32)
+    stats_rows = env_int("BENCH_STATS_ROWS", 1_000_000)
+    work = Path(tempfile.mkdtemp(prefix="qinglang-bench-"))
+    database = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'bench.db'}"
+    os.environ.update({"DATABASE_URL": database, "STORAGE_URL": f"file://{work / 'storage'}", "PORT": str(port),
+                       "APP_ENV": os.environ.get("APP_ENV", "development"), "GUNICORN_ACCESS_LOG": "-"})
+    sys.path.insert(0, str(ROOT))
+    log(f"bench: database {database.split('@')[-1]}, work dir {work}")
+
+    subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, check=True,  # noqa: S603
+                   capture_output=True)
+    started = time.monotonic()
+    world = seed(students)
+    log(f"bench: {students} students in {len(world['classes'])} classes seeded in {time.monotonic() - started:.1f} s")
+    if os.environ.get("BENCH_SQLITE_WAL") == "1" and database.startswith("sqlite"):
+        # Experiment: WAL is a property of the database file, so the app's connections use it too.
+        import sqlite3
+
+        with sqlite3.connect(database.removeprefix("sqlite:///")) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+        log("bench: SQLite in WAL mode (BENCH_SQLITE_WAL=1)")
+    tokens = work / "tokens.txt"
+    tokens.write_text("\n".join(world["tokens"]) + "\n")
+
+    server_log = open(work / "gunicorn.log", "w")  # noqa: SIM115 - closed in finally
+    server = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],  # noqa: S603
+                              cwd=ROOT,
+                              stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base + "/api/v1/health")
+        wrk(base, "get", "/api/v1/health", None, 2, connections)  # warm-up
+        health = wrk(base, "get", "/api/v1/health", None, duration, connections)
+        signing = wrk(base, "sign", f"/api/v1/pledges/{world['signing']}/signatures", tokens, duration, connections)
+        health_after = wrk(base, "get", "/api/v1/health", None, duration, connections)
+        ceiling = (health["rps"] + health_after["rps"]) / 2
+        ratio = signing["rps"] / ceiling
+        log("")
+        log(show("health", health))
+        log(show("signing", signing) + f"  new {signing['created']}  again {signing['ok']}")
+        log(show("health", health_after))
+        log(f"RATIO signing / health = {ratio:.2f}  (target >= 0.50; p99 target < 100 ms, 0 errors)")
+        if signing["ok"]:
+            log(f"note: {signing['ok']} requests re-signed (students ran out); raise BENCH_STUDENTS")
+
+        if stats_rows:
+            log(f"\nbench: loading {stats_rows} signatures into a second pledge …")
+            took = load_signatures(world["app"], world["loaded"], world["classes"], stats_rows)
+            log(f"bench: loaded in {took:.0f} s")
+            cold = cold_stats_ms(world["app"], world["loaded"], world["city"])
+            admin_tokens = work / "admin.txt"
+            admin_tokens.write_text(world["admin_token"] + "\n")
+            stats_path = f"/api/v1/pledges/{world['loaded']}/stats"
+            for _ in range(4):  # fill the cache of both workers: the cold count is measured above
+                request = urllib.request.Request(  # noqa: S310 - loopback
+                    base + stats_path, headers={"Authorization": "Bearer " + world["admin_token"]})
+                urllib.request.urlopen(request, timeout=60).read()  # noqa: S310 - loopback
+            one = wrk(base, "get", stats_path, admin_tokens, duration, 1)
+            stats = wrk(base, "get", stats_path, admin_tokens, duration, connections)
+            log(show("stats c=1", one))
+            log(show(f"stats c={connections}", stats))
+            log(f"stats uncached count (the GROUP BYs behind a cache miss): median {statistics.median(cold):.0f} ms "
+                f"over {len(cold)} runs; p95 target < 50 ms")
+        return 0
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        server_log.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+-- wrk script for `make bench`: `wrk ... -s bench/wrk.lua URL -- MODE PATH TOKENS_FILE`.
+-- MODE sign: POST PATH with `{}` as a different student per request (tokens split between wrk
+-- threads, none reused while they last); MODE get: GET PATH (optionally with a bearer token).
+-- done() prints one JSON line that bench/bench.py reads.
+local threads = {}
+local count = 0
+
+function setup(thread)
+  thread:set("tid", count)
+  count = count + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  mode, path, file = args[1], args[2], args[3]
+  tokens = {}
+  if file and file ~= "" then
+    local i = 0
+    for line in io.lines(file) do
+      if mode ~= "sign" or i % count_threads() == tid then tokens[#tokens + 1] = line end
+      i = i + 1
+    end
+  end
+  idx = 0
+  created, existing, other = 0, 0, 0
+end
+
+function count_threads()
+  return tonumber(os.getenv("WRK_THREADS") or "1")
+end
+
+function request()
+  idx = idx + 1
+  local headers = {}
+  if #tokens > 0 then
+    headers["Authorization"] = "Bearer " .. tokens[((idx - 1) % #tokens) + 1]
+  end
+  if mode == "sign" then
+    headers["Content-Type"] = "application/json"
+    return wrk.format("POST", path, headers, "{}")
+  end
+  return wrk.format("GET", path, headers)
+end
+
+function response(status, headers, body)
+  if status == 201 then
+    created = created + 1
+  elseif status == 200 then
+    existing = existing + 1
+  else
+    other = other + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local c, e, o = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    c = c + thread:get("created")
+    e = e + thread:get("existing")
+    o = o + thread:get("other")
+  end
+  local errors = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, ' ..
+    '"created": %d, "ok": %d, "non_2xx": %d, "connect_errors": %d, "read_errors": %d, ' ..
+    '"write_errors": %d, "timeouts": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max, c, e, o, errors.connect, errors.read, errors.write, errors.timeout))
+end

@@ -1,0 +1,146 @@
+"""Certificates: the public verification (no login, masked names only), the PNG poster with a
+QR code that decodes to the verification URL, its cache in storage, and revocation."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from app.common import poster
+from app.common.masking import mask_name
+from app.extensions import storage
+from tests.conftest import assert_error
+from tests.pledge_helpers import add_students, make_campaign, make_pledge, signed, upload_handwriting
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def pledge(api, world):
+    campaign = make_campaign(api, world.city_admin, world.city.id)
+    return make_pledge(api, world.city_admin, campaign, title="文明上网倡议书")
+
+
+def decode_qr(data: bytes) -> list[str]:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return [result.text for result in zxingcpp.read_barcodes(image)]
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [("张小三", "张*三"), ("李四", "李*"), ("欧阳小娜", "欧**娜"), ("王", "*"), (None, "**"), ("", "**"),
+     ("阿依古丽·买买提", "阿******提")],
+)
+def test_mask_name(name, masked):
+    assert mask_name(name) == masked
+
+
+def test_public_verification_shows_a_masked_name(app, api, world, pledge):
+    """No login; the minor's full name appears nowhere in the answer."""
+    signature = signed(api, world.s_a1, pledge["id"])
+    response = api.get(f"/certificates/{signature['serial']}")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["serial"] == signature["serial"] and body["name_masked"] == "张*三"
+    assert body["title"] == "文明上网倡议书" and body["school"] == "第一小学"
+    assert body["valid"] is True and body["revoked"] is False and body["status"] == "complete"
+    assert body["signed_at"] == signature["completed_at"]
+    raw = response.get_data(as_text=True)
+    assert "张小三" not in raw and "小三" not in raw
+    # A serial in another case still finds it; a guessed one finds nothing.
+    assert api.get(f"/certificates/{signature['serial'].lower()}").get_json()["serial"] == signature["serial"]
+    assert_error(api.get("/certificates/AAAAAAAAAAAAAAAAAAAA"), 404, "certificate_not_found")
+    assert_error(api.get("/certificates/" + "A" * 40), 404, "certificate_not_found")
+    assert_error(api.get("/certificates/AAAAAAAAAAAAAAAAAAAA/image"), 404, "certificate_not_found")
+
+    two = add_students(app, world.class_a2.id, ["李四"])[0]
+    other = signed(api, two, pledge["id"])
+    answer = api.get(f"/certificates/{other['serial']}")
+    assert answer.get_json()["name_masked"] == "李*" and "李四" not in answer.get_data(as_text=True)
+
+
+def test_poster_is_a_png_whose_qr_code_opens_the_verification(app, api, world, pledge):
+    signature = signed(api, world.s_a1, pledge["id"])
+    serial = signature["serial"]
+    response = api.get(f"/certificates/{serial}/image")
+    assert response.status_code == 200, response.get_data()[:300]
+    assert response.mimetype == "image/png"
+    data = response.get_data()
+    assert data.startswith(PNG_SIGNATURE)
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    assert image.format == "PNG" and image.width >= 600 and image.height > image.width
+    assert decode_qr(data) == [f"http://localhost/api/v1/certificates/{serial}"]
+    assert "张小三".encode() not in data
+
+    # Rendered once and kept in storage; the next answer is the same file.
+    with app.app_context():
+        keys = list(storage.backend.keys(f"certificates/{serial}/"))
+    assert len(keys) == 1 and keys[0].endswith(".png")
+    assert api.get(f"/certificates/{serial}/image").get_data() == data
+
+    # With PUBLIC_BASE_URL the QR code points there.
+    app.config["PUBLIC_BASE_URL"] = "https://qinglang.example.cn/"
+    public = api.get(f"/certificates/{serial}/image").get_data()
+    assert decode_qr(public) == [f"https://qinglang.example.cn/api/v1/certificates/{serial}"]
+
+
+def test_poster_with_a_handwritten_signature(app, api, world):
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign, requires_handwriting=True)["id"]
+    upload = upload_handwriting(api, world.s_a1)
+    serial = signed(api, world.s_a1, pid, handwriting_upload_id=upload)["serial"]
+    response = api.get(f"/certificates/{serial}/image")
+    assert response.status_code == 200
+    assert decode_qr(response.get_data()) == [f"http://localhost/api/v1/certificates/{serial}"]
+
+
+def test_revoked_certificate_says_so_and_the_poster_is_drawn_again(app, api, world, pledge):
+    signature = signed(api, world.s_a1, pledge["id"])
+    serial = signature["serial"]
+    before = api.get(f"/certificates/{serial}/image").get_data()
+    revoked = api.as_(world.sa_a).post(f"/signatures/{signature['id']}/revoke", json={"reason": "重复提交"})
+    assert revoked.status_code == 200, revoked.get_json()
+
+    body = api.get(f"/certificates/{serial}").get_json()
+    assert body["valid"] is False and body["revoked"] is True and body["revoked_at"]
+    after = api.get(f"/certificates/{serial}/image")
+    assert after.status_code == 200 and after.get_data() != before
+    assert decode_qr(after.get_data()) == [f"http://localhost/api/v1/certificates/{serial}"]
+    with app.app_context():
+        keys = list(storage.backend.keys(f"certificates/{serial}/"))
+    assert len(keys) == 1 and "/revoked-" in keys[0]
+
+
+def test_family_certificate_masks_the_child(app, api, world):
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign, mode="family")["id"]
+    from tests.pledge_helpers import add_adult, link_family
+
+    parent = add_adult(app, "张大山")
+    link_family(app, parent.id, world.s_a1.id)
+    serial = signed(api, world.s_a1, pid)["serial"]
+    signed(api, parent, pid, child_id=world.s_a1.id)
+    response = api.get(f"/certificates/{serial}")
+    body = response.get_json()
+    assert body["valid"] is True and body["guardian_signed"] is True and body["mode"] == "family"
+    raw = response.get_data(as_text=True)
+    assert "张小三" not in raw and "张大山" not in raw
+    assert api.get(f"/certificates/{serial}/image").status_code == 200
+
+
+def test_without_a_chinese_font_the_poster_fails_clearly(app, api, world, pledge, monkeypatch):
+    serial = signed(api, world.s_a1, pledge["id"])["serial"]
+    monkeypatch.setattr(poster, "KNOWN_FONTS", ())
+    monkeypatch.setattr(poster, "_fontconfig_candidates", lambda: [])
+    app.config["CERTIFICATE_FONT"] = "/nonexistent/font.ttc"
+    poster.find_font.cache_clear()
+    try:
+        assert_error(api.get(f"/certificates/{serial}/image"), 503, "certificate_font_missing")
+    finally:
+        poster.find_font.cache_clear()
+    # The verification itself needs no font.
+    assert api.get(f"/certificates/{serial}").status_code == 200

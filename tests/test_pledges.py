@@ -1,0 +1,453 @@
+"""Pledges (承诺): who creates them, signing (idempotent, also under 40 taps at once), family
+co-signing (小手牵大手), windows, visibility, handwriting, progress per level, Excel export and
+revocation — all through the HTTP API."""
+from __future__ import annotations
+
+import io
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.orgs.models import Membership
+from app.pledges.models import Signature
+from tests.conftest import assert_error, wechat_login
+from tests.pledge_helpers import (
+    add_adult,
+    add_students,
+    all_at_once,
+    link_family,
+    make_campaign,
+    make_pledge,
+    sign,
+    signed,
+    stats,
+    upload_handwriting,
+)
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+@pytest.fixture
+def fresh_counts(app):
+    """Counts may lag by the cache's few seconds; these tests read them uncached."""
+    app.config["PLEDGE_STATS_CACHE_S"] = 0
+    return app
+
+
+@pytest.fixture
+def city_pledge(api, world):
+    campaign = make_campaign(api, world.city_admin, world.city.id)
+    return make_pledge(api, world.city_admin, campaign)
+
+
+def signature_rows(app, pledge_id: int) -> list[Signature]:
+    with app.app_context():
+        rows = db.session.scalars(select(Signature).where(Signature.pledge_id == pledge_id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+# --- creating and reading ---------------------------------------------------------------------
+
+
+def test_admins_over_the_campaign_create_pledges(api, world):
+    """Region and school admins over the campaign's org create; teachers and students may not;
+    admins elsewhere do not even see the campaign."""
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    body = {"title": " 文明上网倡议书 ", "body": "倡议同学们文明上网。", "mode": "family",
+            "requires_handwriting": True, "opens_at": "2026-01-01T00:00:00+08:00",
+            "closes_at": "2099-01-01T00:00:00Z"}
+    response = api.as_(world.sa_a).post(f"/campaigns/{campaign}/pledges", json=body)
+    assert response.status_code == 201, response.get_json()
+    pledge = response.get_json()
+    assert pledge["title"] == "文明上网倡议书" and pledge["mode"] == "family" and pledge["requires_handwriting"]
+    assert pledge["campaign_id"] == campaign and pledge["status"] == "open" and pledge["my_signature"] is None
+    assert datetime.fromisoformat(pledge["opens_at"]) == datetime(2025, 12, 31, 16, tzinfo=UTC)
+    by_city = make_pledge(api, world.city_admin, campaign)
+    assert by_city["mode"] == "individual" and by_city["requires_handwriting"] is False
+    assert by_city["opens_at"] is None and by_city["closes_at"] is None
+
+    assert_error(api.as_(world.t_a).post(f"/campaigns/{campaign}/pledges", json=body), 403, "forbidden")
+    assert_error(api.as_(world.s_a1).post(f"/campaigns/{campaign}/pledges", json=body), 403, "forbidden")
+    assert_error(api.as_(world.sa_b).post(f"/campaigns/{campaign}/pledges", json=body), 404, "campaign_not_found")
+    assert_error(api.as_(world.sa_a).post("/campaigns/999999/pledges", json=body), 404, "campaign_not_found")
+    assert_error(api.post(f"/campaigns/{campaign}/pledges", json=body), 401)
+
+    # Students below see the pledge and the list; people beside do not.
+    detail = api.as_(world.s_a1).get(f"/pledges/{pledge['id']}")
+    assert detail.status_code == 200 and detail.get_json()["body"] == "倡议同学们文明上网。"
+    listed = api.as_(world.s_a1).get(f"/campaigns/{campaign}/pledges").get_json()
+    assert [p["id"] for p in listed["items"]] == [by_city["id"], pledge["id"]] and listed["total"] == 2
+    assert_error(api.as_(world.s_b1).get(f"/pledges/{pledge['id']}"), 404, "pledge_not_found")
+    assert_error(api.as_(world.s_b1).get(f"/campaigns/{campaign}/pledges"), 404, "campaign_not_found")
+    assert_error(api.as_(world.s_a1).get("/pledges/999999"), 404, "pledge_not_found")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"body": "内容"}, "title"),
+        ({"title": "x", "body": "内容"}, "title"),
+        ({"title": "承诺书"}, "body"),
+        ({"title": "承诺书", "body": "   "}, "body"),
+        ({"title": "承诺书", "body": "内容", "mode": "group"}, "mode"),
+        ({"title": "承诺书", "body": "内容", "requires_handwriting": "maybe"}, "requires_handwriting"),
+        ({"title": "承诺书", "body": "内容", "opens_at": "2030-05-01T00:00:00Z", "closes_at": "2030-04-01T00:00:00Z"},
+         "closes_at"),
+        ({"title": "承诺书", "body": "内容", "closes_at": "soon"}, "closes_at"),
+    ],
+)
+def test_pledge_input_is_validated(api, world, body, field):
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    error = assert_error(api.as_(world.sa_a).post(f"/campaigns/{campaign}/pledges", json=body), 422)
+    assert field in error["errors"], error
+
+
+# --- signing ----------------------------------------------------------------------------------
+
+
+def test_signing_twice_answers_the_same_signature(app, api, world, city_pledge):
+    """201 the first time, 200 with the same serial after; the serial is long and random."""
+    first = signed(api, world.s_a1, city_pledge["id"])
+    assert first["status"] == "complete" and first["revoked"] is False
+    assert len(first["serial"]) >= 16 and first["serial"].isalnum()
+    assert datetime.fromisoformat(first["signed_at"]).utcoffset() is not None
+    again = signed(api, world.s_a1, city_pledge["id"], status=200)
+    assert again == first
+    other = signed(api, world.s_b1, city_pledge["id"])
+    assert other["serial"] != first["serial"] and other["id"] != first["id"]
+    mine = api.as_(world.s_a1).get(f"/pledges/{city_pledge['id']}").get_json()["my_signature"]
+    assert mine["serial"] == first["serial"]
+
+    (row,) = [s for s in signature_rows(app, city_pledge["id"]) if s.user_id == world.s_a1.id]
+    # The snapshot of where the student was.
+    assert (row.class_id, row.school_id, row.region_id) == (world.class_a1.id, world.school_a.id,
+                                                             world.district.id)
+    assert row.class_path == world.class_a1.path
+
+
+def test_forty_simultaneous_taps_make_one_signature(app, api, world, city_pledge):
+    """The same student taps "sign" 40 times at once: one 201, 39 × 200, one row, one serial."""
+    results = all_at_once(app, [(world.s_a1.token, f"/pledges/{city_pledge['id']}/signatures", {})] * 40)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] * 39 + [201], results
+    assert len({body["serial"] for _, body in results}) == 1
+    assert len({body["id"] for _, body in results}) == 1
+    assert len(signature_rows(app, city_pledge["id"])) == 1
+
+
+def test_many_students_at_once_give_exact_counts(app, api, world, city_pledge, fresh_counts):
+    """36 different students sign at the same moment; aggregation counts each exactly once."""
+    a1 = add_students(app, world.class_a1.id, [f"甲一同学{n}" for n in range(12)])
+    a2 = add_students(app, world.class_a2.id, [f"甲二同学{n}" for n in range(12)])
+    b1 = add_students(app, world.class_b1.id, [f"乙一同学{n}" for n in range(12)])
+    path = f"/pledges/{city_pledge['id']}/signatures"
+    results = all_at_once(app, [(s.token, path, {}) for s in a1 + a2 + b1])
+    assert sorted(status for status, _ in results) == [201] * 36, results
+    assert len({body["serial"] for _, body in results}) == 36
+
+    city = stats(api, world.city_admin, city_pledge["id"])
+    assert city["org_id"] == world.city.id
+    assert (city["signed"], city["enrolled"]) == (36, 38)  # s_a1 and s_b1 are enrolled, unsigned
+    school_a = stats(api, world.city_admin, city_pledge["id"], world.school_a.id)
+    assert {c["org_id"]: (c["signed"], c["enrolled"]) for c in school_a["children"]} == {
+        world.class_a1.id: (12, 13), world.class_a2.id: (12, 12)}
+
+
+def test_progress_per_level_and_who_has_not_signed(app, api, world, city_pledge, fresh_counts):
+    """class → school → district → city: each level counts its subtree and lists its children;
+    a class also names the students still to sign, for the teacher's reminder."""
+    pid = city_pledge["id"]
+    a1 = add_students(app, world.class_a1.id, ["王小明", "陈小红", "周小刚"])
+    add_students(app, world.class_a2.id, ["吴小丽"])
+    signed(api, world.s_a1, pid)
+    signed(api, a1[0], pid)
+    signed(api, world.s_b1, pid)
+
+    city = stats(api, world.city_admin, pid, world.city.id)
+    assert (city["signed"], city["enrolled"], city["name"], city["kind"]) == (3, 6, "测试市", "region")
+    assert [(c["org_id"], c["name"], c["signed"], c["enrolled"]) for c in city["children"]] == [
+        (world.district.id, "测试区", 3, 6)]
+    assert "unsigned" not in city
+    district = stats(api, world.city_admin, pid, world.district.id)
+    assert {c["org_id"]: (c["signed"], c["enrolled"]) for c in district["children"]} == {
+        world.school_a.id: (2, 5), world.school_b.id: (1, 1)}
+    school = stats(api, world.sa_a, pid, world.school_a.id)
+    assert (school["signed"], school["enrolled"]) == (2, 5)
+    assert {c["org_id"]: (c["signed"], c["enrolled"]) for c in school["children"]} == {
+        world.class_a1.id: (2, 4), world.class_a2.id: (0, 1)}
+    klass = stats(api, world.t_a1, pid, world.class_a1.id)
+    assert (klass["signed"], klass["enrolled"], klass["children"]) == (2, 4, [])
+    assert sorted(s["real_name"] for s in klass["unsigned"]) == ["周小刚", "陈小红"]
+    assert {s["id"] for s in klass["unsigned"]} == {a1[1].id, a1[2].id}
+    # A teacher asking without org_id gets their own part of the campaign.
+    assert stats(api, world.t_a1, pid)["org_id"] == world.class_a1.id
+    assert stats(api, world.t_a, pid)["org_id"] == world.school_a.id
+
+    # Who may look: staff over the org only.
+    assert_error(api.as_(world.t_a1).get(f"/pledges/{pid}/stats", query_string={"org_id": world.school_a.id}),
+                 403, "forbidden")
+    assert_error(api.as_(world.t_b).get(f"/pledges/{pid}/stats", query_string={"org_id": world.school_a.id}),
+                 404, "org_not_found")
+    assert_error(api.as_(world.s_a1).get(f"/pledges/{pid}/stats"), 403, "forbidden")
+    body = assert_error(api.as_(world.s_a1).get(f"/pledges/{pid}/stats",
+                                                 query_string={"org_id": world.class_a1.id}), 403)
+    assert "周小刚" not in str(body)
+
+
+def test_stats_of_a_school_campaign_stay_inside_it(app, api, world, fresh_counts):
+    """A school's pledge counts that school's students even when asked at the district level;
+    an org beside the campaign is refused; staff who cannot see the campaign get a 404."""
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign)["id"]
+    signed(api, world.s_a1, pid)
+    district = stats(api, world.city_admin, pid, world.district.id)
+    assert (district["signed"], district["enrolled"]) == (1, 1)
+    assert [c["org_id"] for c in district["children"]] == [world.school_a.id]
+    assert_error(api.as_(world.city_admin).get(f"/pledges/{pid}/stats", query_string={"org_id": world.school_b.id}),
+                 422, "org_outside_campaign")
+    assert_error(api.as_(world.sa_b).get(f"/pledges/{pid}/stats"), 404, "pledge_not_found")
+
+
+def test_counts_are_cached_for_a_few_seconds(app, api, world, city_pledge):
+    """Signing never updates a counter: the count catches up when the short cache expires."""
+    app.config["PLEDGE_STATS_CACHE_S"] = 0.5
+    pid = city_pledge["id"]
+    assert stats(api, world.city_admin, pid)["signed"] == 0
+    signed(api, world.s_a1, pid)
+    assert stats(api, world.city_admin, pid)["signed"] == 0  # still the cached answer
+    time.sleep(0.7)
+    # Expired: the stale answer stands while a background recount runs, then the new count.
+    seen = [stats(api, world.city_admin, pid)["signed"]]
+    deadline = time.monotonic() + 5
+    while seen[-1] != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen.append(stats(api, world.city_admin, pid)["signed"])
+    assert seen[-1] == 1 and set(seen) <= {0, 1}, seen
+
+
+def test_a_cold_cache_is_counted_once_under_load(app, api, world, city_pledge, monkeypatch):
+    """Twelve dashboards open at once: one request runs the GROUP BYs, the others wait for it."""
+    from app.pledges import services
+
+    app.config["PLEDGE_STATS_CACHE_S"] = 30
+    signed(api, world.s_a1, city_pledge["id"])
+    calls = []
+    real_count = services._count
+
+    def slow_count(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.3)
+        return real_count(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_count", slow_count)
+    path = f"/pledges/{city_pledge['id']}/stats"
+    results = all_at_once(app, [(world.city_admin.token, path, {})] * 12, method="GET")
+    assert [status for status, _ in results] == [200] * 12, results
+    assert {(body["signed"], body["enrolled"]) for _, body in results} == {(1, 2)}
+    assert len(calls) == 1
+
+
+def test_a_class_move_does_not_rewrite_history(app, api, world, city_pledge, fresh_counts):
+    """The signature keeps the class the student signed in."""
+    pid = city_pledge["id"]
+    signed(api, world.s_a1, pid)
+    with app.app_context():
+        db.session.execute(update(Membership).where(Membership.user_id == world.s_a1.id)
+                           .values(org_id=world.class_a2.id))
+        db.session.commit()
+    school = stats(api, world.sa_a, pid, world.school_a.id)
+    assert {c["org_id"]: (c["signed"], c["enrolled"]) for c in school["children"]} == {
+        world.class_a1.id: (1, 0), world.class_a2.id: (0, 1)}
+    (row,) = signature_rows(app, pid)
+    assert row.class_id == world.class_a1.id
+    # Now in A2 and signed: not on A2's reminder list.
+    assert stats(api, world.t_a, pid, world.class_a2.id)["unsigned"] == []
+
+
+# --- windows, visibility, handwriting ---------------------------------------------------------
+
+
+def test_signing_only_inside_the_window(app, api, world):
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    now = datetime.now(UTC)
+    later = make_pledge(api, world.sa_a, campaign, opens_at=iso(now + timedelta(days=1)))
+    assert later["status"] == "upcoming"
+    assert_error(sign(api, world.s_a1, later["id"]), 409, "pledge_not_open")
+    over = make_pledge(api, world.sa_a, campaign, opens_at=iso(now - timedelta(days=2)),
+                       closes_at=iso(now - timedelta(days=1)))
+    assert over["status"] == "closed"
+    assert_error(sign(api, world.s_a1, over["id"]), 409, "pledge_closed")
+    assert signature_rows(app, later["id"]) == [] and signature_rows(app, over["id"]) == []
+
+    # A signature made while open is still answered (200) after the window closed.
+    open_now = make_pledge(api, world.sa_a, campaign, closes_at=iso(now + timedelta(hours=1)))
+    first = signed(api, world.s_a1, open_now["id"])
+    with app.app_context():
+        from app.pledges.models import Pledge
+
+        db.session.execute(update(Pledge).where(Pledge.id == open_now["id"])
+                           .values(closes_at=now - timedelta(minutes=1)))
+        db.session.commit()
+    assert signed(api, world.s_a1, open_now["id"], status=200)["serial"] == first["serial"]
+    assert_error(sign(api, world.s_b1, open_now["id"]), 404, "pledge_not_found")
+
+
+def test_a_pledge_you_cannot_see_is_not_found(api, world):
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign)["id"]
+    assert_error(sign(api, world.s_b1, pid), 404, "pledge_not_found")
+    stranger = wechat_login(api, "pledge_stranger")["access_token"]
+    assert_error(sign(api, stranger, pid), 404, "pledge_not_found")
+    assert_error(sign(api, world.s_a1, 999_999), 404, "pledge_not_found")
+    assert_error(api.post(f"/pledges/{pid}/signatures", json={}), 401)
+
+
+def test_handwriting_must_be_the_signers_own_ready_upload(app, api, world):
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign, requires_handwriting=True)["id"]
+    other = add_students(app, world.class_a1.id, ["马小跳"])[0]
+
+    missing = assert_error(sign(api, world.s_a1, pid), 422, "handwriting_required")
+    assert "handwriting_upload_id" in missing["errors"]
+    someone_elses = upload_handwriting(api, other)
+    assert_error(sign(api, world.s_a1, pid, handwriting_upload_id=someone_elses), 422, "invalid_handwriting")
+    assert_error(sign(api, world.s_a1, pid, handwriting_upload_id="f" * 32), 422, "invalid_handwriting")
+    assert_error(sign(api, world.s_a1, pid, handwriting_upload_id="x" * 33), 422)
+    pending = api.as_(world.s_a1).post("/uploads", json={"filename": "sign.png", "size": 1000}).get_json()["id"]
+    assert_error(sign(api, world.s_a1, pid, handwriting_upload_id=pending), 422, "handwriting_not_ready")
+    assert signature_rows(app, pid) == []
+
+    mine = upload_handwriting(api, world.s_a1)
+    first = signed(api, world.s_a1, pid, handwriting_upload_id=mine)
+    (row,) = signature_rows(app, pid)
+    assert row.handwriting_media_id is not None and first["status"] == "complete"
+    # The other student's upload is still theirs to use.
+    assert signed(api, other, pid, handwriting_upload_id=someone_elses)["status"] == "complete"
+
+
+# --- family mode (小手牵大手) ------------------------------------------------------------------
+
+
+def test_family_pledge_child_first_then_a_linked_guardian(app, api, world, fresh_counts):
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign, mode="family", title="小手牵大手家庭文明上网承诺书")["id"]
+    code = api.as_(world.s_a1).get("/me/family-code").get_json()["code"]
+    assert api.as_(world.p_a1).post("/family/links", json={"code": code}).status_code == 201
+
+    # The guardian cannot go first, nor sign without naming the child.
+    assert_error(sign(api, world.p_a1, pid, child_id=world.s_a1.id), 409, "child_not_signed")
+    assert_error(sign(api, world.p_a1, pid), 422, "child_id_required")
+
+    seen_by_parent = api.as_(world.p_a1).get(f"/pledges/{pid}").get_json()
+    assert seen_by_parent["children"] == [{"id": world.s_a1.id, "real_name": "张小三", "status": None,
+                                           "revoked": False}]
+    child = signed(api, world.s_a1, pid)
+    assert child["status"] == "awaiting_guardian" and child["guardian_signed_at"] is None
+    assert api.as_(world.p_a1).get(f"/pledges/{pid}").get_json()["children"][0]["status"] == "awaiting_guardian"
+    assert signed(api, world.s_a1, pid, status=200) == child
+    klass = stats(api, world.t_a1, pid, world.class_a1.id)
+    assert (klass["signed"], klass["awaiting_guardian"]) == (0, 1)
+    assert klass["unsigned"] == [{"id": world.s_a1.id, "real_name": "张小三", "status": "awaiting_guardian"}]
+    certificate = api.get(f"/certificates/{child['serial']}").get_json()
+    assert certificate["valid"] is False and certificate["status"] == "awaiting_guardian"
+    assert_error(api.get(f"/certificates/{child['serial']}/image"), 409, "certificate_not_ready")
+
+    # An adult who is not linked to the child cannot complete it.
+    stranger = add_adult(app, "路人甲")
+    assert_error(sign(api, stranger, pid, child_id=world.s_a1.id), 404)
+    other_parent = add_adult(app)
+    link_family(app, other_parent.id, world.s_b1.id)  # linked, but to another child
+    assert_error(sign(api, other_parent, pid, child_id=world.s_a1.id), 404)
+    assert_error(sign(api, world.t_a1, pid, child_id=world.s_a1.id), 404, "child_not_found")
+
+    done = signed(api, world.p_a1, pid, child_id=world.s_a1.id)
+    assert done["id"] == child["id"] and done["serial"] == child["serial"]
+    assert done["status"] == "complete" and done["guardian_signed_at"] is not None
+    assert signed(api, world.p_a1, pid, status=200, child_id=world.s_a1.id)["status"] == "complete"
+    assert api.as_(world.p_a1).get(f"/pledges/{pid}").get_json()["children"][0]["status"] == "complete"
+    assert api.as_(stranger).get(f"/pledges/{pid}").status_code == 404
+    assert signed(api, world.s_a1, pid, status=200)["status"] == "complete"
+    (row,) = signature_rows(app, pid)
+    assert row.guardian_id == world.p_a1.id and row.guardian_consent_at is not None
+    assert row.user_id == world.s_a1.id
+    assert stats(api, world.t_a1, pid, world.class_a1.id)["signed"] == 1
+    assert api.get(f"/certificates/{child['serial']}").get_json()["valid"] is True
+
+    # A child_id on an individual pledge is a mistake.
+    individual = make_pledge(api, world.sa_a, campaign)["id"]
+    assert_error(sign(api, world.p_a1, individual, child_id=world.s_a1.id), 422, "not_family_pledge")
+
+
+def test_two_guardians_at_once_complete_it_once(app, api, world):
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign, mode="family")["id"]
+    mother, father = add_adult(app), add_adult(app)
+    link_family(app, mother.id, world.s_a1.id)
+    link_family(app, father.id, world.s_a1.id)
+    signed(api, world.s_a1, pid)
+    body = {"child_id": world.s_a1.id}
+    results = all_at_once(app, [(mother.token, f"/pledges/{pid}/signatures", body),
+                                (father.token, f"/pledges/{pid}/signatures", body)] * 3)
+    assert sorted(status for status, _ in results) == [200] * 5 + [201], results
+    assert {body["status"] for _, body in results} == {"complete"}
+    (row,) = signature_rows(app, pid)
+    assert row.guardian_id in (mother.id, father.id)
+
+
+# --- export and revocation --------------------------------------------------------------------
+
+
+def test_excel_export_for_staff_in_scope(app, api, world, city_pledge):
+    pid = city_pledge["id"]
+    add_students(app, world.class_a1.id, ["欧阳小娜"])
+    signed(api, world.s_a1, pid)
+    signed(api, world.s_b1, pid)
+
+    response = api.as_(world.t_a1).get(f"/pledges/{pid}/signatures.xlsx",
+                                        query_string={"org_id": world.class_a1.id})
+    assert response.status_code == 200, response.get_data()[:300]
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert "attachment" in response.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(response.get_data()))
+    rows = [list(r) for r in book.active.iter_rows(values_only=True)]
+    assert "全国青少年网络文明公约" in rows[0][0]
+    assert rows[1][:5] == ["序号", "姓名", "学校", "班级", "状态"]
+    data = rows[2:]
+    assert len(data) == 1
+    assert data[0][1:5] == ["张小三", "第一小学", "一年级一班", "已完成"]
+    assert isinstance(data[0][5], datetime)
+
+    everyone = api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx")
+    names = {r[1] for r in list(load_workbook(io.BytesIO(everyone.get_data())).active.iter_rows(values_only=True))[2:]}
+    assert names == {"张小三", "刘小四"}
+
+    assert_error(api.as_(world.s_a1).get(f"/pledges/{pid}/signatures.xlsx"), 403, "forbidden")
+    assert_error(api.as_(world.t_b).get(f"/pledges/{pid}/signatures.xlsx",
+                                        query_string={"org_id": world.class_a1.id}), 404, "org_not_found")
+
+
+def test_revocation_by_admins(app, api, world, city_pledge, fresh_counts):
+    pid = city_pledge["id"]
+    signature = signed(api, world.s_a1, pid)
+    url = f"/signatures/{signature['id']}/revoke"
+    assert_error(api.as_(world.t_a1).post(url, json={}), 403, "forbidden")
+    assert_error(api.as_(world.sa_b).post(url, json={}), 404, "signature_not_found")
+    assert_error(api.as_(world.s_a1).post(url, json={}), 404, "signature_not_found")
+    assert_error(api.as_(world.sa_a).post("/signatures/999999/revoke", json={}), 404, "signature_not_found")
+
+    response = api.as_(world.sa_a).post(url, json={"reason": "代签"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["revoked"] is True
+    assert api.as_(world.city_admin).post(url, json={}).get_json()["revoked"] is True
+    assert stats(api, world.sa_a, pid, world.school_a.id)["signed"] == 0
+    mine = signed(api, world.s_a1, pid, status=200)
+    assert mine["serial"] == signature["serial"] and mine["revoked"] is True
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Signature.id)).where(Signature.pledge_id == pid)) == 1

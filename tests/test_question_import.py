@@ -1,0 +1,428 @@
+"""Question banks and importing the files teachers actually have.
+
+Spreadsheets are built here with openpyxl the way they come from schools: a merged title row and
+blank rows above the header, Chinese headers in an odd order, extra columns (序号, 备注), answers
+typed in every way people type them, and broken rows that must come back with their spreadsheet
+row number and a Chinese reason while the good rows import. Also CSV (UTF-8 and GBK), GIFT and
+Aiken, the template and the export (which import back), and question CRUD for staff.
+"""
+from __future__ import annotations
+
+import io
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from tests.conftest import assert_error
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HEADER = ["序号", "正确答案", "题干", "题型", "选项C", "选项A", "选项B", "选项D", "解析", "难度", "知识分类", "法条",
+          "备注"]
+
+
+def xlsx(rows: list[list], title: str | None = "2026年网络安全知识竞赛题库（七年级）", blank_rows: int = 2) -> bytes:
+    """A teacher's sheet: merged title in row 1, `blank_rows` empty rows, then `rows`."""
+    workbook = Workbook()
+    sheet = workbook.active
+    if title is not None:
+        sheet.append([title])
+        sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(HEADER))
+    for _ in range(blank_rows):
+        sheet.append([])
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def row(stem, qtype="单选题", answer="B", a="甲", b="乙", c="丙", d="丁", explanation="解析", difficulty="中",
+        category="网络安全法", basis="《网络安全法》", no=1, note="") -> list:
+    """One data row in the order of HEADER (answer before stem, C before A: teachers' sheets)."""
+    return [no, answer, stem, qtype, c, a, b, d, explanation, difficulty, category, basis, note]
+
+
+def make_bank(api, who, org_id, name="七年级网络安全题库") -> int:
+    response = api.as_(who).post("/question-banks", json={"name": name, "org_id": org_id})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def upload(api, who, bank_id, data: bytes, filename="题库.xlsx", **form):
+    return api.as_(who).post(f"/question-banks/{bank_id}/import",
+                             data={"file": (io.BytesIO(data), filename), **form},
+                             content_type="multipart/form-data")
+
+
+def imported(api, who, bank_id, data: bytes, filename="题库.xlsx", **form) -> dict:
+    response = upload(api, who, bank_id, data, filename, **form)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def questions(api, who, bank_id, **query) -> list[dict]:
+    response = api.as_(who).get(f"/question-banks/{bank_id}/questions", query_string={"page_size": 100, **query})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def by_stem(api, who, bank_id) -> dict[str, dict]:
+    return {q["stem"]: q for q in questions(api, who, bank_id)}
+
+
+def test_a_messy_teacher_spreadsheet_imports_its_good_rows_and_reports_the_rest(api, world):
+    """Title row (merged) + two blank rows above a Chinese header in odd order; a blank row in
+    the middle; bad rows reported by spreadsheet row number; duplicates skipped and counted."""
+    bank = make_bank(api, world.sa_a, world.school_a.id)
+    first = imported(api, world.sa_a, bank, xlsx([HEADER, row("已经在题库里的题目？", answer="A")]))
+    assert first["imported"] == 1 and first["errors"] == [] and first["skipped"] == 0
+
+    data = xlsx([
+        HEADER,                                                                  # row 4
+        row("网络安全法自哪一天起施行？", answer=" Ｂ ", a="2016年11月7日", b="2017年6月1日",
+            c="2018年1月1日", d="2021年11月1日", basis="《网络安全法》第七十九条"),     # row 5
+        row("下列哪些属于个人信息？", qtype="多选题", answer="A、C", category="个人信息保护"),  # row 6
+        [],                                                                      # row 7 (blank)
+        row("网络不是法外之地。", qtype="判断题", answer="√", a=None, b=None, c=None, d=None,
+            difficulty=1),                                                       # row 8
+        row("没有答案的题目", answer=None),                                        # row 9
+        row("答案超出选项的题目", answer="E"),                                      # row 10
+        row("单选题却有两个答案", answer="AC"),                                     # row 11
+        row(None, answer="A"),                                                   # row 12: no stem
+        row("已经在题库里的题目？", answer="C"),                                     # row 13: duplicate
+        row("网络安全法自哪一天起施行", answer="B"),                                  # row 14: same stem, no ？
+        row("难度写错的题目", difficulty="很难"),                                    # row 15
+        row("多选题用全角答案", qtype="多选题", answer="ＡＢＣ", difficulty="3"),          # row 16
+    ])
+    result = imported(api, world.sa_a, bank, data)
+    assert result["imported"] == 4
+    assert result["skipped"] == 2 and result["skipped_rows"] == [13, 14]
+    errors = {error["row"]: error["message"] for error in result["errors"]}
+    assert set(errors) == {9, 10, 11, 12, 15}
+    assert "缺少正确答案" in errors[9]
+    assert "不在选项中" in errors[10] and "E" in errors[10]
+    assert "单选题只能有一个正确答案" in errors[11]
+    assert "缺少题干" in errors[12]
+    assert "难度" in errors[15]
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in message) for message in errors.values())
+
+    stored = by_stem(api, world.sa_a, bank)
+    assert len(stored) == 5
+    law = stored["网络安全法自哪一天起施行？"]
+    assert law["type"] == "single" and law["answer"] == ["B"]
+    assert [o["text"] for o in law["options"]] == ["2016年11月7日", "2017年6月1日", "2018年1月1日", "2021年11月1日"]
+    assert law["legal_basis"] == "《网络安全法》第七十九条" and law["difficulty"] == 2
+    assert law["category"] == "网络安全法" and law["explanation"] == "解析"
+    assert stored["下列哪些属于个人信息？"]["answer"] == ["A", "C"]
+    judge = stored["网络不是法外之地。"]
+    assert judge["type"] == "true_false" and judge["answer"] == ["A"] and judge["difficulty"] == 1
+    assert [o["text"] for o in judge["options"]] == ["正确", "错误"]
+    assert stored["多选题用全角答案"]["answer"] == ["A", "B", "C"] and stored["多选题用全角答案"]["difficulty"] == 3
+    assert stored["已经在题库里的题目？"]["answer"] == ["A"], "a skipped duplicate changes nothing"
+
+
+@pytest.mark.parametrize(
+    ("qtype", "answer", "expected_type", "expected"),
+    [
+        ("单选题", "B", "single", ["B"]),
+        ("单选题", " Ｂ ", "single", ["B"]),
+        ("单选", "c", "single", ["C"]),
+        ("single", "D", "single", ["D"]),
+        ("多选题", "A、C", "multiple", ["A", "C"]),
+        ("多选题", "A,B,C", "multiple", ["A", "B", "C"]),
+        ("多选题", "ＡＢＣ", "multiple", ["A", "B", "C"]),
+        ("多选题", "C A", "multiple", ["A", "C"]),
+        ("multiple", "B;D", "multiple", ["B", "D"]),
+        ("判断题", "√", "true_false", ["A"]),
+        ("判断题", "×", "true_false", ["B"]),
+        ("判断题", "对", "true_false", ["A"]),
+        ("判断题", "错", "true_false", ["B"]),
+        ("判断题", "正确", "true_false", ["A"]),
+        ("判断题", "错误", "true_false", ["B"]),
+        ("true_false", "False", "true_false", ["B"]),
+        ("判断题", 1, "true_false", ["A"]),
+        ("判断题", "A", "true_false", ["A"]),
+        (None, "ACD", "multiple", ["A", "C", "D"]),
+        (None, "√", "true_false", ["A"]),
+        (None, "A", "single", ["A"]),
+    ],
+)
+def test_answer_and_type_forms(api, world, qtype, answer, expected_type, expected):
+    """Every way teachers write types and answers lands on the same stored answer."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    options = {} if expected_type == "true_false" else {"a": "选项一", "b": "选项二", "c": "选项三", "d": "选项四"}
+    if expected_type == "true_false":
+        options = {"a": None, "b": None, "c": None, "d": None}
+    result = imported(api, world.t_a, bank, xlsx([HEADER, row("题目", qtype=qtype, answer=answer, **options)]))
+    assert (result["imported"], result["errors"]) == (1, [])
+    [question] = questions(api, world.t_a, bank)
+    assert question["type"] == expected_type and question["answer"] == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [("易", 1), ("中", 2), ("难", 3), (1, 1), (2, 2), (3, 3),
+                                                 ("3", 3), (None, 2), ("简单", 1), ("困难", 3)])
+def test_difficulty_forms(api, world, value, expected):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    imported(api, world.t_a, bank, xlsx([HEADER, row("题目", difficulty=value)]))
+    assert questions(api, world.t_a, bank)[0]["difficulty"] == expected
+
+
+@pytest.mark.parametrize(
+    ("cells", "reason"),
+    [
+        ({"answer": None}, "缺少正确答案"),
+        ({"answer": "  "}, "缺少正确答案"),
+        ({"answer": "F"}, "不在选项中"),
+        ({"answer": "AB"}, "单选题只能有一个正确答案"),
+        ({"stem": None}, "缺少题干"),
+        ({"stem": "   "}, "缺少题干"),
+        ({"qtype": "填空题"}, "题型"),
+        ({"difficulty": "5"}, "难度"),
+        ({"qtype": "判断题", "answer": "也许"}, "判断题答案"),
+        ({"answer": "A?"}, "无法识别"),
+        ({"b": None, "c": None, "d": None}, "至少需要两个选项"),
+        ({"b": None}, "选项B为空"),
+        ({"a": "相同", "b": "相同"}, "重复"),
+        ({"qtype": "多选题", "answer": "对"}, "选项字母"),
+    ],
+    ids=["no-answer", "blank-answer", "answer-outside", "single-two-answers", "no-stem", "blank-stem",
+         "unknown-type", "bad-difficulty", "true-false-garbage", "answer-garbage", "one-option", "option-gap",
+         "duplicate-options", "multiple-with-true-false-answer"],
+)
+def test_bad_rows_are_reported_with_their_row_number(api, world, cells, reason):
+    """The bad row sits at spreadsheet row 6 between two good rows; both good rows import."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    fields = {"stem": "坏的题目", **cells}
+    stem = fields.pop("stem")
+    data = xlsx([HEADER, row("好题一"), row(stem, **fields), row("好题二")])
+    result = imported(api, world.t_a, bank, data)
+    assert result["imported"] == 2
+    [error] = result["errors"]
+    assert error["row"] == 6, error
+    assert reason in error["message"], error
+
+
+def test_english_headers_in_any_order_and_extra_columns(api, world):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    data = xlsx([
+        ["No.", "Remark", "Answer", "A", "B", "C", "Question", "Type", "Explanation", "Category", "Difficulty",
+         "Basis"],
+        [1, "x", "b", "one", "two", "three", "Which is two?", "single", "because", "网络文明", "1", "《公约》"],
+        [2, "y", "A,C", "one", "two", "three", "Which are odd?", "multiple", None, None, None, None],
+    ], title=None, blank_rows=0)
+    result = imported(api, world.t_a, bank, data)
+    assert (result["imported"], result["errors"]) == (2, [])
+    stored = by_stem(api, world.t_a, bank)
+    assert stored["Which is two?"]["answer"] == ["B"] and stored["Which is two?"]["category"] == "网络文明"
+    assert stored["Which are odd?"]["answer"] == ["A", "C"] and stored["Which are odd?"]["explanation"] is None
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8", "gbk"])
+def test_csv_in_the_encodings_excel_writes(api, world, encoding):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    text = ("题库导出\n\n"
+            "题型,题目,选项A,选项B,选项C,答案,解析,分类,难度,依据\n"
+            "单选题,收到陌生链接应该？,点击,不点击并核实,转发,B,不点不明链接,防范网络诈骗,易,《反电信网络诈骗法》\n"
+            "判断题,验证码可以告诉客服。,,,,错,验证码不告诉任何人,防范网络诈骗,1,\n"
+            "多选题,没有答案的题,甲,乙,丙,,,,,\n")
+    result = imported(api, world.t_a, bank, text.encode(encoding), filename="questions.csv")
+    assert result["imported"] == 2 and result["format"] == "csv"
+    assert result["errors"] == [{"row": 6, "message": "缺少正确答案"}]
+    stored = by_stem(api, world.t_a, bank)
+    assert stored["收到陌生链接应该？"]["answer"] == ["B"]
+    assert stored["验证码可以告诉客服。"]["answer"] == ["B"]
+
+
+GIFT = """// 网络安全题库 (GIFT)
+$CATEGORY: $course$/网络安全法
+
+::q1:: 网络安全法自哪一天起施行？ {
+  ~2016年11月7日
+  =2017年6月1日#对，2017年6月1日起施行
+  ~2018年1月1日
+  ####网络安全法第七十九条规定了施行日期。
+}
+
+::q2:: 下列哪些属于敏感个人信息？ {~%50%生物识别信息 ~%50%医疗健康信息 ~%-100%公开的新闻}
+
+网络不是法外之地。{T}
+
+验证码可以告诉自称客服的人。{FALSE####验证码不能告诉任何人。}
+
+网络安全法的英文缩写是？ {=CSL =Cybersecurity Law}
+
+含有转义字符\\{括号\\}的题目？ {=对\\=的 ~错的}
+"""
+
+
+def test_gift_import(api, world):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, GIFT.encode(), filename="bank.gift")
+    assert result["format"] == "gift" and result["imported"] == 5
+    [error] = result["errors"]
+    assert error["row"] == 17 and "不支持" in error["message"]
+    stored = by_stem(api, world.t_a, bank)
+    law = stored["网络安全法自哪一天起施行？"]
+    assert law["answer"] == ["B"] and law["category"] == "网络安全法"
+    assert law["explanation"] == "网络安全法第七十九条规定了施行日期。"
+    sensitive = stored["下列哪些属于敏感个人信息？"]
+    assert sensitive["type"] == "multiple" and sensitive["answer"] == ["A", "B"]
+    assert stored["网络不是法外之地。"]["answer"] == ["A"]
+    assert stored["验证码可以告诉自称客服的人。"]["answer"] == ["B"]
+    assert stored["验证码可以告诉自称客服的人。"]["explanation"] == "验证码不能告诉任何人。"
+    escaped = stored["含有转义字符{括号}的题目？"]
+    assert [o["text"] for o in escaped["options"]] == ["对=的", "错的"] and escaped["answer"] == ["A"]
+
+
+AIKEN = """网络安全法自哪一天起施行？
+A. 2016年11月7日
+B. 2017年6月1日
+C. 2018年1月1日
+ANSWER: B
+
+反诈预警劝阻专线是？
+A) 96110
+B) 12315
+ANSWER: A
+
+没有答案行的题目？
+A. 甲
+B. 乙
+
+答案超出选项的题目？
+A. 甲
+B. 乙
+ANSWER: D
+"""
+
+
+def test_aiken_import(api, world):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, AIKEN.encode(), filename="aiken.txt")
+    assert result["format"] == "aiken" and result["imported"] == 2
+    errors = {error["row"]: error["message"] for error in result["errors"]}
+    assert "ANSWER" in errors[12]
+    assert "不在选项中" in errors[16]
+    stored = by_stem(api, world.t_a, bank)
+    assert stored["网络安全法自哪一天起施行？"]["answer"] == ["B"]
+    assert [o["text"] for o in stored["反诈预警劝阻专线是？"]["options"]] == ["96110", "12315"]
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "code"),
+    [
+        (b"", "empty.xlsx", "empty_file"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old.xls", "unsupported_file"),
+        (b"PK\x03\x04 not really a zip", "broken.xlsx", "unreadable_file"),
+        ("只是一段文字，没有题目".encode(), "notes.txt", "unsupported_file"),
+        ("序号,内容\n1,没有题干和答案列\n".encode(), "no-header.csv", "import_no_header"),
+    ],
+    ids=["empty", "old-xls", "broken-xlsx", "plain-text", "no-header"],
+)
+def test_unreadable_files_are_refused_as_a_whole(api, world, data, filename, code):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    error = assert_error(upload(api, world.t_a, bank, data, filename), 422, code)
+    assert "file" in error["errors"]
+    assert questions(api, world.t_a, bank) == []
+
+
+def test_import_needs_a_file_and_a_bank_you_may_change(api, world):
+    city_bank = make_bank(api, world.city_admin, world.city.id, name="市级题库")
+    school_bank = make_bank(api, world.sa_a, world.school_a.id)
+    data = xlsx([HEADER, row("题目")])
+    assert_error(api.as_(world.sa_a).post(f"/question-banks/{school_bank}/import", data={},
+                                          content_type="multipart/form-data"), 422)
+    # A school teacher uses the city's bank but does not change it; school B does not see school A's.
+    assert_error(upload(api, world.t_a, city_bank, data), 403, "forbidden")
+    assert_error(upload(api, world.t_b, school_bank, data), 404, "bank_not_found")
+    assert_error(upload(api, world.s_a1, school_bank, data), 404, "bank_not_found")
+    assert_error(upload(api, world.sa_a, 999_999, data), 404, "bank_not_found")
+    assert imported(api, world.city_admin, city_bank, data)["imported"] == 1
+
+
+def test_who_sees_which_banks(api, world):
+    city_bank = make_bank(api, world.city_admin, world.city.id, name="市级题库")
+    school_a = make_bank(api, world.sa_a, world.school_a.id, name="甲校题库")
+    school_b = make_bank(api, world.sa_b, world.school_b.id, name="乙校题库")
+    class_a1 = make_bank(api, world.t_a1, world.class_a1.id, name="一班题库")
+
+    def listed(who, **query):
+        response = api.as_(who).get("/question-banks", query_string=query)
+        assert response.status_code == 200, response.get_json()
+        return {item["id"]: item["can_edit"] for item in response.get_json()["items"]}
+
+    assert listed(world.city_admin) == {city_bank: True, school_a: True, school_b: True, class_a1: True}
+    assert listed(world.t_a) == {city_bank: False, school_a: True, class_a1: True}
+    assert listed(world.t_a1) == {city_bank: False, school_a: False, class_a1: True}
+    assert listed(world.city_admin, org_id=world.class_a1.id) == {city_bank: True, school_a: True, class_a1: True}
+    assert_error(api.as_(world.s_a1).get("/question-banks"), 403, "forbidden")
+    assert_error(api.as_(world.t_b).get(f"/question-banks/{school_a}"), 404, "bank_not_found")
+    detail = api.as_(world.t_a).get(f"/question-banks/{city_bank}").get_json()
+    assert detail["org_name"] == "测试市" and detail["can_edit"] is False and detail["question_count"] == 0
+    assert_error(api.as_(world.t_a).post("/question-banks", json={"name": "乙校", "org_id": world.school_b.id}),
+                 404, "org_not_found")
+    assert_error(api.as_(world.t_a).post("/question-banks", json={"name": "x", "org_id": world.school_a.id}), 422)
+
+
+def test_template_imports_as_it_is_and_the_export_round_trips(api, world):
+    response = api.as_(world.t_a).get("/question-banks/template")
+    assert response.status_code == 200 and response.mimetype == XLSX
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    assert "A1:N1" in {str(r) for r in sheet.merged_cells.ranges}
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    assert imported(api, world.t_a, bank, response.data)["imported"] == 3
+
+    data = xlsx([HEADER, row("单选题目", answer="C", explanation="单选解析", basis="《网络安全法》第十二条"),
+                 row("多选题目", qtype="多选题", answer="ABD", difficulty="难"),
+                 row("判断题目", qtype="判断题", answer="×", a=None, b=None, c=None, d=None, category="网络文明")])
+    imported(api, world.t_a, bank, data)
+    exported = api.as_(world.t_a).get(f"/question-banks/{bank}/export")
+    assert exported.status_code == 200 and exported.mimetype == XLSX
+    assert "attachment" in exported.headers["Content-Disposition"]
+    copy = make_bank(api, world.t_a, world.school_a.id, name="导出再导入")
+    again = imported(api, world.t_a, copy, exported.data)
+    assert (again["imported"], again["errors"], again["skipped"]) == (6, [], 0)
+
+    def comparable(bank_id):
+        return sorted((q["stem"], q["type"], tuple(o["text"] for o in q["options"]), tuple(q["answer"]),
+                       q["explanation"], q["category"], q["difficulty"], q["legal_basis"])
+                      for q in questions(api, world.t_a, bank_id))
+
+    assert comparable(copy) == comparable(bank)
+    # Importing the export into the same bank skips everything.
+    assert imported(api, world.t_a, bank, exported.data)["skipped"] == 6
+    assert_error(api.as_(world.t_b).get(f"/question-banks/{bank}/export"), 404, "bank_not_found")
+
+
+def test_question_crud_for_staff(api, world):
+    bank = make_bank(api, world.sa_a, world.school_a.id)
+    body = {"type": "multiple", "stem": "下列哪些做法能保护个人信息？",
+            "options": ["撕毁快递单", "晒车票", "不乱点链接"],
+            "answer": ["A", "C"], "explanation": "信息不外泄", "category": "个人信息保护", "difficulty": "易",
+            "legal_basis": "《个人信息保护法》"}
+    created = api.as_(world.t_a).post(f"/question-banks/{bank}/questions", json=body)
+    assert created.status_code == 201, created.get_json()
+    question = created.get_json()
+    assert question["answer"] == ["A", "C"] and question["difficulty"] == 1
+    assert [o["key"] for o in question["options"]] == ["A", "B", "C"]
+    assert_error(api.as_(world.t_a).post(f"/question-banks/{bank}/questions", json=body), 409, "duplicate_question")
+    bad = assert_error(api.as_(world.t_a).post(f"/question-banks/{bank}/questions",
+                                               json={**body, "stem": "另一题", "answer": ["D"]}),
+                       422, "invalid_question")
+    assert "不在选项中" in bad["message"]
+    assert_error(api.as_(world.t_a).post(f"/question-banks/{bank}/questions", json={"stem": "缺答案"}), 422)
+
+    url = f"/questions/{question['id']}"
+    changed = api.as_(world.t_a).put(url, json={"answer": "ABC", "explanation": "新的解析"})
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["answer"] == ["A", "B", "C"] and changed.get_json()["stem"] == body["stem"]
+    judged = api.as_(world.t_a).put(url, json={"type": "true_false", "answer": "错", "stem": "晒车票很安全。"})
+    assert judged.get_json()["type"] == "true_false" and judged.get_json()["answer"] == ["B"]
+    assert [o["text"] for o in judged.get_json()["options"]] == ["正确", "错误"]
+    assert api.as_(world.t_a).get(url).get_json()["stem"] == "晒车票很安全。"
+    assert_error(api.as_(world.t_b).get(url), 404, "question_not_found")
+    assert_error(api.as_(world.t_b).put(url, json={"stem": "改"}), 404, "question_not_found")
+    assert_error(api.as_(world.s_a1).delete(url), 404, "question_not_found")
+    assert api.as_(world.t_a).delete(url).status_code == 204
+    assert_error(api.as_(world.t_a).get(url), 404, "question_not_found")
+    assert questions(api, world.t_a, bank) == []

@@ -1,0 +1,259 @@
+"""Attempts are the server's: drawn and shuffled per student, no answer or explanation before
+submit, autosave, resume, a deadline the server keeps (with a few seconds' grace), idempotent
+submit, owner-only access, snapshots that survive editing the bank, and exact scoring of every
+type (multiple choice all-or-nothing unless the quiz turns on partial credit).
+"""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+from app.extensions import db
+from app.quizzes.models import Attempt
+from tests.conftest import assert_error
+from tests.test_quizzes import (
+    BANK,
+    EXPLANATION,
+    add_student,
+    expire,
+    make_bank,
+    make_campaign,
+    make_quiz,
+    right_keys,
+    start,
+    started,
+    submit,
+)
+
+LEAKY_KEYS = {"answer", "explanation", "correct", "legal_basis", "earned", "perm", "seed", "marks"}
+
+
+def keys_in(value) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_in(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_in(v)}
+    return set()
+
+
+def assert_no_leak(response) -> None:
+    """Neither the answer fields nor any explanation text appear anywhere in the raw JSON."""
+    raw = response.get_data(as_text=True)
+    assert not keys_in(json.loads(raw)) & LEAKY_KEYS, raw[:500]
+    for _type, stem, *_ in BANK:
+        assert EXPLANATION.format(stem=stem) not in raw
+    assert "《网络安全法》" not in raw  # the legal basis comes with the explanation, after submit
+
+
+@pytest.fixture
+def quiz(api, world):
+    bank = make_bank(api, world.city_admin, world.city.id)
+    campaign = make_campaign(api, world.city_admin, world.city.id)
+    return make_quiz(api, world.city_admin, campaign, bank, draw=[{"count": 14}], max_attempts=3, pass_score=50)
+
+
+def test_a_whole_attempt(api, world, quiz):
+    """Start (201, nothing given away), autosave some answers, submit the rest, exact score,
+    then the explanations."""
+    response = start(api, world.s_a1, quiz["id"])
+    assert response.status_code == 201, response.get_json()
+    assert_no_leak(response)
+    attempt = response.get_json()
+    assert len(attempt["questions"]) == 14 and attempt["saved"] == {}
+    deadline = datetime.fromisoformat(attempt["deadline"])
+    assert timedelta(seconds=595) < deadline - datetime.now(UTC) <= timedelta(seconds=600)
+    for question in attempt["questions"]:
+        assert set(question) == {"id", "type", "stem", "options", "points"}
+        assert [o["key"] for o in question["options"]] == list("ABCD"[: len(question["options"])])
+        if question["type"] == "true_false":
+            assert [o["text"] for o in question["options"]] == ["正确", "错误"]
+
+    questions = attempt["questions"]
+    wrong = {questions[0]["id"], questions[1]["id"]}
+    for question in questions[:7]:  # autosave the first half, two of them wrong
+        keys = right_keys(question, question["id"] not in wrong)
+        saved = api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{question['id']}", json={"choice": keys})
+        assert saved.status_code == 200, saved.get_json()
+        assert saved.get_json()["choice"] == keys
+        assert_no_leak(saved)
+    rest = {str(q["id"]): right_keys(q) for q in questions[7:13]}  # the last one stays unanswered
+    result = submit(api, world.s_a1, attempt["id"], rest)
+    assert (result["score"], result["max_score"], result["passed"]) == (55, 70, True)
+    assert result["ended_by"] == "submit" and 0 <= result["duration_s"] < 60
+    by_id = {q["id"]: q for q in result["questions"]}
+    assert [q["id"] for q in result["questions"]] == [q["id"] for q in questions], "display order kept"
+    for question in questions:
+        shown = by_id[question["id"]]
+        assert shown["answer"] == right_keys(question)
+        assert shown["explanation"] == EXPLANATION.format(stem=question["stem"])
+        assert shown["legal_basis"] == "《网络安全法》"
+        expected = question["id"] not in wrong and question["id"] != questions[13]["id"]
+        assert shown["correct"] is expected and shown["earned"] == (5 if expected else 0)
+    assert by_id[questions[13]["id"]]["choice"] == []
+    assert by_id[questions[0]["id"]]["choice"] == right_keys(questions[0], False)
+
+
+def test_shuffling_differs_between_students_and_scoring_stays_exact(api, app, world, quiz):
+    orders, option_orders = set(), set()
+    for index in range(4):
+        who = world.s_a1 if index == 0 else add_student(app, world.class_a1.id, f"学生{index}")
+        attempt = started(api, who, quiz["id"])
+        orders.add(tuple(q["id"] for q in attempt["questions"]))
+        option_orders.add(tuple(tuple(o["text"] for o in q["options"]) for q in attempt["questions"]))
+        result = submit(api, who, attempt["id"], {str(q["id"]): right_keys(q) for q in attempt["questions"]})
+        assert result["score"] == 70 == result["max_score"]
+    assert len(orders) > 1 and len(option_orders) > 1
+
+
+@pytest.mark.parametrize(
+    ("partial", "picks", "earned"),
+    [
+        (False, ["对一", "对二"], 5), (False, ["对一"], 0), (False, ["对一", "对二", "错一"], 0), (False, [], 0),
+        (True, ["对一", "对二"], 5), (True, ["对一"], 2), (True, ["对二"], 2), (True, ["对一", "错一"], 0),
+        (True, ["错一"], 0), (True, [], 0),
+    ],
+)
+def test_multiple_choice_is_all_or_nothing_unless_partial_credit_is_on(api, world, partial, picks, earned):
+    bank = make_bank(api, world.city_admin, world.city.id, rows=[BANK[6]])
+    campaign = make_campaign(api, world.city_admin, world.city.id)
+    quiz = make_quiz(api, world.city_admin, campaign, bank, draw=[{"count": 1}], multiple_partial=partial)
+    attempt = started(api, world.s_a1, quiz["id"])
+    [question] = attempt["questions"]
+    texts = {o["text"]: o["key"] for o in question["options"]}
+    result = submit(api, world.s_a1, attempt["id"], {str(question["id"]): [texts[t] for t in picks]})
+    assert result["score"] == earned and result["questions"][0]["earned"] == earned
+    assert result["questions"][0]["correct"] is (earned == 5)
+
+
+def test_resume_returns_the_open_attempt_with_saved_choices(api, world, quiz):
+    first = started(api, world.s_a1, quiz["id"])
+    question = first["questions"][3]
+    api.as_(world.s_a1).put(f"/attempts/{first['id']}/answers/{question['id']}", json={"choice": right_keys(question)})
+    again = start(api, world.s_a1, quiz["id"])  # e.g. the app was reinstalled
+    assert again.status_code == 200
+    assert_no_leak(again)
+    body = again.get_json()
+    assert body["id"] == first["id"] and body["questions"] == first["questions"]
+    assert body["saved"] == {str(question["id"]): right_keys(question)}
+    fetched = api.as_(world.s_a1).get(f"/attempts/{first['id']}")
+    assert fetched.status_code == 200 and fetched.get_json()["id"] == first["id"]
+    assert_no_leak(fetched)
+    # Changing a saved answer, and clearing it.
+    other = right_keys(question, False)
+    assert api.as_(world.s_a1).put(f"/attempts/{first['id']}/answers/{question['id']}",
+                                   json={"choice": other}).get_json()["choice"] == other
+    api.as_(world.s_a1).put(f"/attempts/{first['id']}/answers/{question['id']}", json={"choice": []})
+    assert api.as_(world.s_a1).get(f"/attempts/{first['id']}").get_json()["saved"] == {str(question["id"]): []}
+
+
+def test_submit_twice_gives_the_same_result_and_closes_the_attempt(api, world, quiz):
+    attempt = started(api, world.s_a1, quiz["id"])
+    answers = {str(q["id"]): right_keys(q) for q in attempt["questions"][:5]}
+    first = submit(api, world.s_a1, attempt["id"], answers)
+    again = submit(api, world.s_a1, attempt["id"], {str(q["id"]): right_keys(q) for q in attempt["questions"]})
+    assert again == first and first["score"] == 25
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json() == first
+    question = attempt["questions"][6]
+    assert_error(api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{question['id']}",
+                                         json={"choice": ["A"]}), 409, "attempt_submitted")
+    second = start(api, world.s_a1, quiz["id"])
+    assert second.status_code == 201 and second.get_json()["id"] != attempt["id"]
+
+
+def test_only_the_owner_may_touch_an_attempt(api, world, quiz):
+    attempt = started(api, world.s_a1, quiz["id"])
+    question = attempt["questions"][0]
+    for who in (world.s_b1, world.t_a1, world.city_admin):
+        assert_error(api.as_(who).get(f"/attempts/{attempt['id']}"), 404, "attempt_not_found")
+        assert_error(api.as_(who).put(f"/attempts/{attempt['id']}/answers/{question['id']}",
+                                      json={"choice": ["A"]}), 404, "attempt_not_found")
+        assert_error(api.as_(who).post(f"/attempts/{attempt['id']}/submit", json={}), 404, "attempt_not_found")
+    assert_error(api.get(f"/attempts/{attempt['id']}"), 401)
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["status"] == "open"
+
+
+@pytest.mark.parametrize(
+    ("choice", "status", "code"),
+    [
+        (["Z"], 422, "invalid_choice"),
+        (["E"], 422, "invalid_choice"),
+        (["A", "B"], 422, "invalid_choice"),
+        ("A", 422, None),
+        ([1], 422, None),
+        (None, 422, None),
+    ],
+)
+def test_bad_choices_are_refused(api, world, quiz, choice, status, code):
+    attempt = started(api, world.s_a1, quiz["id"])
+    single = next(q for q in attempt["questions"] if q["type"] == "single")
+    response = api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{single['id']}", json={"choice": choice})
+    assert_error(response, status, code)
+
+
+def test_questions_outside_the_attempt_are_refused(api, world, quiz):
+    attempt = started(api, world.s_a1, quiz["id"])
+    assert_error(api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/999999", json={"choice": ["A"]}),
+                 404, "question_not_in_attempt")
+    assert_error(api.as_(world.s_a1).post(f"/attempts/{attempt['id']}/submit", json={"answers": {"999999": ["A"]}}),
+                 404, "question_not_in_attempt")
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["status"] == "open"
+
+
+def test_the_deadline_is_the_servers(api, app, world, quiz):
+    """Within the grace an answer still counts; past it, autosave is refused, the attempt is
+    closed and scored with what was saved, and answers sent with a late submit do not count."""
+    attempt = started(api, world.s_a1, quiz["id"])
+    questions = attempt["questions"]
+    with app.app_context():  # the deadline passed two seconds ago: inside the grace
+        db.session.execute(update(Attempt).where(Attempt.id == attempt["id"])
+                           .values(deadline=datetime.now(UTC) - timedelta(seconds=2)))
+        db.session.commit()
+    ok = api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{questions[0]['id']}",
+                                 json={"choice": right_keys(questions[0])})
+    assert ok.status_code == 200, ok.get_json()
+
+    expire(app, attempt["id"], seconds_ago=30)
+    late = api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{questions[1]['id']}",
+                                   json={"choice": right_keys(questions[1])})
+    assert_error(late, 409, "attempt_deadline_passed")
+    result = submit(api, world.s_a1, attempt["id"], {str(q["id"]): right_keys(q) for q in questions})
+    assert result["ended_by"] == "deadline" and result["score"] == 5
+    assert result["duration_s"] == 600.0
+    assert [q["choice"] for q in result["questions"]][1:] == [[]] * 13
+
+
+def test_an_attempt_left_open_is_scored_when_touched_again(api, app, world, quiz):
+    attempt = started(api, world.s_a1, quiz["id"])
+    for question in attempt["questions"][:3]:
+        api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{question['id']}",
+                                json={"choice": right_keys(question)})
+    expire(app, attempt["id"])
+    # Starting again closes the old attempt with what was saved and opens a new one.
+    fresh = start(api, world.s_a1, quiz["id"])
+    assert fresh.status_code == 201 and fresh.get_json()["id"] != attempt["id"]
+    old = api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()
+    assert (old["status"], old["ended_by"], old["score"]) == ("scored", "deadline", 15)
+    progress = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}").get_json()["me"]
+    assert progress["levels"][0]["attempts_used"] == 2 and progress["levels"][0]["best_score"] == 15
+
+
+def test_editing_the_bank_never_changes_an_attempt_already_taken(api, world, quiz):
+    attempt = started(api, world.s_a1, quiz["id"])
+    question = next(q for q in attempt["questions"] if q["type"] == "single")
+    # The teacher rewrites the question: new stem, new answer, new explanation, then deletes another.
+    changed = api.as_(world.city_admin).put(f"/questions/{question['id']}", json={
+        "stem": "改过的题干", "options": ["新A", "新B"], "answer": "B", "explanation": "新的解析"})
+    assert changed.status_code == 200, changed.get_json()
+    other = next(q for q in attempt["questions"] if q["type"] == "true_false")
+    assert api.as_(world.city_admin).delete(f"/questions/{other['id']}").status_code == 204
+
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["questions"] == attempt["questions"]
+    result = submit(api, world.s_a1, attempt["id"], {str(q["id"]): right_keys(q) for q in attempt["questions"]})
+    assert result["score"] == 70
+    shown = next(q for q in result["questions"] if q["id"] == question["id"])
+    assert shown["stem"] == question["stem"] and shown["explanation"] == EXPLANATION.format(stem=question["stem"])
+    # New attempts draw from the bank as it is now: 13 questions left for a draw of 14.
+    assert_error(start(api, world.s_a1, quiz["id"]), 409, "not_enough_questions")

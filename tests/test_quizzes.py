@@ -1,0 +1,452 @@
+"""Quizzes (知识竞赛) and 闯关: who creates them, draw rules checked against the bank, the window
+and attempt limits, levels that unlock in order, the leaderboard (order, ties, masking, org
+rankings), item statistics on a known data set, and suspicion flags.
+
+Helpers here are shared with tests/test_quiz_attempts.py.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from flask_jwt_extended import create_access_token
+from sqlalchemy import update
+
+from app.auth.models import User
+from app.extensions import db
+from app.orgs.models import Membership
+from app.quizzes.models import Attempt
+from tests.conftest import assert_error
+
+# (type, stem, options, answer keys, category)
+BANK = [
+    ("single", f"单选题{i}：哪一个是正确的？", ["正确的选项", "错误一", "错误二", "错误三"], ["A"], "网络安全法")
+    for i in range(1, 7)
+] + [
+    ("multiple", f"多选题{i}：哪些是正确的？", ["对一", "错一", "对二", "错二"], ["A", "C"], "个人信息保护")
+    for i in range(1, 5)
+] + [
+    ("true_false", f"判断题{i}：这句话是对的。", [], ["A"], "防沉迷") for i in range(1, 5)
+]
+EXPLANATION = "解析-{stem}"
+
+
+def make_bank(api, who, org_id, rows=BANK) -> int:
+    response = api.as_(who).post("/question-banks", json={"name": "测试题库", "org_id": org_id})
+    assert response.status_code == 201, response.get_json()
+    bank_id = response.get_json()["id"]
+    for qtype, stem, options, answer, category in rows:
+        body = {"type": qtype, "stem": stem, "options": options, "answer": answer, "category": category,
+                "explanation": EXPLANATION.format(stem=stem), "legal_basis": "《网络安全法》"}
+        if qtype == "true_false":
+            body["answer"] = "正确" if answer == ["A"] else "错误"
+        created = api.as_(who).post(f"/question-banks/{bank_id}/questions", json=body)
+        assert created.status_code == 201, created.get_json()
+    return bank_id
+
+
+def make_campaign(api, who, org_id) -> int:
+    response = api.as_(who).post("/campaigns", json={"title": "网络安全知识竞赛活动", "org_id": org_id})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def create_quiz(api, who, campaign_id, bank_id, **fields):
+    body = {"title": "网络安全知识竞赛", "bank_id": bank_id, "draw": [{"count": 5}], "time_limit_s": 600,
+            "max_attempts": 2, "pass_score": 15, **fields}
+    body = {key: value for key, value in body.items() if value is not None}  # None: leave it out
+    return api.as_(who).post(f"/campaigns/{campaign_id}/quizzes", json=body)
+
+
+def make_quiz(api, who, campaign_id, bank_id, **fields) -> dict:
+    response = create_quiz(api, who, campaign_id, bank_id, **fields)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def setup(api, world):
+    """A city bank of 14 questions and a city campaign."""
+    bank = make_bank(api, world.city_admin, world.city.id)
+    campaign = make_campaign(api, world.city_admin, world.city.id)
+    return SimpleNamespace(bank=bank, campaign=campaign)
+
+
+def add_student(app, org_id: int, real_name: str) -> SimpleNamespace:
+    with app.app_context():
+        user = User(real_name=real_name, openid=f"test_{real_name}_{org_id}")
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(Membership(user_id=user.id, org_id=org_id, role="student"))
+        db.session.commit()
+        return SimpleNamespace(id=user.id, real_name=real_name, token=create_access_token(identity=str(user.id)))
+
+
+def start(api, who, quiz_id, **body):
+    return api.as_(who).post(f"/quizzes/{quiz_id}/attempts", json=body)
+
+
+def started(api, who, quiz_id, **body) -> dict:
+    response = start(api, who, quiz_id, **body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def right_keys(question: dict, want_correct: bool = True) -> list[str]:
+    """The displayed keys of the correct (or a wrong) answer, from the option texts of BANK."""
+    texts = {o["text"]: o["key"] for o in question["options"]}
+    if question["type"] == "true_false":
+        return [texts["正确"]] if want_correct else [texts["错误"]]
+    if question["type"] == "single":
+        return [texts["正确的选项"]] if want_correct else [texts["错误一"]]
+    return sorted([texts["对一"], texts["对二"]]) if want_correct else [texts["错一"]]
+
+
+def submit(api, who, attempt_id, answers=None):
+    response = api.as_(who).post(f"/attempts/{attempt_id}/submit", json={} if answers is None else
+                                 {"answers": answers})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def take(api, who, quiz_id, correct: int, **body) -> dict:
+    """Start, answer the first `correct` questions right and the rest wrong, submit."""
+    attempt = started(api, who, quiz_id, **body)
+    answers = {str(q["id"]): right_keys(q, index < correct) for index, q in enumerate(attempt["questions"])}
+    return submit(api, who, attempt["id"], answers)
+
+
+def set_duration(app, attempt_id: int, seconds: float) -> None:
+    """Make a finished attempt have taken `seconds` (the leaderboard's time), via the DB row."""
+    with app.app_context():
+        attempt = db.session.get(Attempt, attempt_id)
+        attempt.duration_ms = int(seconds * 1000)
+        db.session.commit()
+        from app.quizzes.services import _refresh_best
+
+        _refresh_best(attempt.quiz_id, attempt.user_id)
+        db.session.commit()
+
+
+def expire(app, attempt_id: int, seconds_ago: int = 60) -> None:
+    with app.app_context():
+        past = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+        db.session.execute(update(Attempt).where(Attempt.id == attempt_id)
+                           .values(deadline=past, started_at=past - timedelta(seconds=600)))
+        db.session.commit()
+
+
+# --- creating quizzes -----------------------------------------------------------------------
+
+
+def test_create_a_quiz_with_defaults_and_points(api, world, setup):
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank,
+                     draw=[{"count": 3, "type": "single"}, {"count": 2, "category": "个人信息保护"}],
+                     points={"multiple": 10})
+    assert quiz["question_count"] == 5 and quiz["leveled"] is False and len(quiz["levels"]) == 1
+    assert quiz["points"] == {"single": 5, "multiple": 10, "true_false": 5}
+    assert quiz["status"] == "open" and quiz["multiple_partial"] is False
+    minimal = api.as_(world.city_admin).post(f"/campaigns/{setup.campaign}/quizzes",
+                                             json={"title": "最小竞赛", "bank_id": setup.bank, "draw": [{"count": 10}]})
+    assert minimal.status_code == 201, minimal.get_json()
+    body = minimal.get_json()
+    assert (body["time_limit_s"], body["max_attempts"], body["pass_score"]) == (1200, 3, 30)  # 60% of 10 × 5
+    listed = api.as_(world.s_a1).get(f"/campaigns/{setup.campaign}/quizzes").get_json()
+    assert [q["id"] for q in listed["items"]] == [quiz["id"], body["id"]]
+    mine = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}").get_json()
+    assert mine["me"] == {"open_attempt_id": None, "certificate_serial": None, "levels": [
+        {"level": 1, "attempts_used": 0, "best_score": None, "passed": False, "unlocked": True}]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"draw": [{"count": 7, "type": "single"}]}, "draw.0.count"),
+        ({"draw": [{"count": 1, "category": "不存在的分类"}]}, "draw.0.count"),
+        ({"draw": [{"count": 6, "type": "single"}, {"count": 2, "category": "网络安全法"}]}, "draw"),
+        ({"draw": [{"count": 0}]}, "draw.0.count"),
+        ({"draw": []}, "draw"),
+        ({"draw": None}, "draw"),
+        ({"draw": [{"count": 1, "type": "essay"}]}, "draw.0.type"),
+        ({"draw": [{"count": 201}]}, "draw.0.count"),
+        ({"time_limit_s": 5}, "time_limit_s"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"pass_score": -1}, "pass_score"),
+        ({"opens_at": "2030-05-01T00:00:00Z", "closes_at": "2030-04-01T00:00:00Z"}, "closes_at"),
+        ({"bank_id": 999_999}, "bank_id"),
+        ({"title": ""}, "title"),
+        ({"levels": [{"draw": [{"count": 20}]}]}, "levels.0.draw.0.count"),
+        ({"points": {"single": 1000}}, "points.single"),
+    ],
+)
+def test_bad_quiz_bodies_are_422(api, world, setup, fields, field):
+    body = {"title": "网络安全知识竞赛", "bank_id": setup.bank, "draw": [{"count": 5}], **fields}
+    body = {key: value for key, value in body.items() if value is not None}
+    error = assert_error(api.as_(world.city_admin).post(f"/campaigns/{setup.campaign}/quizzes", json=body), 422)
+    assert field in error["errors"], error
+
+
+def test_who_may_create_quizzes_and_with_which_bank(api, world, setup):
+    school_campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    school_b_bank = make_bank(api, world.sa_b, world.school_b.id, rows=BANK[:5])
+    # The school uses the city's bank in its own campaign.
+    make_quiz(api, world.sa_a, school_campaign, setup.bank)
+    assert_error(create_quiz(api, world.sa_a, school_campaign, school_b_bank), 422, "bank_not_found")
+    school_a_bank = make_bank(api, world.sa_a, world.school_a.id, rows=BANK[:5])
+    # A school's bank cannot serve the city's campaign (it is usable only in the school's subtree).
+    assert_error(create_quiz(api, world.city_admin, setup.campaign, school_a_bank), 422, "bank_out_of_scope")
+    assert_error(create_quiz(api, world.t_a, school_campaign, setup.bank), 403, "forbidden")
+    assert_error(create_quiz(api, world.s_a1, setup.campaign, setup.bank), 403, "forbidden")
+    assert_error(create_quiz(api, world.sa_b, school_campaign, setup.bank), 404, "campaign_not_found")
+    assert_error(api.as_(world.s_b1).get(f"/campaigns/{school_campaign}/quizzes"), 404, "campaign_not_found")
+
+
+# --- window, attempt limits, levels ---------------------------------------------------------
+
+
+def test_window_and_attempt_limits_have_clear_codes(api, app, world, setup):
+    now = datetime.now(UTC)
+    later = make_quiz(api, world.city_admin, setup.campaign, setup.bank,
+                      opens_at=(now + timedelta(days=1)).isoformat())
+    assert later["status"] == "upcoming"
+    assert_error(start(api, world.s_a1, later["id"]), 409, "quiz_not_open")
+    over = make_quiz(api, world.city_admin, setup.campaign, setup.bank, opens_at=(now - timedelta(days=2)).isoformat(),
+                     closes_at=(now - timedelta(days=1)).isoformat())
+    assert_error(start(api, world.s_a1, over["id"]), 409, "quiz_closed")
+
+    closing = make_quiz(api, world.city_admin, setup.campaign, setup.bank, max_attempts=2,
+                        closes_at=(now + timedelta(seconds=120)).isoformat())
+    first = started(api, world.s_a1, closing["id"])
+    deadline = datetime.fromisoformat(first["deadline"])
+    assert deadline <= now + timedelta(seconds=121), "no deadline after the quiz closes"
+    submit(api, world.s_a1, first["id"])
+    second = started(api, world.s_a1, closing["id"])
+    assert second["number"] == 2 and second["id"] != first["id"]
+    submit(api, world.s_a1, second["id"])
+    assert_error(start(api, world.s_a1, closing["id"]), 409, "attempts_exhausted")
+    # Another student has their own count; strangers do not see the quiz at all.
+    started(api, world.s_b1, closing["id"])
+    stranger = add_student(app, world.class_a1.id, "王五")
+    assert start(api, stranger, closing["id"]).status_code == 201
+    assert_error(start(api, world.s_a1, 999_999), 404, "quiz_not_found")
+
+
+def test_levels_open_one_after_another(api, world, setup):
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, max_attempts=2, pass_score=None, levels=[
+        {"title": "入门", "draw": [{"count": 3, "type": "true_false"}], "pass_score": 15},
+        {"title": "进阶", "draw": [{"count": 3, "type": "single"}], "pass_score": 10, "time_limit_s": 300},
+        {"draw": [{"count": 2, "type": "multiple"}]},
+    ])
+    assert quiz["leveled"] is True
+    assert [(lv["level"], lv["title"], lv["pass_score"], lv["time_limit_s"]) for lv in quiz["levels"]] == [
+        (1, "入门", 15, 600), (2, "进阶", 10, 300), (3, "第3关", 6, 600)]
+    assert_error(start(api, world.s_a1, quiz["id"], level=2), 409, "level_locked")
+    assert_error(start(api, world.s_a1, quiz["id"], level=4), 422)
+
+    failed = take(api, world.s_a1, quiz["id"], correct=2)
+    assert failed["level"] == 1 and failed["passed"] is False and failed["next_level"] is None
+    assert_error(start(api, world.s_a1, quiz["id"], level=2), 409, "level_locked")
+    passed = take(api, world.s_a1, quiz["id"], correct=3)
+    assert passed["passed"] is True and passed["next_level"] == 2
+    assert_error(start(api, world.s_a1, quiz["id"], level=1), 409, "attempts_exhausted")
+    level_two = started(api, world.s_a1, quiz["id"])  # the first level not yet passed
+    assert level_two["level"] == 2 and level_two["time_limit_s"] == 300
+    assert {q["type"] for q in level_two["questions"]} == {"single"}
+    progress = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}").get_json()["me"]
+    assert progress["open_attempt_id"] == level_two["id"]
+    assert [(p["level"], p["attempts_used"], p["best_score"], p["passed"], p["unlocked"])
+            for p in progress["levels"]] == [(1, 2, 15, True, True), (2, 1, None, False, True),
+                                            (3, 0, None, False, False)]
+
+
+# --- leaderboard ---------------------------------------------------------------------------
+
+
+def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup):
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 4, "type": "single"}],
+                     max_attempts=2, pass_score=10)
+    a1_second = add_student(app, world.class_a1.id, "欧阳小明")
+    a2_student = add_student(app, world.class_a2.id, "陈大文")
+    add_student(app, world.class_a2.id, "没来答题")
+    b1_second = add_student(app, world.class_b1.id, "李四")
+
+    runs = [  # who, correct answers, seconds
+        (world.s_a1, 3, 100), (a1_second, 4, 200), (a2_student, 3, 90), (world.s_b1, 3, 100), (b1_second, 1, 30),
+    ]
+    for who, correct, seconds in runs:
+        result = take(api, who, quiz["id"], correct)
+        set_duration(app, result["id"], seconds)
+    # s_a1 tries again and does worse: the best attempt counts.
+    worse = take(api, world.s_a1, quiz["id"], 0)
+    set_duration(app, worse["id"], 10)
+
+    board = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/leaderboard")
+    assert board.status_code == 200, board.get_json()
+    body = board.get_json()
+    assert body["org_id"] == world.city.id and body["total"] == 5
+    ranking = [(e["rank"], e["name"], e["score"], e["duration_s"]) for e in body["items"]]
+    assert ranking == [
+        (1, "欧阳小明", 20, 200.0),  # same class as the viewer: full name
+        (2, "陈*文", 15, 90.0),  # faster wins among equal scores
+        (3, "张小三", 15, 100.0),  # the viewer
+        (3, "刘*四", 15, 100.0),  # a true tie shares the rank
+        (5, "李*", 5, 30.0),
+    ]
+    assert body["me"]["rank"] == 3 and body["me"]["is_me"] is True and body["me"]["score"] == 15
+    assert [e["is_me"] for e in body["items"]] == [False, False, True, False, False]
+    # The second page continues the ranks.
+    page_two = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                       query_string={"page": 2, "page_size": 2}).get_json()
+    assert [(e["rank"], e["score"]) for e in page_two["items"]] == [(3, 15), (3, 15)]
+
+    # Staff over the school see real names; school scope lists only that school.
+    school = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                    query_string={"org_id": world.school_a.id}).get_json()
+    assert [e["name"] for e in school["items"]] == ["欧阳小明", "陈大文", "张小三"]
+    orgs = {o["name"]: o for o in school["orgs"]}
+    assert orgs["一年级一班"]["enrolled"] == 2 and orgs["一年级一班"]["took"] == 2
+    assert orgs["一年级一班"]["average_score"] == 17.5 and orgs["一年级一班"]["participation_rate"] == 1.0
+    assert orgs["一年级二班"]["enrolled"] == 2 and orgs["一年级二班"]["took"] == 1
+    assert orgs["一年级二班"]["participation_rate"] == 0.5 and orgs["一年级二班"]["average_score"] == 15.0
+    assert [o["name"] for o in school["orgs"]] == ["一年级一班", "一年级二班"]
+
+    district = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                             query_string={"org_id": world.district.id}).get_json()
+    schools = {o["name"]: o for o in district["orgs"]}
+    assert (schools["第一小学"]["took"], schools["第一小学"]["enrolled"]) == (3, 4)
+    assert (schools["第二小学"]["took"], schools["第二小学"]["enrolled"]) == (2, 2)
+    assert schools["第一小学"]["average_score"] == round(50 / 3, 2) and schools["第二小学"]["average_score"] == 10.0
+    assert schools["第一小学"]["rank_by_score"] == 1 and schools["第二小学"]["rank_by_participation"] == 1
+    # A student of school B does not see school A's board; org ids beyond sight are 404.
+    assert_error(api.as_(world.s_b1).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                         query_string={"org_id": world.school_a.id}), 404, "org_not_found")
+
+
+def test_an_abandoned_attempt_counts_on_the_leaderboard_when_its_time_is_up(api, app, world, setup):
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 3, "type": "single"}])
+    attempt = started(api, world.s_a1, quiz["id"])
+    question = attempt["questions"][0]
+    saved = api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{question['id']}",
+                                    json={"choice": right_keys(question)})
+    assert saved.status_code == 200
+    assert api.as_(world.s_b1).get(f"/quizzes/{quiz['id']}/leaderboard").get_json()["total"] == 0
+    expire(app, attempt["id"])
+    board = api.as_(world.s_b1).get(f"/quizzes/{quiz['id']}/leaderboard").get_json()
+    assert board["total"] == 1 and board["items"][0]["score"] == 5 and board["items"][0]["name"] == "张*三"
+    assert board["items"][0]["duration_s"] == 600.0
+
+
+# --- statistics and flags ------------------------------------------------------------------
+
+
+def test_item_statistics_on_a_known_data_set(api, app, world, setup):
+    """Four students answer the same two questions (one single, one multiple) in known ways."""
+    bank = make_bank(api, world.city_admin, world.city.id, rows=[BANK[0], BANK[6]])
+    quiz = make_quiz(api, world.city_admin, setup.campaign, bank, draw=[{"count": 2}], pass_score=5)
+    students = [world.s_a1, world.s_b1, add_student(app, world.class_a2.id, "王一"),
+                add_student(app, world.class_a1.id, "王二")]
+    # single: right, right, wrong (错误一), unanswered; multiple: right, wrong (错一), wrong (错一), right
+    plans = [(True, True), (True, False), (False, False), (None, True)]
+    for who, (single_ok, multiple_ok) in zip(students, plans, strict=True):
+        attempt = started(api, who, quiz["id"])
+        answers = {}
+        for question in attempt["questions"]:
+            ok = single_ok if question["type"] == "single" else multiple_ok
+            if ok is not None:
+                answers[str(question["id"])] = right_keys(question, ok)
+        submit(api, who, attempt["id"], answers)
+
+    response = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/stats")
+    assert response.status_code == 200, response.get_json()
+    stats = response.get_json()
+    assert (stats["attempts"], stats["students"]) == (4, 4)
+    assert stats["average_score"] == 5.0 and stats["pass_rate"] == 0.75
+    by_type = {q["type"]: q for q in stats["questions"]}
+    single = by_type["single"]
+    assert (single["attempts"], single["answered"], single["correct"], single["correct_rate"]) == (4, 3, 2, 0.5)
+    assert single["options"] == {"A": 2, "B": 1, "C": 0, "D": 0} and single["answer"] == ["A"]
+    multiple = by_type["multiple"]
+    assert (multiple["answered"], multiple["correct"], multiple["correct_rate"]) == (4, 2, 0.5)
+    assert multiple["options"] == {"A": 2, "B": 2, "C": 2, "D": 0} and multiple["answer"] == ["A", "C"]
+    # 27% of 4 → one attempt per group: the top one (10 points) and the bottom one (0 points).
+    assert single["discrimination"] == 1.0 and multiple["discrimination"] == 1.0
+    categories = {c["category"]: c for c in stats["categories"]}
+    assert categories["网络安全法"]["correct_rate"] == 0.5 and categories["个人信息保护"]["answers"] == 4
+
+    school = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_a.id})
+    assert school.get_json()["attempts"] == 3
+    assert_error(api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats"), 403, "forbidden")
+    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/stats"), 403, "forbidden")
+    assert_error(api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_b.id}),
+                 404, "org_not_found")
+
+
+def test_suspicion_flags_for_staff(api, app, world, setup):
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 6, "type": "single"}])
+    twins = [add_student(app, world.class_a2.id, name) for name in ("赵甲", "赵乙", "赵丙")]
+    for who in twins:
+        attempt = api.as_(who).post(f"/quizzes/{quiz['id']}/attempts", json={},
+                                    headers={"X-Device-Id": "one-phone"}).get_json()
+        submit(api, who, attempt["id"], {str(q["id"]): right_keys(q) for q in attempt["questions"]})
+    flags = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/flags", query_string={"org_id": world.school_a.id})
+    assert flags.status_code == 200, flags.get_json()
+    kinds = {f["kind"]: f for f in flags.get_json()["flags"]}
+    assert set(kinds) == {"too_fast", "identical_answers", "shared_device"}
+    assert sorted(kinds["identical_answers"]["users"]) == ["赵丙", "赵乙", "赵甲"]
+    assert len(kinds["shared_device"]["attempt_ids"]) == 3
+    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/flags"), 403, "forbidden")
+
+
+def test_certificate_for_a_passed_quiz_and_its_public_check(api, world, setup):
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 3, "type": "single"}],
+                     pass_score=10)
+    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/certificate"), 409, "quiz_not_passed")
+    take(api, world.s_a1, quiz["id"], correct=1)
+    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/certificate"), 409, "quiz_not_passed")
+    take(api, world.s_a1, quiz["id"], correct=3)
+    image = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/certificate")
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    assert image.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_error(api.as_(world.s_b1).get(f"/quizzes/{quiz['id']}/certificate"), 409, "quiz_not_passed")
+
+    serial = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}").get_json()["me"]["certificate_serial"]
+    assert serial.startswith("QZ")
+    assert api.as_(world.s_b1).get(f"/quizzes/{quiz['id']}").get_json()["me"]["certificate_serial"] is None
+    check = api.get(f"/quiz-certificates/{serial}")
+    assert check.status_code == 200, check.get_json()
+    body = check.get_json()
+    assert (body["name_masked"], body["score"], body["valid"]) == ("张*三", 15, True)
+    assert body["school"] == "第一小学 一年级一班" and body["title"] == "网络安全知识竞赛"
+    assert_error(api.get(f"/quiz-certificates/{serial[:-1]}0"), 404, "certificate_not_found")
+    assert_error(api.get("/quiz-certificates/QZ0000001AAAAAAAA"), 404, "certificate_not_found")
+
+
+def test_the_demo_seed_loads_the_starter_bank_and_a_quiz(app, api):
+    """At least 100 questions over the six topics, each with an explanation and a legal basis,
+    and a 20-question quiz in the demo campaign that a seeded student can start."""
+    from app.demo.seed import demo_password
+    from tests.conftest import wechat_login
+
+    result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    admin = api.post("/auth/password-login", json={"username": "city_admin", "password": demo_password()})
+    token = admin.get_json()["access_token"]
+    [bank] = api.as_(token).get("/question-banks").get_json()["items"]
+    assert bank["question_count"] >= 100
+    items = []
+    for page in (1, 2):
+        items += api.as_(token).get(f"/question-banks/{bank['id']}/questions",
+                                    query_string={"page": page, "page_size": 100}).get_json()["items"]
+    assert len(items) == bank["question_count"]
+    topics = {"网络安全法", "个人信息保护", "未成年人网络保护", "防范网络诈骗", "防沉迷", "网络文明"}
+    assert {q["category"] for q in items} == topics
+    assert all(q["explanation"] and q["legal_basis"] for q in items)
+    assert {q["type"] for q in items} == {"single", "multiple", "true_false"}
+
+    student = wechat_login(api, "s01")["access_token"]
+    [campaign] = api.as_(student).get("/campaigns").get_json()["items"]
+    [quiz] = api.as_(student).get(f"/campaigns/{campaign['id']}/quizzes").get_json()["items"]
+    assert quiz["question_count"] == 20 and quiz["status"] == "open"
+    attempt = started(api, student, quiz["id"])
+    assert len(attempt["questions"]) == 20
