@@ -1,0 +1,13 @@
+const { get, post, put } = require('./request');
+
+module.exports = {
+  getQuiz: (quizId) => get(`/quizzes/${quizId}`),
+  // 201 a new attempt, 200 the one still open (resume)
+  startAttempt: (quizId, level) => post(`/quizzes/${quizId}/attempts`, level ? { level } : {}),
+  // open: questions + saved choices; scored: the result
+  getAttempt: (attemptId) => get(`/attempts/${attemptId}`),
+  saveAnswer: (attemptId, questionId, choice) => put(`/attempts/${attemptId}/answers/${questionId}`, { choice }, { silent: true, retries: 1 }),
+  // idempotent: submitting again answers the same result
+  submitAttempt: (attemptId, answers) => post(`/attempts/${attemptId}/submit`, answers ? { answers } : {}, { retries: 2 }),
+  getLeaderboard: (quizId, query = {}) => get(`/quizzes/${quizId}/leaderboard`, { query: Object.assign({ page: 1, page_size: 50 }, query) }),
+};

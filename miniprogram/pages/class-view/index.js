@@ -1,0 +1,49 @@
+// Teachers: per pledge who has not signed yet (or waits for a parent), per quiz who took it.
+const campaigns = require('../../api/campaigns');
+const pledges = require('../../api/pledges');
+const quizzes = require('../../api/quizzes');
+
+Page({
+  data: { status: 'loading', message: '', name: '', pledges: [], quizzes: [] },
+
+  onLoad(options) {
+    this.orgId = Number(options.org_id);
+    this.setData({ name: options.name ? decodeURIComponent(options.name) : '' });
+    if (this.data.name) wx.setNavigationBarTitle({ title: this.data.name });
+    return this.load();
+  },
+  onPullDownRefresh() {
+    return this.load().then(() => wx.stopPullDownRefresh());
+  },
+
+  async load() {
+    this.setData({ status: 'loading' });
+    try {
+      const page = await campaigns.listCampaigns({ status: 'active' });
+      const lists = await Promise.all((page.items || []).map((c) => Promise.all([campaigns.listPledges(c.id), campaigns.listQuizzes(c.id)])));
+      const pledgeList = [].concat(...lists.map((l) => l[0].items || []));
+      const quizList = [].concat(...lists.map((l) => l[1].items || []));
+      const pledgeRows = await Promise.all(pledgeList.map(async (p) => {
+        const stats = await pledges.getStats(p.id, this.orgId);
+        const unsigned = (stats.unsigned || []).map((s) => Object.assign({}, s, { note: s.status === 'awaiting_guardian' ? '待家长签署' : '未签署' }));
+        return { id: p.id, title: p.title, signed: stats.signed, enrolled: stats.enrolled, unsigned, children: stats.children || [] };
+      }));
+      const quizRows = await Promise.all(quizList.map(async (q) => {
+        const board = await quizzes.getLeaderboard(q.id, { org_id: this.orgId, page_size: 100 });
+        return { id: q.id, title: q.title, took: board.total || 0, takers: (board.items || []).map((e) => e.name) };
+      }));
+      const enrolled = pledgeRows.length ? pledgeRows[0].enrolled : null;
+      quizRows.forEach((q) => {
+        q.enrolled = enrolled;
+        q.notTaken = enrolled === null ? null : Math.max(0, enrolled - q.took);
+      });
+      const empty = !pledgeRows.length && !quizRows.length;
+      this.setData({ pledges: pledgeRows, quizzes: quizRows, status: empty ? 'empty' : 'ok', message: empty ? '当前没有进行中的承诺或竞赛' : '' });
+    } catch (e) {
+      this.setData({ status: 'error', message: e.message });
+    }
+  },
+  onRetry() {
+    return this.load();
+  },
+});

@@ -1,0 +1,84 @@
+// A fake backend behind the mocked wx.request / wx.uploadFile / wx.downloadFile: routes by
+// method and path (below /api/v1), answers asynchronously, records every call.
+const config = require('../config');
+
+function createServer() {
+  const routes = [];
+  const calls = [];
+  let online = true;
+
+  function match(method, path) {
+    for (const r of routes) {
+      if (r.method !== method) continue;
+      const m = r.regex.exec(path);
+      if (m) return { route: r, params: m.slice(1) };
+    }
+    return null;
+  }
+
+  function handle(method, url, data, header) {
+    const full = url.slice(config.API_BASE_URL.length);
+    const [path, qs] = full.split('?');
+    const query = {};
+    (qs || '').split('&').filter(Boolean).forEach((kv) => {
+      const [k, v] = kv.split('=');
+      query[decodeURIComponent(k)] = decodeURIComponent(v);
+    });
+    const token = ((header && header.Authorization) || '').replace(/^Bearer /, '') || null;
+    const call = { method, path, query, data, token };
+    calls.push(call);
+    const found = match(method, path);
+    if (!found) return { status: 404, body: { code: 'not_found', message: '接口不存在' } };
+    const out = found.route.handler(Object.assign({ params: found.params }, call));
+    return out;
+  }
+
+  const server = {
+    calls,
+    on(method, pattern, handler) {
+      const regex = new RegExp(`^${pattern.replace(/\{[^}]+\}/g, '([^/]+)')}$`);
+      routes.unshift({ method, regex, handler });
+      return server;
+    },
+    setOnline(value) {
+      online = value;
+    },
+    callsTo(method, path) {
+      return calls.filter((c) => c.method === method && c.path === path);
+    },
+    install() {
+      wx.request = jest.fn((opts) => {
+        setTimeout(async () => {
+          if (!online) {
+            opts.fail && opts.fail({ errMsg: 'request:fail ' });
+            return;
+          }
+          const out = await handle(opts.method || 'GET', opts.url, opts.data, opts.header);
+          opts.success && opts.success({ statusCode: out.status, data: out.body === undefined ? '' : out.body, header: {} });
+        }, 0);
+        return { abort() {} };
+      });
+      wx.uploadFile = jest.fn((opts) => {
+        setTimeout(async () => {
+          if (!online) return opts.fail && opts.fail({ errMsg: 'uploadFile:fail' });
+          const out = await handle('POST', opts.url, { filePath: opts.filePath, name: opts.name }, opts.header);
+          return opts.success && opts.success({ statusCode: out.status, data: JSON.stringify(out.body) });
+        }, 0);
+      });
+      wx.downloadFile = jest.fn((opts) => {
+        setTimeout(async () => {
+          if (!online) return opts.fail && opts.fail({ errMsg: 'downloadFile:fail' });
+          const out = await handle('GET', opts.url, undefined, opts.header);
+          return opts.success && opts.success({ statusCode: out.status, tempFilePath: out.status === 200 ? 'wxfile://tmp/download.png' : '' });
+        }, 0);
+      });
+      return server;
+    },
+  };
+  return server;
+}
+
+const ok = (body, status = 200) => ({ status, body });
+const fail = (status, code, message, errors) => ({ status, body: Object.assign({ code, message }, errors ? { errors } : {}) });
+
+module.exports = { createServer, ok, fail };

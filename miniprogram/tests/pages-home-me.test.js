@@ -1,0 +1,65 @@
+const { ok } = require('./fake-server');
+const { setup, settle } = require('./helpers');
+
+function campaignsServer(server) {
+  server.on('GET', '/campaigns', () => ok({ items: [{ id: 1, title: '争做中国好网民', org_name: '某市教育局', status: 'active', current_phase: '实施', theme: '网络文明' }], total: 1, page: 1, page_size: 50 }));
+  server.on('GET', '/campaigns/{id}/pledges', () => ok({ items: [
+    { id: 5, title: '网络文明公约', mode: 'individual', status: 'open', my_signature: { serial: 'S5', status: 'complete', signed_at: '2026-11-20T02:00:00Z' } },
+    { id: 6, title: '家庭承诺', mode: 'family', status: 'open', my_signature: { serial: 'S6', status: 'awaiting_guardian', signed_at: '2026-11-20T02:00:00Z' } },
+  ], total: 2, page: 1, page_size: 50 }));
+  server.on('GET', '/campaigns/{id}/quizzes', () => ok({ items: [{ id: 9, title: '知识竞赛', status: 'open', leveled: false, levels: [], me: { open_attempt_id: null, levels: [{ level: 1, attempts_used: 1, best_score: 80, passed: true, unlocked: true }] } }], total: 1, page: 1, page_size: 50 }));
+}
+
+test('home lists the campaigns with their phase and my progress', async () => {
+  const server = setup();
+  campaignsServer(server);
+  const page = mount('pages/home/index');
+  await page.instance.onLoad();
+  await settle();
+  const c = page.data.campaigns[0];
+  expect(c.statusText).toBe('进行中');
+  expect(c.pledges.map((p) => p.progress.text)).toEqual(['已签署', '等待家长签署']);
+  expect(c.quizzes[0].progress.text).toBe('最好成绩 80 分');
+  expect(c.doneText).toBe('已完成 2 / 3');
+  expect(page.querySelectorAll('.task')).toHaveLength(3);
+});
+
+test('home shows the error state with retry when offline', async () => {
+  const server = setup();
+  campaignsServer(server);
+  server.setOnline(false);
+  const page = mount('pages/home/index');
+  await page.instance.onLoad();
+  expect(page.data.status).toBe('error');
+  expect(page.data.message).toBe('网络不给力，请检查网络后重试');
+  server.setOnline(true);
+  await page.instance.onRetry();
+  expect(page.data.status).toBe('ok');
+});
+
+test("a student's me page shows the family code, certificates and results", async () => {
+  const server = setup();
+  campaignsServer(server);
+  server.on('GET', '/me', () => ok({ id: 1, real_name: '王小明', memberships: [{ id: 1, org_id: 9, org_name: '三年级二班', role: 'student' }], children: [] }));
+  server.on('GET', '/me/family-code', () => ok({ code: 'K7P2Q9', expires_at: '2030-01-01T00:00:00Z' }));
+  const page = mount('pages/me/index');
+  await page.instance.onLoad();
+  await settle();
+  expect(page.data.familyCode).toBe('K7P2Q9');
+  expect(page.data.certificates.map((c) => c.serial)).toEqual(['S5', 'S6']);
+  expect(page.data.results).toEqual([{ id: 9, title: '知识竞赛', text: '最好成绩 80 分' }]);
+  expect(page.data.staffOrgs).toEqual([]);
+});
+
+test("a teacher's class view lists who has not signed and who took the quiz", async () => {
+  const server = setup();
+  campaignsServer(server);
+  server.on('GET', '/pledges/{id}/stats', ({ query }) => ok({ org_id: Number(query.org_id), signed: 38, enrolled: 40, unsigned: [{ id: 3, real_name: '李四', status: null }, { id: 4, real_name: '赵五', status: 'awaiting_guardian' }] }));
+  server.on('GET', '/quizzes/{id}/leaderboard', () => ok({ items: [{ rank: 1, name: '王小明', score: 80 }], total: 1, page: 1, page_size: 100, orgs: [] }));
+  const page = mount('pages/class-view/index');
+  await page.instance.onLoad({ org_id: '9', name: encodeURIComponent('三年级二班') });
+  await settle();
+  expect(server.callsTo('GET', '/campaigns')[0].query.status).toBe('active');
+  expect(page.data.pledges[0].unsigned.map((s) => s.note)).toEqual(['未签署', '待家长签署']);
+  expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 1, enrolled: 40, notTaken: 39 }));
+});

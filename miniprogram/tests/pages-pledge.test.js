@@ -1,0 +1,154 @@
+const { ok, fail } = require('./fake-server');
+const { setup, settle, canvasQuery, drawSignature } = require('./helpers');
+
+const student = { id: 1, real_name: '王小明', memberships: [{ id: 1, org_id: 9, org_name: '三年级二班', role: 'student' }], children: [] };
+const parent = { id: 2, real_name: '王大明', memberships: [], children: [{ id: 1, real_name: '王小明' }] };
+
+function pledge(overrides) {
+  return Object.assign({ id: 5, campaign_id: 1, campaign_title: '争做中国好网民', title: '全国青少年网络文明公约', body: '要善于网上学习，不浏览不良信息。', mode: 'individual', requires_handwriting: false, status: 'open', my_signature: null }, overrides);
+}
+
+const signature = (overrides) => Object.assign({ id: 40, pledge_id: 5, serial: 'QL-7F3K-9XQ2', status: 'complete', signed_at: '2026-11-20T02:00:00Z', revoked: false }, overrides);
+
+describe('sign', () => {
+  test('read, draw the handwriting, upload it, sign once; then the certificate', async () => {
+    const server = setup();
+    canvasQuery();
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ requires_handwriting: true })));
+    server.on('GET', '/me', () => ok(student));
+    server.on('POST', '/uploads/direct', () => ok({ id: 'up1', status: 'ready', media: { kind: 'image', mime: 'image/png' } }, 201));
+    server.on('POST', '/pledges/{id}/signatures', ({ data }) => ok(signature(), 201));
+
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    await settle();
+    expect(page.data.view).toBe('read');
+    expect(page.querySelector('.body-text').dom.textContent).toContain('不浏览不良信息');
+
+    // signing without drawing is refused locally
+    await page.instance.sign();
+    expect(wx.showToast).toHaveBeenCalledWith(expect.objectContaining({ title: '请先在签名区手写签名' }));
+    expect(server.callsTo('POST', '/pledges/5/signatures')).toHaveLength(0);
+
+    await drawSignature(page.querySelector('#pad'));
+    await Promise.all([page.instance.sign(), page.instance.sign()]); // double tap
+    const signs = server.callsTo('POST', '/pledges/5/signatures');
+    expect(signs).toHaveLength(1);
+    expect(signs[0].data).toEqual({ handwriting_upload_id: 'up1' });
+    expect(wx.uploadFile.mock.calls[0][0].filePath).toBe('wxfile://tmp/signature.png');
+    expect(page.data.view).toBe('done');
+    expect(page.data.signature.serial).toBe('QL-7F3K-9XQ2');
+
+    page.instance.openCertificate();
+    expect(wx.navigateTo).toHaveBeenCalledWith(expect.objectContaining({ url: '/pages/certificate/index?serial=QL-7F3K-9XQ2&mine=1' }));
+  });
+
+  test('a server refusal shows its Chinese message and the button works again', async () => {
+    const server = setup();
+    server.on('GET', '/pledges/{id}', () => ok(pledge()));
+    server.on('GET', '/me', () => ok(student));
+    server.on('POST', '/pledges/{id}/signatures', () => fail(409, 'pledge_closed', '承诺签署已经结束'));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    await page.instance.sign();
+    expect(wx.showToast).toHaveBeenCalledWith(expect.objectContaining({ title: '承诺签署已经结束', icon: 'none' }));
+    expect(page.data.view).toBe('read');
+    expect(page.data.submitting).toBe(false);
+  });
+});
+
+describe('family co-sign', () => {
+  test('the child signs and waits for a parent, with the family code to hand over', async () => {
+    const server = setup();
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family' })));
+    server.on('GET', '/me', () => ok(student));
+    server.on('GET', '/me/family-code', () => ok({ code: 'K7P2Q9', expires_at: '2030-01-01T00:00:00Z' }));
+    server.on('POST', '/pledges/{id}/signatures', () => ok(signature({ status: 'awaiting_guardian' }), 201));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    expect(page.data.isParent).toBe(false);
+    await page.instance.sign();
+    await settle();
+    expect(page.data.view).toBe('waiting');
+    expect(page.data.familyCode).toBe('K7P2Q9');
+    expect(page.querySelector('.waiting .card-title').dom.textContent).toBe('等待家长共同签署');
+    expect(page.querySelector('.big-code').dom.textContent).toBe('K7P2Q9');
+  });
+
+  test('the child reopening the pledge sees the waiting screen again', async () => {
+    const server = setup();
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', my_signature: signature({ status: 'awaiting_guardian' }) })));
+    server.on('GET', '/me', () => ok(student));
+    server.on('GET', '/me/family-code', () => ok({ code: 'K7P2Q9' }));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    expect(page.data.view).toBe('waiting');
+  });
+
+  test('a linked parent co-signs for the chosen child and gets the completed certificate', async () => {
+    const server = setup();
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family' })));
+    server.on('GET', '/me', () => ok(parent));
+    server.on('POST', '/pledges/{id}/signatures', ({ data }) => (data.child_id === 1 ? ok(signature({ status: 'complete', guardian_signed_at: '2026-11-20T03:00:00Z' })) : fail(422, 'validation_error', '家庭承诺由孩子先签署，家长签署时请选择孩子')));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    await settle();
+    expect(page.data.isParent).toBe(true);
+    expect(page.data.view).toBe('cosign');
+    expect(page.querySelectorAll('.child')).toHaveLength(1);
+    await Promise.all([page.instance.cosign(), page.instance.cosign()]);
+    const signs = server.callsTo('POST', '/pledges/5/signatures');
+    expect(signs).toHaveLength(1);
+    expect(signs[0].data).toEqual({ child_id: 1 });
+    expect(page.data.view).toBe('done');
+    expect(page.data.signature.status).toBe('complete');
+  });
+
+  test('co-signing before the child signed shows the server message', async () => {
+    const server = setup();
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family' })));
+    server.on('GET', '/me', () => ok(parent));
+    server.on('POST', '/pledges/{id}/signatures', () => fail(409, 'child_not_signed', '孩子还没有签署，请提醒孩子先签署'));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    await page.instance.cosign();
+    expect(wx.showToast).toHaveBeenCalledWith(expect.objectContaining({ title: '孩子还没有签署，请提醒孩子先签署' }));
+    expect(page.data.view).toBe('cosign');
+  });
+});
+
+describe('certificate (no login)', () => {
+  test('verifies without a token, saves the poster, shares to Moments', async () => {
+    const server = setup({ loggedIn: false });
+    server.on('GET', '/certificates/{serial}', ({ token }) => ok({ serial: 'QL-7F3K-9XQ2', name_masked: '王*明', title: '全国青少年网络文明公约', mode: 'individual', signed_at: '2026-11-20T02:00:00Z', school: '实验小学', valid: true, revoked: false }));
+    server.on('GET', '/certificates/{serial}/image', () => ok(''));
+    wx.getEnterOptionsSync = jest.fn(() => ({ scene: 1001 }));
+    const page = mount('pages/certificate/index');
+    // opened by scanning the poster's QR (an ordinary link → q)
+    await page.instance.onLoad({ q: encodeURIComponent('https://example.invalid/api/v1/certificates/QL-7F3K-9XQ2'), mine: '1' });
+    expect(page.data.serial).toBe('QL-7F3K-9XQ2');
+    expect(page.data.certificate.name_masked).toBe('王*明');
+    expect(server.calls.every((c) => c.token === null)).toBe(true);
+    expect(wx.login).not.toHaveBeenCalled();
+
+    await page.instance.saveToAlbum();
+    expect(wx.saveImageToPhotosAlbum).toHaveBeenCalledWith(expect.objectContaining({ filePath: 'wxfile://tmp/download.png' }));
+    expect(wx.showToast).toHaveBeenCalledWith(expect.objectContaining({ title: '已保存到相册' }));
+
+    const share = page.instance.onShareTimeline();
+    expect(share.query).toBe('serial=QL-7F3K-9XQ2');
+    expect(share.title).toContain('王*明');
+  });
+
+  test('in single-page mode (from Moments) it shows the verification without the owner buttons', async () => {
+    const server = setup({ loggedIn: false });
+    server.on('GET', '/certificates/{serial}', () => ok({ serial: 'S1', name_masked: '李*', title: '文明上网倡议书', signed_at: '2026-11-20T02:00:00Z', valid: false, revoked: true }));
+    wx.getEnterOptionsSync = jest.fn(() => ({ scene: 1154 }));
+    const page = mount('pages/certificate/index');
+    await page.instance.onLoad({ serial: 'S1', mine: '1' });
+    await settle();
+    expect(page.data.singlePage).toBe(true);
+    expect(page.querySelector('.verify .card-title').dom.textContent).toContain('证书已失效');
+    expect(page.querySelector('.actions')).toBeUndefined();
+  });
+});

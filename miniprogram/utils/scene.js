@@ -1,0 +1,29 @@
+// Reads an invite code or certificate serial from page options: `code` / `serial`, the
+// 小程序码 `scene`, or `q` (a scanned ordinary QR link).
+function decode(value) {
+  try {
+    return decodeURIComponent(value);
+  } catch (e) {
+    return value;
+  }
+}
+
+function inviteCode(options = {}) {
+  if (options.code) return decode(options.code).trim();
+  if (options.scene) {
+    const scene = decode(options.scene);
+    const m = /(?:^|&)code=([^&]+)/.exec(scene);
+    return (m ? m[1] : scene).trim();
+  }
+  return '';
+}
+
+function certificateSerial(options = {}) {
+  if (options.serial) return decode(options.serial).trim();
+  const raw = options.q ? decode(options.q) : options.scene ? decode(options.scene) : '';
+  const m = /certificates\/([^/?#]+)/.exec(raw);
+  if (m) return decode(m[1]);
+  return raw.trim();
+}
+
+module.exports = { inviteCode, certificateSerial };
