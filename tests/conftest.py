@@ -56,14 +56,27 @@ def reset_database() -> None:
 
 
 @pytest.fixture
-def app(standin, tmp_path):
-    app = make_app(standin, tmp_path)
-    with app.app_context():
-        reset_database()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def fresh_app(standin, tmp_path):
+    """Build apps with extra settings (each with an empty schema) and dispose of their engines."""
+    made = []
+
+    def build(server=None, **overrides):
+        app = make_app(server or standin, tmp_path, **overrides)
+        with app.app_context():
+            reset_database()
+        made.append(app)
+        return app
+
+    yield build
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(fresh_app):
+    return fresh_app()
 
 
 @pytest.fixture

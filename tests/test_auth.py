@@ -20,31 +20,12 @@ from app.common.time import utcnow
 from app.extensions import db
 from app.wechat.standin import StandInServer
 from config import INSECURE_SECRET
-from tests.conftest import PASSWORD, Api, assert_error, make_app, reset_database, wechat_code, wechat_login
+from tests.conftest import PASSWORD, Api, assert_error, wechat_code, wechat_login
 
 
 def unique_label() -> str:
     """The stand-in remembers used codes for the whole session: labels must never repeat."""
     return f"u{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def fresh_app(standin, tmp_path):
-    """Build apps with extra settings (each with an empty schema) and dispose of their engines."""
-    made = []
-
-    def build(server=None, **overrides):
-        app = make_app(server or standin, tmp_path, **overrides)
-        with app.app_context():
-            reset_database()
-        made.append(app)
-        return app
-
-    yield build
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def user_count(app, openid: str | None = None) -> int:

@@ -48,15 +48,9 @@ CHUNK = 64 * 1024
 
 
 @pytest.fixture
-def app(standin, tmp_path):
+def app(fresh_app):
     """The conftest app with 64 KB chunks, so real files need several chunks and stay quick."""
-    app = make_app(standin, tmp_path, UPLOAD_CHUNK_SIZE=CHUNK)
-    with app.app_context():
-        reset_database()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return fresh_app(UPLOAD_CHUNK_SIZE=CHUNK)
 
 
 def near(pixel, colour, tolerance=40) -> bool:
@@ -364,17 +358,10 @@ def test_media_whose_check_could_not_be_sent_is_asked_again(standin, tmp_path):
 
 
 
-def test_video_above_the_pixel_cap_is_refused_before_decoding(standin, tmp_path, api):
+def test_video_above_the_pixel_cap_is_refused_before_decoding(fresh_app, api):
     """A video's resolution is checked against MEDIA_MAX_PIXELS before a frame is decoded."""
-    app = make_app(standin, tmp_path, MEDIA_MAX_PIXELS=1000)  # the 64x48 clip has 3072 pixels
-    with app.app_context():
-        reset_database()
-    try:
-        client_api = type(api)(app.test_client())
-        token = wechat_login(client_api, "film_kid")["access_token"]
-        response = upload_file(client_api, token, make_video(seconds=3), "clip.mp4")
-        assert_error(response, 422, "video_too_large")
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    app = fresh_app(MEDIA_MAX_PIXELS=1000)  # the 64x48 clip has 3072 pixels
+    client_api = type(api)(app.test_client())
+    token = wechat_login(client_api, "film_kid")["access_token"]
+    response = upload_file(client_api, token, make_video(seconds=3), "clip.mp4")
+    assert_error(response, 422, "video_too_large")

@@ -44,15 +44,9 @@ CHUNK = 64 * 1024
 
 
 @pytest.fixture
-def app(standin, tmp_path):
+def app(fresh_app):
     """The conftest app with 64 KB chunks, so real files need several chunks and stay quick."""
-    app = make_app(standin, tmp_path, UPLOAD_CHUNK_SIZE=CHUNK)
-    with app.app_context():
-        reset_database()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return fresh_app(UPLOAD_CHUNK_SIZE=CHUNK)
 
 
 def stored_keys(app, prefix: str) -> list[str]:
