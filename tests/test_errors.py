@@ -227,3 +227,11 @@ def test_docs_ui_is_served_locally(client):
     assert b"SwaggerUIBundle" in bundle.data
     missing = client.get(API + "/docs/assets/no-such-file.js")
     assert_error(missing, 404, "not_found")
+
+
+@pytest.mark.parametrize("query", [{"status": "act\x00ive"}, {"page": "1", "status": "\x00"}])
+def test_nul_in_a_query_string_is_422(api, world, query):
+    """Query strings pass through the same schemas as bodies: a NUL is refused there (PostgreSQL
+    cannot store or compare it), on every database alike."""
+    body = assert_error(api.as_(world.s_a1).get("/campaigns", query_string=query), 422)
+    assert "status" in body["errors"]

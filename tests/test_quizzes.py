@@ -299,6 +299,18 @@ def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup)
     page_two = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/leaderboard",
                                        query_string={"page": 2, "page_size": 2}).get_json()
     assert [(e["rank"], e["score"]) for e in page_two["items"]] == [(3, 15), (3, 15)]
+    # Past the last page: no rows, and the total stays the real count.
+    beyond = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                     query_string={"page": 1000, "page_size": 100}).get_json()
+    assert beyond["items"] == [] and beyond["total"] == 5
+
+    # A parent sees their own child's name, and only that one, in full.
+    from tests.pledge_helpers import add_adult, link_family
+
+    parent = add_adult(app, "张大山")
+    link_family(app, parent.id, world.s_b1.id)
+    seen = api.as_(parent).get(f"/quizzes/{quiz['id']}/leaderboard").get_json()
+    assert {e["name"] for e in seen["items"]} == {"欧**明", "陈*文", "张*三", "刘小四", "李*"}
 
     # Staff over the school see real names; school scope lists only that school.
     school = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/leaderboard",
@@ -420,6 +432,9 @@ def test_certificate_for_a_passed_quiz_and_its_public_check(api, world, setup):
     assert body["school"] == "第一小学 一年级一班" and body["title"] == "网络安全知识竞赛"
     assert_error(api.get(f"/quiz-certificates/{serial[:-1]}0"), 404, "certificate_not_found")
     assert_error(api.get("/quiz-certificates/QZ0000001AAAAAAAA"), 404, "certificate_not_found")
+    # An id beyond the database's integer range is simply unknown (not a database error).
+    assert_error(api.get("/quiz-certificates/QZ9999999999AAAAAAAA"), 404, "certificate_not_found")
+    assert_error(api.get("/certificates/AB%00CD"), 404, "certificate_not_found")
 
 
 def test_the_demo_seed_loads_the_starter_bank_and_a_quiz(app, api):

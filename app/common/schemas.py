@@ -1,6 +1,7 @@
 """Schema building blocks shared by every domain package."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import marshmallow as ma
@@ -13,7 +14,7 @@ LATEST = datetime(2099, 12, 31, tzinfo=UTC)
 
 def _nul_fields(data, prefix="") -> list[str]:
     found = []
-    if isinstance(data, dict):
+    if isinstance(data, Mapping):  # JSON objects, and the MultiDicts of query strings and forms
         for key, value in data.items():
             found += _nul_fields(value, f"{prefix}.{key}" if prefix else str(key))
     elif isinstance(data, list):

@@ -631,7 +631,7 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
 def _certificate_signature(serial: str) -> Signature:
     serial = (serial or "").strip().upper()
     signature = None
-    if 0 < len(serial) <= 32:
+    if 0 < len(serial) <= 32 and serial.isalnum() and serial.isascii():
         signature = db.session.scalar(select(Signature).where(Signature.serial == serial))
     if signature is None:
         raise NotFound("certificate_not_found", "证书不存在，请核对证书编号")

@@ -94,7 +94,7 @@ def _text(value: Any) -> str:
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).replace("\u3000", " ").strip()
+    return str(value).replace("\u3000", " ").replace("\x00", "").strip()  # NUL: PostgreSQL refuses it
 
 
 def _fold(value: str) -> str:
@@ -376,10 +376,10 @@ def _blocks(text: str) -> list[tuple[int, list[str]]]:
 
 def _decode_text(data: bytes | str) -> str:
     if isinstance(data, str):
-        return data
+        return data.replace("\x00", "")
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            return data.decode(encoding)
+            return data.decode(encoding).replace("\x00", "")
         except UnicodeDecodeError:
             continue
     raise ImportFormatError("unreadable_file", "无法识别文件编码，请保存为 UTF-8 后重试")

@@ -34,9 +34,11 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import visible_campaign, visible_campaigns_query
 from app.common.masking import mask_name
 from app.common.pagination import paginate
+from app.common.schemas import MAX_ID
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
+from app.family.models import FamilyLink
 from app.orgs.models import Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
 from app.quizzes import importers
@@ -813,6 +815,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     total = _cached(("total", quiz.id, org.id), lambda: db.session.scalar(
         select(func.count()).select_from(scoped.subquery())) or 0)
     own_classes = {m.org_id for m in memberships_of(user)}
+    own_children = set(db.session.scalars(select(FamilyLink.child_id).where(FamilyLink.parent_id == user.id)))
     names = dict(db.session.execute(select(User.id, User.real_name).where(
         User.id.in_([r.user_id for r in rows] + [user.id]))).all())
     orgs = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_({r.org_id for r in rows} - {None})))}
@@ -821,7 +824,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
         row_org = orgs.get(row.org_id) if row.org_id else None
         if row.org_id and row_org is None:
             row_org = db.session.get(Org, row.org_id)
-        full = (row.user_id == user.id or row.org_id in own_classes
+        full = (row.user_id == user.id or row.user_id in own_children or row.org_id in own_classes
                 or (row_org is not None and has_authority(user, row_org, "teacher")))
         name = names.get(row.user_id)
         return {"rank": rank, "name": (name or "匿名") if full else mask_name(name), "org_id": row.org_id,
@@ -845,7 +848,9 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     if mine is not None:
         me = next((item for item in items if item["is_me"]), None) or entry(
             mine, _rank(scoped, mine, (quiz.id, org.id), total))
-    return {"items": items, "total": max(total, (page - 1) * page_size + len(rows)), "page": page,
+    # The count may lag a few seconds behind the page just read; never report fewer than shown.
+    shown_until = (page - 1) * page_size + len(rows) if rows else 0
+    return {"items": items, "total": max(total, shown_until), "page": page,
             "page_size": page_size, "me": me, "quiz_id": quiz.id, "org_id": org.id,
             "orgs": _cached(("orgs", quiz.id, org.id), lambda: _org_rankings(quiz, org))}
 
@@ -1091,7 +1096,7 @@ def quiz_certificate_image(user: User, quiz_id: int) -> bytes:
 def verify_certificate(serial: str) -> dict:
     """Public: a masked name, the quiz, the score and whether the certificate holds."""
     match = _SERIAL.match(serial.strip().upper())
-    best = db.session.get(QuizBest, int(match.group(1))) if match else None
+    best = db.session.get(QuizBest, int(match.group(1))) if match and int(match.group(1)) <= MAX_ID else None
     if best is None or not hmac.compare_digest(_serial(best), serial.strip().upper()):
         raise NotFound("certificate_not_found", "证书不存在，请核对证书编号")
     quiz = db.session.get(Quiz, best.quiz_id)
