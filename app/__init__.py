@@ -114,7 +114,9 @@ def register_commands(app: Flask) -> None:
     from app.auth.commands import users_cli
     from app.demo.commands import demo_cli
     from app.media.commands import media_cli
+    from app.quizzes.commands import quizzes_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(media_cli)
+    app.cli.add_command(quizzes_cli)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask_jwt_extended import create_access_token
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.auth.models import User
 from app.extensions import db
@@ -465,3 +465,22 @@ def test_the_demo_seed_loads_the_starter_bank_and_a_quiz(app, api):
     assert quiz["question_count"] == 20 and quiz["status"] == "open"
     attempt = started(api, student, quiz["id"])
     assert len(attempt["questions"]) == 20
+
+
+def test_the_cron_job_scores_attempts_left_open_past_the_deadline(api, app, world, setup):
+    """`flask quizzes close-expired` scores abandoned attempts with what was saved, so results
+    do not wait for someone to open the leaderboard; attempts still running are left alone."""
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 3, "type": "single"}])
+    abandoned = started(api, world.s_a1, quiz["id"])
+    question = abandoned["questions"][0]
+    api.as_(world.s_a1).put(f"/attempts/{abandoned['id']}/answers/{question['id']}",
+                            json={"choice": right_keys(question)})
+    running = started(api, world.s_b1, quiz["id"])
+    expire(app, abandoned["id"])
+    result = app.test_cli_runner().invoke(args=["quizzes", "close-expired"])
+    assert result.exit_code == 0 and "Scored 1 attempts" in result.output
+    with app.app_context():
+        statuses = dict(db.session.execute(select(Attempt.id, Attempt.status)).all())
+    assert statuses[running["id"]] == "open" and statuses[abandoned["id"]] != "open"
+    mine = api.as_(world.s_a1).get(f"/attempts/{abandoned['id']}").get_json()
+    assert mine["score"] == 5

@@ -674,14 +674,34 @@ def _refresh_best(quiz_id: int, user_id: int) -> None:
         setattr(row, key, value)
 
 
-def _close_expired(query) -> None:
-    """Score the open attempts of `query` whose deadline (plus grace) has passed."""
+def _close_expired(query, limit: int | None = None) -> int:
+    """Score the open attempts of `query` whose deadline (plus grace) has passed.
+
+    Quiz-wide readers (leaderboard, stats) pass a `limit`, so a city-wide quiz closing with
+    thousands of unsubmitted attempts never lands on one request; concurrent requests skip rows
+    another one is scoring (PostgreSQL), and `flask quizzes close-expired` (cron) does the rest."""
     now = utcnow()
-    stale = db.session.scalars(query.where(Attempt.status == "open", Attempt.deadline < now - _grace())).all()
+    stale_query = (query.where(Attempt.status == "open", Attempt.deadline < now - _grace())
+                   .order_by(Attempt.deadline).with_for_update(skip_locked=True))
+    if limit:
+        stale_query = stale_query.limit(limit)
+    stale = db.session.scalars(stale_query).all()
     for attempt in stale:
         _score(attempt, now, "deadline")
     if stale:
         db.session.commit()
+    return len(stale)
+
+
+READER_CLOSE_LIMIT = 100
+
+
+def close_all_expired(batch: int = 500) -> int:
+    """Score every attempt left open past its deadline, in batches (the cron job)."""
+    closed = 0
+    while count := _close_expired(select(Attempt), limit=batch):
+        closed += count
+    return closed
 
 
 def _result(attempt: Attempt) -> dict:
@@ -806,7 +826,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     results share a rank. Real names only inside the viewer's own class or for their staff.
     The total is counted at most every `QUIZ_RANKING_CACHE_S` seconds per scope."""
     quiz = _quiz(user, quiz_id)
-    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id))
+    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id), limit=READER_CLOSE_LIMIT)
     org = _scope_org(user, quiz, org_id)
     scoped = select(QuizBest).where(QuizBest.quiz_id == quiz.id,
                                     QuizBest.org_path.startswith(org.path, autoescape=True))
@@ -932,7 +952,7 @@ def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> Org:
 
 
 def _scored_in(quiz: Quiz, org: Org) -> list[Attempt]:
-    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id))
+    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id), limit=READER_CLOSE_LIMIT)
     return list(db.session.scalars(
         select(Attempt).where(Attempt.quiz_id == quiz.id, Attempt.status == "scored",
                               Attempt.org_path.startswith(org.path, autoescape=True)).order_by(Attempt.id)
