@@ -484,3 +484,64 @@ def test_the_cron_job_scores_attempts_left_open_past_the_deadline(api, app, worl
     assert statuses[running["id"]] == "open" and statuses[abandoned["id"]] != "open"
     mine = api.as_(world.s_a1).get(f"/attempts/{abandoned['id']}").get_json()
     assert mine["score"] == 5
+
+
+def test_class_stats_list_who_has_not_taken_the_quiz(api, app, world, setup):
+    """The teachers' class view: a class's students without a scored attempt, by name, in one
+    query however many there are; only staff over the class may ask."""
+    from sqlalchemy import event
+
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 3, "type": "single"}])
+    took = add_student(app, world.class_a1.id, "阿强")
+    open_only = add_student(app, world.class_a1.id, "钱七")
+    missing = add_student(app, world.class_a1.id, "赵六")
+    moved = add_student(app, world.class_b1.id, "孙八")
+    add_student(app, world.class_a2.id, "别班的")
+    take(api, world.s_a1, quiz["id"], 0)
+    take(api, took, quiz["id"], 3)
+    started(api, open_only, quiz["id"])  # started, never submitted: not taken yet
+    take(api, moved, quiz["id"], 2)  # took it in B1, then joined A1: taken
+    with app.app_context():
+        db.session.add(Membership(user_id=moved.id, org_id=world.class_a1.id, role="student"))
+        db.session.commit()
+
+    def class_stats(who):
+        return api.as_(who).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.class_a1.id})
+
+    def statements(who) -> int:
+        seen = []
+        with app.app_context():
+            engine = db.engine
+
+        def listener(_conn, _cursor, statement, *_rest):
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert class_stats(who).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    for who in (world.t_a1, world.t_a, world.city_admin):
+        response = class_stats(who)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        assert body["students"] == 2 and body["org_id"] == world.class_a1.id  # 孙八 counts in B1
+        assert sorted((s["id"], s["real_name"]) for s in body["not_taken"]) == sorted(
+            [(open_only.id, "钱七"), (missing.id, "赵六")])
+    # The school's statistics carry no name list.
+    school = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_a.id})
+    assert school.status_code == 200 and "not_taken" not in school.get_json()
+    # No query per student: three more absent students cost no more statements.
+    before = statements(world.t_a1)
+    for name in ("周一", "吴二", "郑三"):
+        add_student(app, world.class_a1.id, name)
+    assert before > 0 and statements(world.t_a1) == before
+    assert len(class_stats(world.t_a1).get_json()["not_taken"]) == 5
+    # Once 赵六 takes it, the list shrinks.
+    take(api, missing, quiz["id"], 1)
+    assert "赵六" not in {s["real_name"] for s in class_stats(world.t_a1).get_json()["not_taken"]}
+
+    assert_error(class_stats(world.s_a1), 403, "forbidden")
+    assert_error(class_stats(world.t_b), 404, "org_not_found")

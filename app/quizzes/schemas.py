@@ -369,6 +369,11 @@ class CategoryStatSchema(BaseSchema):
     correct_rate = fields.Float(allow_none=True)
 
 
+class NotTakenStudentSchema(BaseSchema):
+    id = fields.Integer()
+    real_name = fields.String()
+
+
 class StatsSchema(BaseSchema):
     quiz_id = fields.Integer()
     org_id = fields.Integer()
@@ -378,6 +383,8 @@ class StatsSchema(BaseSchema):
     pass_rate = fields.Float(allow_none=True)
     questions = fields.List(fields.Nested(QuestionStatSchema))
     categories = fields.List(fields.Nested(CategoryStatSchema))
+    not_taken = fields.List(fields.Nested(NotTakenStudentSchema), metadata={
+        "description": "a class only: its students without a scored attempt (taken in any class), for reminders"})
 
 
 class FlagSchema(BaseSchema):

@@ -963,10 +963,23 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _not_taken(quiz: Quiz, klass: Org) -> list[dict]:
+    """Students now in the class without a scored attempt (taken in any class), in one query."""
+    taken = select(Attempt.id).where(Attempt.quiz_id == quiz.id, Attempt.user_id == User.id,
+                                     Attempt.status == "scored")
+    rows = db.session.execute(
+        select(User.id, User.real_name).join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == klass.id, Membership.role == "student", ~taken.exists())
+        .order_by(User.real_name, User.id)
+    ).all()
+    return [{"id": row.id, "real_name": row.real_name} for row in rows]
+
+
 def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     """Item analysis over the scored attempts in the org's subtree: facility (correct rate),
     how often each authored option was chosen, and the discrimination index (correct rate of
-    the top 27% of attempts by score minus that of the bottom 27%)."""
+    the top 27% of attempts by score minus that of the bottom 27%). For a class, also who of
+    its students has not taken the quiz yet (the teachers' class view)."""
     quiz = _quiz(user, quiz_id)
     org = _staff_scope(user, quiz, org_id)
     attempts = _scored_in(quiz, org)
@@ -1007,7 +1020,7 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
         questions.append(stat)
     questions.sort(key=lambda s: (s["correct_rate"] if s["correct_rate"] is not None else 2, s["id"]))
     scores = [a.score for a in attempts]
-    return {
+    answer = {
         "quiz_id": quiz.id, "org_id": org.id, "attempts": len(attempts),
         "students": len({a.user_id for a in attempts}),
         "average_score": round(sum(scores) / len(scores), 2) if scores else None,
@@ -1017,6 +1030,9 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
                               for name, (n, ok) in categories.items()),
                              key=lambda c: (c["correct_rate"] if c["correct_rate"] is not None else 2)),
     }
+    if org.kind == "class":  # _staff_scope: the caller has staff authority over it
+        answer["not_taken"] = _not_taken(quiz, org)
+    return answer
 
 
 def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:

@@ -10,4 +10,6 @@ module.exports = {
   // idempotent: submitting again answers the same result
   submitAttempt: (attemptId, answers) => post(`/attempts/${attemptId}/submit`, answers ? { answers } : {}, { retries: 2 }),
   getLeaderboard: (quizId, query = {}) => get(`/quizzes/${quizId}/leaderboard`, { query: Object.assign({ page: 1, page_size: 50 }, query) }),
+  // staff only; for a class also not_taken: [{id, real_name}] (who has no scored attempt yet)
+  getStats: (quizId, orgId) => get(`/quizzes/${quizId}/stats`, { query: { org_id: orgId } }),
 };

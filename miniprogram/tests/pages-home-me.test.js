@@ -51,15 +51,30 @@ test("a student's me page shows the family code, certificates and results", asyn
   expect(page.data.staffOrgs).toEqual([]);
 });
 
-test("a teacher's class view lists who has not signed and who took the quiz", async () => {
+test("a teacher's class view lists who has not signed and who has not taken the quiz", async () => {
   const server = setup();
   campaignsServer(server);
   server.on('GET', '/pledges/{id}/stats', ({ query }) => ok({ org_id: Number(query.org_id), signed: 38, enrolled: 40, unsigned: [{ id: 3, real_name: '李四', status: null }, { id: 4, real_name: '赵五', status: 'awaiting_guardian' }] }));
-  server.on('GET', '/quizzes/{id}/leaderboard', () => ok({ items: [{ rank: 1, name: '王小明', score: 80 }], total: 1, page: 1, page_size: 100, orgs: [] }));
+  server.on('GET', '/quizzes/{id}/stats', ({ query }) => ok({ quiz_id: 9, org_id: Number(query.org_id), attempts: 39, students: 38, questions: [], categories: [], not_taken: [{ id: 3, real_name: '李四' }, { id: 7, real_name: '孙八' }] }));
   const page = mount('pages/class-view/index');
   await page.instance.onLoad({ org_id: '9', name: encodeURIComponent('三年级二班') });
   await settle();
   expect(server.callsTo('GET', '/campaigns')[0].query.status).toBe('active');
+  expect(server.callsTo('GET', '/quizzes/9/stats')[0].query.org_id).toBe('9');
   expect(page.data.pledges[0].unsigned.map((s) => s.note)).toEqual(['未签署', '待家长签署']);
-  expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 1, enrolled: 40, notTaken: 39 }));
+  expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 38, enrolled: 40, notTaken: 2 }));
+  const rows = page.querySelectorAll('.not-taken').map((row) => row.dom.textContent);
+  expect(rows).toEqual(['李四未参加', '孙八未参加']);
+});
+
+test("a school's view counts the quiz takers without names", async () => {
+  const server = setup();
+  campaignsServer(server);
+  server.on('GET', '/pledges/{id}/stats', () => ok({ org_id: 2, signed: 70, enrolled: 80, children: [{ org_id: 9, name: '三年级二班', signed: 38, enrolled: 40 }] }));
+  server.on('GET', '/quizzes/{id}/stats', () => ok({ quiz_id: 9, org_id: 2, attempts: 60, students: 55, questions: [], categories: [] }));
+  const page = mount('pages/class-view/index');
+  await page.instance.onLoad({ org_id: '2', name: encodeURIComponent('第一小学') });
+  await settle();
+  expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 55, notTaken: 25, isClass: false, missing: [] }));
+  expect(page.querySelectorAll('.not-taken')).toHaveLength(0);
 });

@@ -8,6 +8,9 @@ function pledge(overrides) {
   return Object.assign({ id: 5, campaign_id: 1, campaign_title: '争做中国好网民', title: '全国青少年网络文明公约', body: '要善于网上学习，不浏览不良信息。', mode: 'individual', requires_handwriting: false, status: 'open', my_signature: null }, overrides);
 }
 
+// GET /pledges/{id} for a parent on a family pledge: the linked children and where each stands
+const kid = (overrides) => Object.assign({ id: 1, real_name: '王小明', status: 'awaiting_guardian', revoked: false }, overrides);
+
 const signature = (overrides) => Object.assign({ id: 40, pledge_id: 5, serial: 'QL-7F3K-9XQ2', status: 'complete', signed_at: '2026-11-20T02:00:00Z', revoked: false }, overrides);
 
 describe('sign', () => {
@@ -87,7 +90,7 @@ describe('family co-sign', () => {
 
   test('a linked parent co-signs for the chosen child and gets the completed certificate', async () => {
     const server = setup();
-    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family' })));
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid()] })));
     server.on('GET', '/me', () => ok(parent));
     server.on('POST', '/pledges/{id}/signatures', ({ data }) => (data.child_id === 1 ? ok(signature({ status: 'complete', guardian_signed_at: '2026-11-20T03:00:00Z' })) : fail(422, 'validation_error', '家庭承诺由孩子先签署，家长签署时请选择孩子')));
     const page = mount('pages/pledge/index');
@@ -102,11 +105,70 @@ describe('family co-sign', () => {
     expect(signs[0].data).toEqual({ child_id: 1 });
     expect(page.data.view).toBe('done');
     expect(page.data.signature.status).toBe('complete');
+    expect(page.data.children[0].stateText).toBe('已完成');
   });
 
-  test('co-signing before the child signed shows the server message', async () => {
+  test('a parent reopening a pledge already co-signed sees it done, not the co-sign screen', async () => {
     const server = setup();
-    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family' })));
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid({ status: 'complete' })] })));
+    server.on('GET', '/me', () => ok(parent));
+    // signing again is idempotent: it answers the child's completed signature as it is
+    server.on('POST', '/pledges/{id}/signatures', ({ data }) => ok(signature({ status: 'complete', guardian_signed_at: '2026-11-20T03:00:00Z' })));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    await settle();
+    expect(page.data.view).toBe('done');
+    expect(page.querySelector('.cosign')).toBeUndefined();
+    expect(page.querySelector('.done .card-title').dom.textContent).toBe('✅ 签署完成');
+    expect(page.querySelector('.done').dom.textContent).toContain('王小明的家庭承诺已完成');
+    expect(server.callsTo('POST', '/pledges/5/signatures')).toHaveLength(0);
+
+    await page.instance.openCertificate();
+    const signs = server.callsTo('POST', '/pledges/5/signatures');
+    expect(signs).toHaveLength(1);
+    expect(signs[0].data).toEqual({ child_id: 1 });
+    expect(wx.navigateTo).toHaveBeenCalledWith(expect.objectContaining({ url: '/pages/certificate/index?serial=QL-7F3K-9XQ2&mine=1' }));
+    await page.instance.openCertificate(); // the serial is known now
+    expect(server.callsTo('POST', '/pledges/5/signatures')).toHaveLength(1);
+  });
+
+  test('a parent whose child has not signed yet is asked to wait for the child, then co-signs', async () => {
+    const server = setup();
+    let childStatus = null;
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid({ status: childStatus })] })));
+    server.on('GET', '/me', () => ok(parent));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    await settle();
+    expect(page.data.view).toBe('childWaiting');
+    expect(page.querySelector('.child-waiting .card-title').dom.textContent).toBe('等待孩子先签署');
+    expect(page.querySelector('.child-waiting').dom.textContent).toContain('王小明还没有签署');
+    expect(page.querySelector('.cosign')).toBeUndefined();
+    childStatus = 'awaiting_guardian';
+    await page.instance.refresh();
+    await settle();
+    expect(page.data.view).toBe('cosign');
+  });
+
+  test('with two children the screen follows the chosen one, starting with the one waiting for the parent', async () => {
+    const server = setup();
+    const twoKids = Object.assign({}, parent, { children: [{ id: 1, real_name: '王小明' }, { id: 3, real_name: '王小红' }] });
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid({ status: 'complete' }), kid({ id: 3, real_name: '王小红' })] })));
+    server.on('GET', '/me', () => ok(twoKids));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    await settle();
+    expect(page.data.childIndex).toBe(1);
+    expect(page.data.view).toBe('cosign');
+    expect(page.querySelectorAll('.child').map((c) => c.dom.textContent)).toEqual(['王小明已完成', '王小红待你共同签署✓']);
+    page.instance.onPickChild({ currentTarget: { dataset: { index: 0 } } });
+    await settle();
+    expect(page.data.view).toBe('done');
+  });
+
+  test('a co-sign the server refuses shows its message and stays on the co-sign screen', async () => {
+    const server = setup();
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid()] })));
     server.on('GET', '/me', () => ok(parent));
     server.on('POST', '/pledges/{id}/signatures', () => fail(409, 'child_not_signed', '孩子还没有签署，请提醒孩子先签署'));
     const page = mount('pages/pledge/index');

@@ -1,4 +1,4 @@
-// Teachers: per pledge who has not signed yet (or waits for a parent), per quiz who took it.
+// Teachers: per pledge who has not signed yet (or waits for a parent), per quiz who has not taken it.
 const campaigns = require('../../api/campaigns');
 const pledges = require('../../api/pledges');
 const quizzes = require('../../api/quizzes');
@@ -29,13 +29,15 @@ Page({
         return { id: p.id, title: p.title, signed: stats.signed, enrolled: stats.enrolled, unsigned, children: stats.children || [] };
       }));
       const quizRows = await Promise.all(quizList.map(async (q) => {
-        const board = await quizzes.getLeaderboard(q.id, { org_id: this.orgId, page_size: 100 });
-        return { id: q.id, title: q.title, took: board.total || 0, takers: (board.items || []).map((e) => e.name) };
+        const stats = await quizzes.getStats(q.id, this.orgId);
+        // a class answers the names (not_taken); a school or region only the count of takers
+        return { id: q.id, title: q.title, took: stats.students || 0, isClass: Array.isArray(stats.not_taken), missing: stats.not_taken || [] };
       }));
       const enrolled = pledgeRows.length ? pledgeRows[0].enrolled : null;
       quizRows.forEach((q) => {
         q.enrolled = enrolled;
-        q.notTaken = enrolled === null ? null : Math.max(0, enrolled - q.took);
+        if (q.isClass) q.notTaken = q.missing.length;
+        else q.notTaken = enrolled === null ? null : Math.max(0, enrolled - q.took);
       });
       const empty = !pledgeRows.length && !quizRows.length;
       this.setData({ pledges: pledgeRows, quizzes: quizRows, status: empty ? 'empty' : 'ok', message: empty ? '当前没有进行中的承诺或竞赛' : '' });

@@ -1,5 +1,7 @@
 // Pledge: read, (draw a handwritten signature,) sign. Family mode: the child signs first and
 // waits for a parent; a linked parent co-signs with child_id. Then the certificate.
+// A parent's screen follows the chosen child's state from GET /pledges/{id} `children`:
+// not signed yet → waiting for the child, awaiting_guardian → co-sign, complete → done.
 const pledges = require('../../api/pledges');
 const auth = require('../../api/auth');
 const family = require('../../api/family');
@@ -7,13 +9,22 @@ const uploads = require('../../api/uploads');
 const nav = require('../../utils/nav');
 const { dateTime } = require('../../utils/format');
 
+// where a linked child stands on this family pledge, for a parent (the `children` of GET /pledges/{id})
+function childState(child) {
+  if (child.revoked) return { view: 'childWaiting', stateText: '签名已撤销' };
+  if (child.status === 'complete') return { view: 'done', stateText: '已完成' };
+  if (child.status === 'awaiting_guardian') return { view: 'cosign', stateText: '待你共同签署' };
+  if (child.status === undefined) return { view: 'cosign', stateText: '' }; // state unknown: the server decides
+  return { view: 'childWaiting', stateText: '孩子还未签署' };
+}
+
 Page({
   data: {
     status: 'loading',
     message: '',
     pledge: null,
     signature: null,
-    view: 'read', // read | waiting | cosign | done
+    view: 'read', // read | waiting | cosign | childWaiting | done
     isParent: false,
     children: [],
     childIndex: 0,
@@ -32,10 +43,11 @@ Page({
     try {
       const [pledge, me] = await Promise.all([pledges.getPledge(this.pledgeId), auth.getMe()]);
       const isStudent = (me.memberships || []).some((m) => m.role === 'student');
-      const children = me.children || [];
+      const linked = Array.isArray(pledge.children) && pledge.children.length ? pledge.children : me.children || [];
+      const children = linked.map((c) => Object.assign({}, c, { stateText: childState(c).stateText }));
       const isParent = pledge.mode === 'family' && children.length > 0 && !isStudent;
       const signature = pledge.my_signature && pledge.my_signature.serial ? pledge.my_signature : null;
-      this.setData({ pledge, isParent, children, status: 'ok' });
+      this.setData({ pledge, isParent, children, childIndex: isParent ? this.pickChild(children) : 0, status: 'ok' });
       wx.setNavigationBarTitle({ title: pledge.title });
       this.show(signature);
     } catch (e) {
@@ -43,10 +55,22 @@ Page({
     }
   },
 
+  // the child chosen before (a refresh), else the first one waiting for this parent
+  pickChild(children) {
+    const before = this.data.children[this.data.childIndex];
+    const same = before ? children.findIndex((c) => c.id === before.id) : -1;
+    if (same >= 0) return same;
+    const waiting = children.findIndex((c) => childState(c).view === 'cosign');
+    return waiting >= 0 ? waiting : 0;
+  },
+
   show(signature) {
+    if (this.data.isParent) {
+      this.showChild(this.data.childIndex);
+      return;
+    }
     let view = 'read';
-    if (this.data.isParent) view = signature && signature.status === 'complete' ? 'done' : 'cosign';
-    else if (signature && signature.status === 'awaiting_guardian') view = 'waiting';
+    if (signature && signature.status === 'awaiting_guardian') view = 'waiting';
     else if (signature) view = 'done';
     this.setData({ signature, view, signedAtText: signature ? dateTime(signature.signed_at) : '' });
     if (view === 'waiting') this.loadFamilyCode();
@@ -61,8 +85,17 @@ Page({
     }
   },
 
+  // a parent's screen for one child; the signature (with its serial) once known
+  showChild(index) {
+    const child = this.data.children[index];
+    const signature = child ? (this.signatures || {})[child.id] || null : null;
+    const view = child ? childState(child).view : 'cosign';
+    this.setData({ childIndex: index, view, signature, signedAtText: signature ? dateTime(signature.signed_at) : '' });
+  },
+
   onPickChild(e) {
-    this.setData({ childIndex: Number(e.currentTarget.dataset.index) });
+    if (this.data.submitting) return;
+    this.showChild(Number(e.currentTarget.dataset.index));
   },
 
   async handwriting() {
@@ -95,8 +128,8 @@ Page({
       if (uploadId) body.handwriting_upload_id = uploadId;
       const signature = await pledges.sign(this.pledgeId, body);
       if (body.child_id) {
-        this.cosigned = signature;
-        this.setData({ signature, view: 'done', signedAtText: dateTime(signature.signed_at) });
+        this.remember(body.child_id, signature);
+        this.showChild(this.data.childIndex);
       } else {
         this.show(signature);
       }
@@ -108,6 +141,17 @@ Page({
     }
   },
 
+  // a co-signed child's signature: its serial opens the certificate
+  remember(childId, signature) {
+    this.signatures = Object.assign({}, this.signatures, { [childId]: signature });
+    const children = this.data.children.map((c) => {
+      if (c.id !== childId) return c;
+      const updated = Object.assign({}, c, { status: signature.status, revoked: Boolean(signature.revoked) });
+      return Object.assign(updated, { stateText: childState(updated).stateText });
+    });
+    this.setData({ children });
+  },
+
   refresh() {
     return this.load();
   },
@@ -115,8 +159,25 @@ Page({
     return this.load();
   },
 
-  openCertificate() {
-    if (this.data.signature) nav.go('/pages/certificate/index', { serial: this.data.signature.serial, mine: 1 });
+  async openCertificate() {
+    let signature = this.data.signature;
+    const child = this.data.isParent ? this.data.children[this.data.childIndex] : null;
+    if (!signature && child) {
+      // GET /pledges/{id} lists a child's state, not the serial; signing again is idempotent and
+      // answers the child's completed signature as it is
+      if (this.data.submitting) return;
+      this.setData({ submitting: true });
+      try {
+        signature = await pledges.sign(this.pledgeId, { child_id: child.id });
+        this.remember(child.id, signature);
+        this.setData({ signature, signedAtText: dateTime(signature.signed_at) });
+      } catch (e) {
+        return; // request.js showed the message
+      } finally {
+        this.setData({ submitting: false });
+      }
+    }
+    if (signature) nav.go('/pages/certificate/index', { serial: signature.serial, mine: 1 });
   },
   bindParentHelp() {
     wx.showModal({
