@@ -6,15 +6,26 @@ and port), creates a region with a few thousand students and a pledge, then driv
 
 1. `GET /api/v1/health`                       — the ceiling of this machine and server setup
 2. `POST /api/v1/pledges/{id}/signatures`     — every request a different student
-3. `GET /api/v1/pledges/{id}/stats`           — a region with BENCH_STATS_ROWS signatures
+3. the quizzes of issue 5 (bench/quiz_bench.py; a 5,000-question bank, quizzes drawing 20):
+   `POST /api/v1/quizzes/{id}/attempts`        — start, every request a different student
+   `PUT /api/v1/attempts/{id}/answers/{qid}`    — autosave, over the attempts opened beforehand
+   `POST /api/v1/attempts/{id}/submit`          — submit, each open attempt once
+   then `GET /api/v1/health` again: the quiz ratios use the health runs either side of them
+4. `GET /api/v1/pledges/{id}/stats`           — a region with BENCH_STATS_ROWS signatures
+5. `GET /api/v1/quizzes/{id}/leaderboard`     — a city with BENCH_LEADERBOARD_ROWS attempts and
+   as many best rows, seen by a student from the middle of the table, at 1 and 32 connections
 
-and prints requests/s, p50/p99, errors and the ratio signing ÷ health. Absolute numbers on a
+and prints requests/s, p50/p99, errors and the ratio to health. Absolute numbers on a
 shared machine are noise; the ratio holds. Targets (issue 4): ratio ≥ 0.50, 0 errors, p99 <
-100 ms at 32 connections; stats p95 < 50 ms.
+100 ms at 32 connections; stats p95 < 50 ms. Issue 5: start ≥ 0.30, autosave ≥ 0.50,
+submit ≥ 0.30, leaderboard with 1 M attempts p95 < 50 ms.
 
 Environment: BENCH_DATABASE_URL (default a fresh SQLite file, as `make run`), BENCH_PORT
 (8765), BENCH_STUDENTS (6000), BENCH_DURATION_S (10), BENCH_CONNECTIONS (32),
-BENCH_STATS_ROWS (1000000; 0 skips step 3), BENCH_SQLITE_WAL=1 (put the SQLite file in WAL mode).
+BENCH_STATS_ROWS (1000000; 0 skips step 4), BENCH_QUIZ (1; 0 skips steps 3 and 5),
+BENCH_LEADERBOARD_ROWS (1000000; 0 skips step 5; reuses the students step 4 enrolled),
+BENCH_LEADERBOARD_DURATION_S (max(BENCH_DURATION_S, 20): longer than the app's 15 s ranking cache),
+BENCH_SQLITE_WAL=1 (put the SQLite file in WAL mode).
 
 wrk's latency percentiles are corrected for coordinated omission (a stalled request counts
 as the requests a steady client would have sent meanwhile), so one long stall shows in p99.
@@ -32,6 +43,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import quiz_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -73,7 +86,7 @@ def wrk(base: str, mode: str, path: str, tokens: Path | None, duration: int, con
 
 
 def show(name: str, r: dict) -> str:
-    return (f"{name:<12} {r['rps']:8.1f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  p95 {r['p95_us'] / 1000:6.1f} ms  "
+    return (f"{name:<16} {r['rps']:8.1f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  p95 {r['p95_us'] / 1000:6.1f} ms  "
             f"p99 {r['p99_us'] / 1000:6.1f} ms  requests {r['requests']}  errors {r['errors']}"
             + (f" (non-2xx {r['non_2xx']}, timeouts {r['timeouts']}, socket {r['connect_errors'] + r['read_errors']})"
                if r["errors"] else ""))
@@ -185,6 +198,62 @@ def cold_stats_ms(app, pledge_id: int, org_id: int) -> list[float]:
     return timings
 
 
+def run_quiz(base: str, world: dict, quiz_id: int, tokens: Path, work: Path, duration: int, connections: int,
+             health_before: dict) -> None:
+    """Start (a different student per request), then autosave and submit over open attempts."""
+    app = world["app"]
+    start = wrk(base, "sign", f"/api/v1/quizzes/{quiz_id}/attempts", tokens, duration, connections)
+    time.sleep(1)  # requests wrk left queued in the server finish
+    quiz_bench.top_up_open_attempts(app, quiz_id, len(world["tokens"]))
+    saves, submits, listed = quiz_bench.request_lists(app, quiz_id, work)
+    autosave = wrk(base, "list", "/api/v1/health", saves, duration, connections)
+    submit = wrk(base, "list", "/api/v1/health", submits, duration, connections)
+    scored = quiz_bench.counts(app, quiz_id).get("scored", 0)
+    health = wrk(base, "get", "/api/v1/health", None, duration, connections)
+    ceiling = (health_before["rps"] + health["rps"]) / 2
+    log("")
+    log(show("start", start) + f"  new {start['created']}  resumed {start['ok']}")
+    log(show("autosave", autosave) + f"  over {listed} open attempts")
+    log(show("submit", submit) + f"  scored {scored}")
+    log(show("health", health))
+    targets = {"start": (start, 0.30), "autosave": (autosave, 0.50), "submit": (submit, 0.30)}
+    for name, (result, target) in targets.items():
+        ratio = result["rps"] / ceiling
+        log(f"RATIO quiz {name} / health = {ratio:.2f}  (target >= {target:.2f}: "
+            f"{'met' if ratio >= target else 'NOT met'})")
+    log(f"(health ceiling for the quiz ratios: mean of {health_before['rps']:.0f} and {health['rps']:.0f} req/s)")
+    if start["ok"]:
+        log(f"note: {start['ok']} starts resumed an open attempt (students ran out); raise BENCH_STUDENTS")
+    if submit["requests"] > listed:
+        log(f"note: {submit['requests'] - listed} submits repeated an already scored attempt; raise BENCH_STUDENTS")
+
+
+def run_leaderboard(base: str, world: dict, quiz_id: int, first_student: int, rows: int, work: Path,
+                    duration: int, connections: int) -> None:
+    log(f"\nbench: loading {rows} quiz attempts and best rows …")
+    loaded = quiz_bench.load_leaderboard(world["app"], quiz_id, world["classes"], rows, first_student)
+    log(f"bench: {loaded['rows']} best rows loaded in {loaded['seconds']:.0f} s "
+        f"(of which {loaded['students_s']:.0f} s enrolling students)")
+    viewer = work / "viewer.txt"
+    viewer.write_text(loaded["token"] + "\n")
+    path = f"/api/v1/quizzes/{quiz_id}/leaderboard"
+    first = []
+    for _ in range(4):  # the first requests per worker fill the caches (ranks, totals, org table)
+        request = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + loaded["token"]})  # noqa: S310
+        started = time.perf_counter()
+        urllib.request.urlopen(request, timeout=60).read()  # noqa: S310 - loopback
+        first.append((time.perf_counter() - started) * 1000)
+    # Longer than the 15 s the app keeps a subtree's totals and rank keys: the runs include a refill.
+    seconds = env_int("BENCH_LEADERBOARD_DURATION_S", max(duration, 20))
+    one = wrk(base, "get", path, viewer, seconds, 1)
+    many = wrk(base, "get", path, viewer, seconds, connections)
+    log(show("leaderboard c=1", one) + f"  ({seconds} s)")
+    log(show(f"leaderboard c={connections}", many) + f"  ({seconds} s)")
+    log(f"leaderboard first requests (caches cold, then warm): {', '.join(f'{t:.0f}' for t in first)} ms; "
+        f"p95 target < 50 ms: {'met' if one['p95_us'] < 50_000 else 'NOT met'} at c=1, "
+        f"{'met' if many['p95_us'] < 50_000 else 'NOT met'} at c={connections}")
+
+
 def main() -> int:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
@@ -193,6 +262,8 @@ def main() -> int:
     duration = env_int("BENCH_DURATION_S", 10)
     connections = env_int("BENCH_CONNECTIONS", 32)
     stats_rows = env_int("BENCH_STATS_ROWS", 1_000_000)
+    quiz = os.environ.get("BENCH_QUIZ", "1") != "0"
+    leaderboard_rows = env_int("BENCH_LEADERBOARD_ROWS", 1_000_000) if quiz else 0
     work = Path(tempfile.mkdtemp(prefix="qinglang-bench-"))
     database = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'bench.db'}"
     os.environ.update({"DATABASE_URL": database, "STORAGE_URL": f"file://{work / 'storage'}", "PORT": str(port),
@@ -205,6 +276,17 @@ def main() -> int:
     started = time.monotonic()
     world = seed(students)
     log(f"bench: {students} students in {len(world['classes'])} classes seeded in {time.monotonic() - started:.1f} s")
+    with world["app"].app_context():
+        from sqlalchemy import func, select
+
+        from app.auth.models import User
+        from app.extensions import db
+
+        first_loaded = db.session.scalar(select(func.max(User.id))) + 1  # students enrolled by later loads
+    if quiz:
+        started = time.monotonic()
+        quizzes = quiz_bench.setup(world["app"], world["city"])
+        log(f"bench: {quiz_bench.BANK_SIZE}-question bank and quizzes {quizzes} in {time.monotonic() - started:.1f} s")
     if os.environ.get("BENCH_SQLITE_WAL") == "1" and database.startswith("sqlite"):
         # Experiment: WAL is a property of the database file, so the app's connections use it too.
         import sqlite3
@@ -235,6 +317,8 @@ def main() -> int:
         log(f"RATIO signing / health = {ratio:.2f}  (target >= 0.50; p99 target < 100 ms, 0 errors)")
         if signing["ok"]:
             log(f"note: {signing['ok']} requests re-signed (students ran out); raise BENCH_STUDENTS")
+        if quiz:
+            run_quiz(base, world, quizzes["live"], tokens, work, duration, connections, health_after)
 
         if stats_rows:
             log(f"\nbench: loading {stats_rows} signatures into a second pledge …")
@@ -254,6 +338,9 @@ def main() -> int:
             log(show(f"stats c={connections}", stats))
             log(f"stats uncached count (the GROUP BYs behind a cache miss): median {statistics.median(cold):.0f} ms "
                 f"over {len(cold)} runs; p95 target < 50 ms")
+        if leaderboard_rows:
+            run_leaderboard(base, world, quizzes["loaded"], first_loaded, leaderboard_rows, work, duration,
+                            connections)
         return 0
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -1,6 +1,9 @@
--- wrk script for `make bench`: `wrk ... -s bench/wrk.lua URL -- MODE PATH TOKENS_FILE`.
+-- wrk script for `make bench`: `wrk ... -s bench/wrk.lua URL -- MODE PATH FILE`.
 -- MODE sign: POST PATH with `{}` as a different student per request (tokens split between wrk
--- threads, none reused while they last); MODE get: GET PATH (optionally with a bearer token).
+-- threads, none reused while they last); MODE get: GET PATH (optionally with a bearer token);
+-- MODE list: FILE holds one request per line, `METHOD<TAB>PATH<TAB>TOKEN<TAB>BODY` (PATH ignored),
+-- sent in order and split between threads like the tokens, starting over when they run out
+-- (used for the quiz's autosave and submit, where URL, token and body change per request).
 -- done() prints one JSON line that bench/bench.py reads.
 local threads = {}
 local count = 0
@@ -14,10 +17,19 @@ end
 function init(args)
   mode, path, file = args[1], args[2], args[3]
   tokens = {}
+  requests = {}
   if file and file ~= "" then
     local i = 0
     for line in io.lines(file) do
-      if mode ~= "sign" or i % count_threads() == tid then tokens[#tokens + 1] = line end
+      if (mode ~= "sign" and mode ~= "list") or i % count_threads() == tid then
+        if mode == "list" then
+          local m, p, t, b = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+          local headers = {["Authorization"] = "Bearer " .. t, ["Content-Type"] = "application/json"}
+          requests[#requests + 1] = wrk.format(m, p, headers, b)
+        else
+          tokens[#tokens + 1] = line
+        end
+      end
       i = i + 1
     end
   end
@@ -31,6 +43,9 @@ end
 
 function request()
   idx = idx + 1
+  if mode == "list" then
+    return requests[((idx - 1) % #requests) + 1]
+  end
   local headers = {}
   if #tokens > 0 then
     headers["Authorization"] = "Bearer " .. tokens[((idx - 1) % #tokens) + 1]
