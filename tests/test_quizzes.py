@@ -545,3 +545,37 @@ def test_class_stats_list_who_has_not_taken_the_quiz(api, app, world, setup):
 
     assert_error(class_stats(world.s_a1), 403, "forbidden")
     assert_error(class_stats(world.t_b), 404, "org_not_found")
+
+
+def test_ranking_cache_recomputes_once_and_serves_stale_meanwhile(app):
+    """When a leaderboard aggregate goes stale under load, one request recomputes it and the
+    others keep answering the previous value instead of all running the same GROUP BY."""
+    import threading
+    import time as clock
+
+    from app.quizzes import services
+
+    calls = []
+
+    def slow_compute():
+        calls.append(1)
+        clock.sleep(0.6)
+        return len(calls)
+
+    app.config["QUIZ_RANKING_CACHE_S"] = 0.1
+    with app.app_context():
+        assert services._cached(("t",), slow_compute) == 1
+    clock.sleep(0.15)  # stale now
+    answers = []
+
+    def read():
+        with app.app_context():
+            answers.append(services._cached(("t",), slow_compute))
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 2, "exactly one refresh"
+    assert sorted(answers) == [1] * 7 + [2], "the others got the stale value at once"

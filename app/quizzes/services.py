@@ -18,6 +18,7 @@ import math
 import random
 import re
 import secrets
+import threading
 import time
 from array import array
 from bisect import bisect_right
@@ -875,20 +876,35 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
             "orgs": _cached(("orgs", quiz.id, org.id), lambda: _org_rankings(quiz, org))}
 
 
+_refresh_locks: dict[tuple, threading.Lock] = {}
+_refresh_locks_guard = threading.Lock()
+
+
 def _cached(key: tuple, compute):
-    """Aggregates over a whole subtree are kept for `QUIZ_RANKING_CACHE_S` seconds (default 15)
-    per process, so a busy leaderboard does not run its GROUP BYs and counts on every request."""
+    """Aggregates over a whole subtree, kept for `QUIZ_RANKING_CACHE_S` seconds (default 15)
+    per process. When an entry goes stale, one request recomputes it while the others keep
+    answering the stale value; only a key never computed makes the others wait. So a busy
+    leaderboard runs each GROUP BY once per period, not once per thread at the same moment."""
     ttl = current_app.config.get("QUIZ_RANKING_CACHE_S", 15)
     cache = current_app.extensions.setdefault("quiz_rankings", {})
-    now = time.monotonic()
     hit = cache.get(key)
-    if hit is not None and now - hit[0] < ttl:
+    if hit is not None and time.monotonic() - hit[0] < ttl:
         return hit[1]
-    value = compute()
-    if len(cache) > 2000:
-        cache.clear()
-    cache[key] = (now, value)
-    return value
+    with _refresh_locks_guard:
+        lock = _refresh_locks.setdefault(key, threading.Lock())
+    if not lock.acquire(blocking=hit is None):
+        return hit[1]  # someone else is refreshing: the stale value stands meanwhile
+    try:
+        hit = cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < ttl:
+            return hit[1]  # refreshed while we waited
+        value = compute()
+        if len(cache) > 2000:
+            cache.clear()
+        cache[key] = (time.monotonic(), value)
+        return value
+    finally:
+        lock.release()
 
 
 def _child_of(parent: Org, path: str | None) -> int | None:
