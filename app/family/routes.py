@@ -49,7 +49,8 @@ class FamilyLinks(MethodView):
 
     @login_required
     @blp.arguments(FamilyLinkCreateSchema)
-    @blp.response(201, FamilyLinkSchema)
+    @blp.response(201, FamilyLinkSchema, description="linked")
+    @blp.alt_response(200, schema=FamilyLinkSchema, description="already linked: nothing changed")
     @blp.alt_response(403, description="students_cannot_be_guardians")
     @blp.alt_response(404, description="family_code_not_found")
     @blp.alt_response(410, description="family_code_expired (expired or already used)")
@@ -57,4 +58,5 @@ class FamilyLinks(MethodView):
     @blp.alt_response(429, description="too_many_requests: too many wrong codes from this account")
     def post(self, body):
         """A parent binds a child with the child's family code"""
-        return services.link_child(current_user, body["code"])
+        answer, created = services.link_child(current_user, body["code"])
+        return answer, 201 if created else 200

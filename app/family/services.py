@@ -60,8 +60,9 @@ def family_code(student: User) -> FamilyCode:
     raise ApiError("family_code_exhausted", "暂时无法生成家庭码，请重试", status=503)
 
 
-def link_child(parent: User, code: str) -> dict:
-    """Link the caller as a guardian of the child whose code this is. Linking twice is harmless."""
+def link_child(parent: User, code: str) -> tuple[dict, bool]:
+    """Link the caller as a guardian of the child whose code this is. Returns (answer, created);
+    linking an already linked child is harmless and spends no code."""
     record = db.session.scalar(select(FamilyCode).where(FamilyCode.code == code.strip()))
     if record is None:
         raise NotFound("family_code_not_found", "家庭码不正确，请让孩子在“我的”页面查看")
@@ -74,7 +75,7 @@ def link_child(parent: User, code: str) -> dict:
         select(FamilyLink).where(FamilyLink.parent_id == parent.id, FamilyLink.child_id == child.id)
     )
     if existing is not None:
-        return {"child": child}
+        return {"child": child}, False
     now = utcnow()
     used = db.session.execute(
         update(FamilyCode)
@@ -88,6 +89,7 @@ def link_child(parent: User, code: str) -> dict:
     db.session.add(FamilyLink(parent_id=parent.id, child_id=child.id))
     try:
         db.session.commit()
-    except IntegrityError:
+    except IntegrityError:  # the same parent linking twice at once: the other request won
         db.session.rollback()
-    return {"child": child}
+        return {"child": child}, False
+    return {"child": child}, True

@@ -4,6 +4,7 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.auth.decorators import login_required
+from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import page_of
 from app.pledges import services
 from app.pledges.schemas import (
@@ -21,7 +22,6 @@ from app.pledges.schemas import (
 
 blp = Blueprint("pledges", __name__, url_prefix="/api/v1", description="承诺签署与证书")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @blp.route("/campaigns/<int:campaign_id>/pledges")
@@ -99,10 +99,7 @@ class PledgeSignaturesExport(MethodView):
     def get(self, args, pledge_id):
         """Export the signatures of the students in an org's subtree to Excel"""
         data, filename = services.export_signatures(current_user, pledge_id, args.get("org_id"))
-        response = Response(data, mimetype=XLSX)
-        response.headers.set("Content-Disposition", "attachment", filename=filename)
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return xlsx_download(data, filename)
 
 
 @blp.route("/signatures/<int:signature_id>/revoke")

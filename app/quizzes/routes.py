@@ -8,6 +8,7 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.auth.decorators import login_required
+from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import PageArgsSchema, page_of
 from app.quizzes import services
 from app.quizzes.schemas import (
@@ -40,15 +41,6 @@ from app.quizzes.schemas import (
 banks_blp = Blueprint("question_banks", __name__, url_prefix="/api/v1", description="题库与题目")
 quizzes_blp = Blueprint("quizzes", __name__, url_prefix="/api/v1", description="知识竞赛与闯关")
 attempts_blp = Blueprint("quiz_attempts", __name__, url_prefix="/api/v1", description="答题（服务器计时、交卷评分）")
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _xlsx(data: bytes, filename: str):
-    response = send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=filename, max_age=0)
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
 
 def _prebuilt(payload: dict, status: int):
     """Hot paths (starting an attempt) answer their already-whitelisted dict without a second
@@ -96,7 +88,7 @@ class QuestionBankTemplate(MethodView):
     @banks_blp.alt_response(401, description="unauthorized: log in first")
     def get(self):
         """Download the Excel import template (title row, instructions, header, three samples)"""
-        return _xlsx(services.template_file(), "题库导入模板.xlsx")
+        return xlsx_download(services.template_file(), "题库导入模板.xlsx")
 
 
 @banks_blp.route("/question-banks/<int:bank_id>")
@@ -137,7 +129,7 @@ class QuestionBankExport(MethodView):
     def get(self, bank_id):
         """Export the bank to Excel, in the template's layout"""
         data, filename = services.export_bank(current_user, bank_id)
-        return _xlsx(data, filename)
+        return xlsx_download(data, filename)
 
 
 @banks_blp.route("/question-banks/<int:bank_id>/questions")
