@@ -10,6 +10,9 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
+# Most connections one worker holds (gunicorn default 1000). `make bench` lowers it so its 32 keep-alive
+# connections spread over both workers instead of, by accept luck, all landing on one.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = 60
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 # Request paths only; query strings may hold codes.

@@ -1,6 +1,7 @@
 """The flask-smorest `Api`, speaking the project's error shape in responses and docs."""
 import marshmallow as ma
 from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
 
 
 class ErrorSchema(ma.Schema):
@@ -22,3 +23,16 @@ class QinglangApi(Api):
         from app.errors import handle_http_exception
 
         return handle_http_exception(error)
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's Blueprint, with argument schemas built once.
+
+    webargs instantiates a Schema *class* on every request (marshmallow deep-copies every field
+    then: ~0.1 ms, a fifth of an empty request); an instance made at import is reused. Argument
+    schemas hold no per-request state (marshmallow 4 has no `context`), so sharing is safe."""
+
+    def arguments(self, schema, *args, **kwargs):
+        if isinstance(schema, type) and issubclass(schema, ma.Schema):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)

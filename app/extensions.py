@@ -1,5 +1,4 @@
 """Extension instances only; they are bound to the app in `create_app`."""
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -8,6 +7,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from app.api import QinglangApi
+from app.auth.tokens import CachingJWTManager
 from app.storage import StorageExtension
 from app.wechat.client import WeChat
 
@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(compare_type=True, render_as_batch=True)
 api = QinglangApi()
-jwt = JWTManager()
+jwt = CachingJWTManager()
 limiter = Limiter(key_func=get_remote_address)
 wechat = WeChat()
 storage = StorageExtension()

@@ -2,10 +2,10 @@
 from flask import Blueprint as FlaskBlueprint
 from flask import send_from_directory
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields
 from swagger_ui_bundle import swagger_ui_path
 
+from app.api import Blueprint
 from app.common.schemas import BaseSchema
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="服务状态")

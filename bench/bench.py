@@ -268,6 +268,12 @@ def main() -> int:
     database = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'bench.db'}"
     os.environ.update({"DATABASE_URL": database, "STORAGE_URL": f"file://{work / 'storage'}", "PORT": str(port),
                        "APP_ENV": os.environ.get("APP_ENV", "development"), "GUNICORN_ACCESS_LOG": "-"})
+    # wrk opens its keep-alive connections at once and one worker may accept them all (measured: the
+    # same health run gave 3,800 or 1,600 req/s by that luck alone). A cap per worker spreads them;
+    # the threads' share on top keeps gunicorn from closing kept-alive connections.
+    workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+    threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+    os.environ.setdefault("GUNICORN_WORKER_CONNECTIONS", str(-(-connections // workers) + threads))
     sys.path.insert(0, str(ROOT))
     log(f"bench: database {database.split('@')[-1]}, work dir {work}")
 

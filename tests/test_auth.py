@@ -213,6 +213,19 @@ def test_garbage_authorization_header_is_401(app, api, header):
     assert_error(api.get("/me", headers={"Authorization": header}), 401)
 
 
+def test_a_token_accepted_before_is_refused_once_it_expires(app, api):
+    """Verified tokens are remembered per worker (autosaves repeat them); the memory must not
+    outlive the token's expiry, and a tampered copy of a remembered token is still refused."""
+    tokens = wechat_login(api, unique_label())
+    with app.app_context():
+        short = create_access_token(identity=str(tokens["user"]["id"]), expires_delta=timedelta(seconds=2))
+    for _ in range(2):  # the second use is answered from the remembered claims
+        assert api.as_(short).get("/me").status_code == 200
+    assert_error(api.as_(tamper(short)).get("/me"), 401, "token_invalid")
+    time.sleep(2.1)
+    assert_error(api.as_(short).get("/me"), 401, "token_expired")
+
+
 def test_token_of_deleted_user_is_refused(app, api):
     """A still-valid signature must not outlive the account it names."""
     tokens = wechat_login(api, unique_label())

@@ -1,20 +1,8 @@
 """Token problems answered in the project's error shape."""
-from app.auth.models import User
 from app.errors import error_response
-from app.extensions import db, jwt
+from app.extensions import jwt
 
-
-@jwt.user_lookup_loader
-def load_user(_header, payload):
-    try:
-        return db.session.get(User, int(payload["sub"]))
-    except (TypeError, ValueError):
-        return None
-
-
-@jwt.user_lookup_error_loader
-def user_gone(_header, _payload):
-    return error_response(401, "token_invalid", "登录状态已失效，请重新登录")
+# No user_lookup_loader: the row is loaded lazily by app.auth.current (hot paths need only the id).
 
 
 @jwt.expired_token_loader

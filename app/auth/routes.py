@@ -1,9 +1,10 @@
 from flask import current_app
 from flask.views import MethodView
-from flask_jwt_extended import current_user, jwt_required
-from flask_smorest import Blueprint
+from flask_jwt_extended import jwt_required
 
+from app.api import Blueprint
 from app.auth import services
+from app.auth.current import current_user
 from app.auth.decorators import login_required
 from app.auth.schemas import (
     AccessTokenSchema,

@@ -1,7 +1,7 @@
 from flask.views import MethodView
-from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
+from app.auth.current import current_user
 from app.auth.decorators import login_required
 from app.campaigns import services
 from app.campaigns.schemas import CampaignCreateSchema, CampaignListArgsSchema, CampaignSchema

@@ -1,9 +1,10 @@
 from flask import current_app
 from flask.views import MethodView
-from flask_jwt_extended import current_user, get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_limiter.util import get_remote_address
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
+from app.auth.current import current_user
 from app.auth.decorators import login_required
 from app.extensions import limiter
 from app.family import services

@@ -1,8 +1,8 @@
 from flask import request, send_file
 from flask.views import MethodView
-from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
+from app.auth.current import current_user
 from app.auth.decorators import login_required
 from app.media import services
 from app.media.schemas import (

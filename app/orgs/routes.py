@@ -1,8 +1,8 @@
 from flask import Response, url_for
 from flask.views import MethodView
-from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
+from app.auth.current import current_user
 from app.auth.decorators import login_required
 from app.common.schemas import page_of
 from app.orgs import services

@@ -4,9 +4,9 @@ import json
 
 from flask import current_app, jsonify, request, send_file
 from flask.views import MethodView
-from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
+from app.api import Blueprint
+from app.auth.current import current_user, current_user_id
 from app.auth.decorators import login_required
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import PageArgsSchema, page_of
@@ -306,7 +306,7 @@ class AttemptDetail(MethodView):
     @attempts_blp.alt_response(404, description="attempt_not_found (also for other people's attempts)")
     def get(self, attempt_id):
         """Your attempt: the open questions to resume, or the result once it is scored"""
-        answer = services.get_attempt(current_user, attempt_id)
+        answer = services.get_attempt(current_user_id(), attempt_id)
         if answer["status"] != "open":
             return jsonify(ResultSchema().dump(answer))
         return answer
@@ -322,7 +322,7 @@ class AttemptAnswer(MethodView):
     @attempts_blp.alt_response(422, description="validation_error or invalid_choice")
     def put(self, body, attempt_id, question_id):
         """Autosave your choice for one question (displayed keys; `[]` clears it)"""
-        return services.save_answer(current_user, attempt_id, question_id, body["choice"])
+        return services.save_answer(current_user_id(), attempt_id, question_id, body["choice"])
 
 
 @attempts_blp.route("/attempts/<int:attempt_id>/submit")
@@ -335,4 +335,4 @@ class AttemptSubmit(MethodView):
     def post(self, body, attempt_id):
         """Hand in: scored on the server, with the answers and explanations. Submitting again
         answers the same result; after the deadline only what was saved in time counts."""
-        return services.submit_attempt(current_user, attempt_id, body.get("answers"))
+        return services.submit_attempt(current_user_id(), attempt_id, body.get("answers"))

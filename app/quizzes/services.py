@@ -27,7 +27,6 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, request
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -36,6 +35,7 @@ from app.campaigns.services import visible_campaign, visible_campaigns_query
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.schemas import MAX_ID
+from app.common.sql import conflict_insert
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -50,7 +50,6 @@ DEFAULT_POINTS = {"single": 5, "multiple": 5, "true_false": 5}
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 FAST_MS_PER_QUESTION = 2000  # an attempt faster than this per answered question is flagged
 IDENTICAL_MIN_ANSWERS = 5
-UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 SHARED_DEVICE_MIN_USERS = 3
 
 
@@ -590,12 +589,12 @@ def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device:
     return payload, True
 
 
-def _owned(user: User, attempt_id: int, *, lock: bool = False) -> Attempt:
+def _owned(user_id: int, attempt_id: int, *, lock: bool = False) -> Attempt:
     query = select(Attempt).where(Attempt.id == attempt_id)
     if lock:
         query = query.with_for_update()
     attempt = db.session.scalar(query)
-    if attempt is None or attempt.user_id != user.id:
+    if attempt is None or attempt.user_id != user_id:
         raise NotFound("attempt_not_found", "答题记录不存在")
     return attempt
 
@@ -662,9 +661,9 @@ def _refresh_best(quiz_id: int, user_id: int) -> None:
         "attempts": len(attempts), "achieved_at": max(a.finished_at for a in bests),
     }
     values["rank_key"] = rank_key(values["levels_passed"], values["score"], values["duration_ms"])
-    upsert = UPSERTS.get(db.session.get_bind().dialect.name)
-    if upsert is not None:  # one statement, safe against a concurrent first insert
-        statement = upsert(QuizBest).values(quiz_id=quiz_id, user_id=user_id, **values)
+    statement = conflict_insert(QuizBest)
+    if statement is not None:  # one statement, safe against a concurrent first insert
+        statement = statement.values(quiz_id=quiz_id, user_id=user_id, **values)
         db.session.execute(statement.on_conflict_do_update(index_elements=["quiz_id", "user_id"], set_=values))
         return
     row = db.session.scalar(select(QuizBest).where(QuizBest.quiz_id == quiz_id, QuizBest.user_id == user_id))
@@ -730,9 +729,9 @@ def _result(attempt: Attempt) -> dict:
     }
 
 
-def get_attempt(user: User, attempt_id: int) -> dict:
+def get_attempt(user_id: int, attempt_id: int) -> dict:
     """The open attempt (to resume), or its result once scored."""
-    attempt = _owned(user, attempt_id)
+    attempt = _owned(user_id, attempt_id)
     if attempt.status == "open" and _expired(attempt, utcnow()):
         _score(attempt, utcnow(), "deadline")
         db.session.commit()
@@ -757,8 +756,8 @@ def _question_in(attempt: Attempt, question_id: str) -> dict:
     raise NotFound("question_not_in_attempt", "这道题不在本次答题中")
 
 
-def save_answer(user: User, attempt_id: int, question_id: int, keys: list[str]) -> dict:
-    attempt = _owned(user, attempt_id, lock=True)
+def save_answer(user_id: int, attempt_id: int, question_id: int, keys: list[str]) -> dict:
+    attempt = _owned(user_id, attempt_id, lock=True)
     now = utcnow()
     if attempt.status != "open":
         raise Conflict("attempt_submitted", "本次答题已经交卷")
@@ -775,10 +774,10 @@ def save_answer(user: User, attempt_id: int, question_id: int, keys: list[str]) 
     return {"question_id": question_id, "choice": choice, "saved_at": now}
 
 
-def submit_attempt(user: User, attempt_id: int, answers: dict | None = None) -> dict:
+def submit_attempt(user_id: int, attempt_id: int, answers: dict | None = None) -> dict:
     """Score once; later calls return the same result. Answers sent after the deadline (plus
     grace) are not counted: the attempt is scored with what was saved in time."""
-    attempt = _owned(user, attempt_id, lock=True)
+    attempt = _owned(user_id, attempt_id, lock=True)
     now = utcnow()
     if attempt.status == "open":
         if _expired(attempt, now):

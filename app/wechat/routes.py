@@ -8,10 +8,10 @@ import time
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import check_signature
 
+from app.api import Blueprint
 from app.errors import Forbidden
 
 log = logging.getLogger(__name__)
