@@ -21,7 +21,7 @@ shared machine are noise; the ratio holds. Targets (issue 4): ratio ≥ 0.50, 0 
 submit ≥ 0.30, leaderboard with 1 M attempts p95 < 50 ms.
 
 Environment: BENCH_DATABASE_URL (default a fresh SQLite file, as `make run`), BENCH_PORT
-(8765), BENCH_STUDENTS (6000), BENCH_DURATION_S (10), BENCH_CONNECTIONS (32),
+(8765), BENCH_STUDENTS (12000), BENCH_DURATION_S (10), BENCH_CONNECTIONS (32),
 BENCH_STATS_ROWS (1000000; 0 skips step 4), BENCH_QUIZ (1; 0 skips steps 3 and 5),
 BENCH_LEADERBOARD_ROWS (1000000; 0 skips step 5; reuses the students step 4 enrolled),
 BENCH_LEADERBOARD_DURATION_S (max(BENCH_DURATION_S, 20): longer than the app's 15 s ranking cache),
@@ -258,7 +258,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     port = env_int("BENCH_PORT", 8765)
-    students = env_int("BENCH_STUDENTS", 6000)
+    students = env_int("BENCH_STUDENTS", 12000)
     duration = env_int("BENCH_DURATION_S", 10)
     connections = env_int("BENCH_CONNECTIONS", 32)
     stats_rows = env_int("BENCH_STATS_ROWS", 1_000_000)

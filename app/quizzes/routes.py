@@ -43,7 +43,7 @@ quizzes_blp = Blueprint("quizzes", __name__, url_prefix="/api/v1", description="
 attempts_blp = Blueprint("quiz_attempts", __name__, url_prefix="/api/v1", description="答题（服务器计时、交卷评分）")
 
 def _prebuilt(payload: dict, status: int):
-    """Hot paths (starting an attempt) answer their already-whitelisted dict without a second
+    """Hot paths (starting an attempt, submitting) answer their already-whitelisted dict without a second
     pass through marshmallow; datetimes as ISO 8601, the same as the schema writes them."""
     body = json.dumps(payload, ensure_ascii=False, default=lambda value: value.isoformat())
     return current_app.response_class(body, status=status, mimetype="application/json")
@@ -335,4 +335,4 @@ class AttemptSubmit(MethodView):
     def post(self, body, attempt_id):
         """Hand in: scored on the server, with the answers and explanations. Submitting again
         answers the same result; after the deadline only what was saved in time counts."""
-        return services.submit_attempt(current_user_id(), attempt_id, body.get("answers"))
+        return _prebuilt(services.submit_attempt(current_user_id(), attempt_id, body.get("answers")), 200)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import random
 import re
@@ -24,6 +25,7 @@ from array import array
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 from flask import current_app, request
 from sqlalchemy import func, or_, select, update
@@ -31,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
-from app.campaigns.services import visible_campaign, visible_campaigns_query
+from app.campaigns.services import can_see_campaign, visible_campaign
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.schemas import MAX_ID
@@ -44,6 +46,8 @@ from app.orgs.models import Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
 from app.quizzes import importers
 from app.quizzes.models import Attempt, Question, QuestionBank, Quiz, QuizBest
+
+log = logging.getLogger(__name__)
 
 LETTERS = importers.LETTERS
 DEFAULT_POINTS = {"single": 5, "multiple": 5, "true_false": 5}
@@ -397,14 +401,19 @@ def describe_quiz(quiz: Quiz, me: dict | None = None) -> dict:
 
 
 def _quiz(user: User, quiz_id: int) -> Quiz:
-    """The quiz when its campaign is visible to the user (one query; the campaign is loaded too)."""
+    """The quiz when its campaign is visible to the user. One query by id (quiz, bank — its
+    revision keys the draw caches — and campaign with its org); visibility is checked in memory
+    on the memberships the request loads anyway (`can_see_campaign`, the rule of
+    `visible_campaigns_query`)."""
     row = db.session.execute(
-        visible_campaigns_query(user).add_columns(Quiz, QuestionBank)  # the bank: its revision keys the draw caches
-        .where(Quiz.campaign_id == Campaign.id, Quiz.id == quiz_id, QuestionBank.id == Quiz.bank_id)
+        select(Quiz, QuestionBank, Campaign)
+        .join(QuestionBank, QuestionBank.id == Quiz.bank_id)
+        .join(Campaign, Campaign.id == Quiz.campaign_id)
+        .where(Quiz.id == quiz_id)
     ).first()
-    if row is None:
+    if row is None or not can_see_campaign(user, row.Campaign):
         raise NotFound("quiz_not_found", "竞赛不存在或无权查看")
-    return row[1]
+    return row.Quiz
 
 
 def list_quizzes(actor: User, campaign_id: int, page: int, page_size: int) -> dict:
@@ -872,7 +881,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     shown_until = (page - 1) * page_size + len(rows) if rows else 0
     return {"items": items, "total": max(total, shown_until), "page": page,
             "page_size": page_size, "me": me, "quiz_id": quiz.id, "org_id": org.id,
-            "orgs": _cached(("orgs", quiz.id, org.id), lambda: _org_rankings(quiz, org))}
+            "orgs": _cached(("orgs", quiz.id, org.id), partial(_org_rankings, quiz.id, org.id, org.path))}
 
 
 _refresh_locks: dict[tuple, threading.Lock] = {}
@@ -881,9 +890,12 @@ _refresh_locks_guard = threading.Lock()
 
 def _cached(key: tuple, compute):
     """Aggregates over a whole subtree, kept for `QUIZ_RANKING_CACHE_S` seconds (default 15)
-    per process. When an entry goes stale, one request recomputes it while the others keep
-    answering the stale value; only a key never computed makes the others wait. So a busy
-    leaderboard runs each GROUP BY once per period, not once per thread at the same moment."""
+    per process. When an entry goes stale, one request starts its recomputation in a background
+    thread and every request, that one included, answers the stale value meanwhile; only a key
+    never computed makes requests wait (for the one computing it). So a busy leaderboard runs
+    each GROUP BY once per period and no request waits seconds for a city-wide refill.
+    `compute` runs in another thread: it must close over plain values and statements, never
+    over ORM instances of the request's session."""
     ttl = current_app.config.get("QUIZ_RANKING_CACHE_S", 15)
     cache = current_app.extensions.setdefault("quiz_rankings", {})
     hit = cache.get(key)
@@ -893,47 +905,72 @@ def _cached(key: tuple, compute):
         lock = _refresh_locks.setdefault(key, threading.Lock())
     if not lock.acquire(blocking=hit is None):
         return hit[1]  # someone else is refreshing: the stale value stands meanwhile
+    if hit is not None:
+        _refresh_in_background(cache, key, compute, lock)
+        return hit[1]
     try:
         hit = cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < ttl:
-            return hit[1]  # refreshed while we waited
-        value = compute()
-        if len(cache) > 2000:
-            cache.clear()
-        cache[key] = (time.monotonic(), value)
-        return value
+        if hit is not None:
+            return hit[1]  # computed while we waited
+        return _store(cache, key, compute())
     finally:
         lock.release()
 
 
-def _child_of(parent: Org, path: str | None) -> int | None:
-    if not path or not path.startswith(parent.path) or path == parent.path:
+def _store(cache: dict, key: tuple, value):
+    if len(cache) > 2000:
+        cache.clear()
+    cache[key] = (time.monotonic(), value)
+    return value
+
+
+def _refresh_in_background(cache: dict, key: tuple, compute, lock: threading.Lock) -> None:
+    app = current_app._get_current_object()
+
+    def work() -> None:
+        try:
+            with app.app_context():
+                try:
+                    _store(cache, key, compute())
+                except Exception:  # noqa: BLE001 - the stale value stands; the next request tries again
+                    log.warning("background ranking refresh failed key=%s", key, exc_info=True)
+                finally:
+                    db.session.remove()
+        finally:
+            lock.release()
+
+    threading.Thread(target=work, name="quiz-ranking-refresh", daemon=True).start()
+
+
+def _child_of(parent_path: str, path: str | None) -> int | None:
+    if not path or not path.startswith(parent_path) or path == parent_path:
         return None
-    return int(path[len(parent.path):].split("/", 1)[0])
+    return int(path[len(parent_path):].split("/", 1)[0])
 
 
-def _org_rankings(quiz: Quiz, parent: Org) -> list[dict]:
+def _org_rankings(quiz_id: int, parent_id: int, parent_path: str) -> list[dict]:
     """Each child org: students enrolled (student memberships in its subtree), how many took the
-    quiz, participation rate and average best score; what bureaus compare schools on."""
-    children = db.session.scalars(select(Org).where(Org.parent_id == parent.id)).all()
+    quiz, participation rate and average best score; what bureaus compare schools on. Plain
+    arguments: it may run in a background thread (`_cached`)."""
+    children = db.session.scalars(select(Org).where(Org.parent_id == parent_id)).all()
     if not children:
         return []
     enrolled: Counter = Counter()
     for path, count in db.session.execute(
         select(Org.path, func.count(func.distinct(Membership.user_id))).join(Membership, Membership.org_id == Org.id)
-        .where(Membership.role == "student", Org.path.startswith(parent.path, autoescape=True)).group_by(Org.path)
+        .where(Membership.role == "student", Org.path.startswith(parent_path, autoescape=True)).group_by(Org.path)
     ):
-        child = _child_of(parent, path)
+        child = _child_of(parent_path, path)
         if child is not None:
             enrolled[child] += count
     took: Counter = Counter()
     total: Counter = Counter()
     for path, count, score in db.session.execute(
         select(QuizBest.org_path, func.count(), func.sum(QuizBest.score))
-        .where(QuizBest.quiz_id == quiz.id, QuizBest.org_path.startswith(parent.path, autoescape=True))
+        .where(QuizBest.quiz_id == quiz_id, QuizBest.org_path.startswith(parent_path, autoescape=True))
         .group_by(QuizBest.org_path)
     ):
-        child = _child_of(parent, path)
+        child = _child_of(parent_path, path)
         if child is not None:
             took[child] += count
             total[child] += score or 0
