@@ -1,17 +1,24 @@
-"""JWTManager that remembers tokens it has verified.
+"""JWTManager that remembers tokens it has verified, and verifies a new one in one decode.
 
 flask-jwt-extended decodes every token three times per request (claims without verification,
 the header, then the verified decode): ~0.3 ms, as much as the rest of a small request. A
 student sends the same access token with every autosave of a quiz, so each worker keeps the
 verified claims of recent tokens (bounded) and, on a repeat, only checks that the token has not
-expired since. Anything unusual (CSRF value, allow_expired, a failed or expired decode) goes
-the library's own way, so its errors and error handlers stay as they are.
+expired since. A token not seen before is decoded once when no custom decode-key loader is
+registered (the two unverified decodes only feed that loader); this reaches into
+flask-jwt-extended's `_decode_jwt`, pinned in requirements.txt. Anything unusual (a CSRF
+value, allow_expired, an expired token) goes the library's own way, so its errors and error
+handlers stay as they are.
 """
 from __future__ import annotations
 
 import time
 
 from flask_jwt_extended import JWTManager
+from flask_jwt_extended.config import config
+from flask_jwt_extended.default_callbacks import default_decode_key_callback
+from flask_jwt_extended.tokens import _decode_jwt
+from jwt import ExpiredSignatureError
 
 MAX_REMEMBERED = 20_000  # ~2 KB each: a few tens of MB per worker at most
 
@@ -27,9 +34,23 @@ class CachingJWTManager(JWTManager):
         claims = self._verified.get(encoded_token)
         if claims is not None and claims.get("exp", 0) > time.time():
             return claims
-        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)  # raises when invalid
+        claims = self._decode_once(encoded_token)
         if "exp" in claims:  # tokens without expiry are not remembered
             if len(self._verified) >= MAX_REMEMBERED:
                 self._verified.clear()
             self._verified[encoded_token] = claims
         return claims
+
+    def _decode_once(self, encoded_token: str) -> dict:
+        if self._decode_key_callback is not default_decode_key_callback:
+            return super()._decode_jwt_from_config(encoded_token)
+        try:
+            return _decode_jwt(
+                algorithms=config.decode_algorithms, allow_expired=False, audience=config.decode_audience,
+                csrf_value=None, encoded_token=encoded_token, identity_claim_key=config.identity_claim_key,
+                issuer=config.decode_issuer, leeway=config.leeway, secret=config.decode_key,
+                verify_aud=config.decode_audience is not None, verify_sub=config.verify_sub,
+            )
+        except ExpiredSignatureError:
+            # The library's own path attaches the header and claims its expired-token handler reads.
+            return super()._decode_jwt_from_config(encoded_token)
