@@ -182,14 +182,15 @@ def load_leaderboard(app, quiz_id: int, classes: list[tuple[int, str]], rows: in
             _add_students(classes, rows - have, f"quiz_{int(time.time())}")
         students_s = time.monotonic() - started
         now = utcnow()
-        # Scores in steps of 5 (20 questions × 5 points), times 60-599 s: many ties on score, few on both.
+        # Scores in steps of 5 (20 questions × 5 points), times 60-600 s to the millisecond (as the server
+        # records them): many ties on score, few on both.
         db.session.execute(text("""
             INSERT INTO quiz_attempts (quiz_id, user_id, level, number, seed, status, ended_by, org_id, org_path,
                 questions, answers, marks, time_limit_s, pass_score, score, max_score, passed, duration_ms,
                 started_at, deadline, finished_at, updated_at)
             SELECT :quiz, m.user_id, 1, 1, 0, 'scored', 'submit', m.org_id, o.path, '[]', '{}', '{}', 1200, 60,
                    5 * ((m.user_id * 7) % 21), 100, 5 * ((m.user_id * 7) % 21) >= 60,
-                   1000 * (60 + (m.user_id * 13) % 540), :now, :now, :now, :now
+                   60000 + (m.user_id * 7919) % 540000, :now, :now, :now, :now
             FROM memberships m JOIN orgs o ON o.id = m.org_id
             WHERE m.user_id >= :first AND m.role = 'student'
             ORDER BY m.user_id LIMIT :rows""").bindparams(

@@ -105,7 +105,7 @@ def all_at_once(app, requests: list[tuple[str, str, dict]], method: str = "POST"
     def fire(index: int, token: str, path: str, body: dict) -> None:
         client = app.test_client()
         barrier.wait(timeout=20)
-        kwargs = {"json": body} if method == "POST" else {}
+        kwargs = {"json": body} if method in ("POST", "PUT") else {}
         response = client.open(API + path, method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         results[index] = (response.status_code, response.get_json())
 

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from app.extensions import db
 from app.quizzes.models import Attempt
 from tests.conftest import assert_error
+from tests.pledge_helpers import all_at_once
 from tests.test_quizzes import (
     BANK,
     EXPLANATION,
@@ -147,6 +148,21 @@ def test_resume_returns_the_open_attempt_with_saved_choices(api, world, quiz):
                                    json={"choice": other}).get_json()["choice"] == other
     api.as_(world.s_a1).put(f"/attempts/{first['id']}/answers/{question['id']}", json={"choice": []})
     assert api.as_(world.s_a1).get(f"/attempts/{first['id']}").get_json()["saved"] == {str(question["id"]): []}
+
+
+def test_simultaneous_autosaves_of_one_attempt_all_land(api, app, world, quiz):
+    """The app saves several answers at the same moment (a retry queue flushing after a network
+    gap): every one is kept, none overwrites another, and the score counts them all."""
+    first = started(api, world.s_a1, quiz["id"])
+    questions = first["questions"][:8]
+    results = all_at_once(app, [(world.s_a1.token, f"/attempts/{first['id']}/answers/{q['id']}",
+                                 {"choice": right_keys(q)}) for q in questions], method="PUT")
+    assert [status for status, _ in results] == [200] * len(questions), results
+    saved = api.as_(world.s_a1).get(f"/attempts/{first['id']}").get_json()["saved"]
+    assert saved == {str(q["id"]): right_keys(q) for q in questions}
+    assert submit(api, world.s_a1, first["id"])["score"] == sum(q["points"] for q in questions)
+    late = api.as_(world.s_a1).put(f"/attempts/{first['id']}/answers/{questions[0]['id']}", json={"choice": ["A"]})
+    assert_error(late, 409, "attempt_submitted")
 
 
 def test_submit_twice_gives_the_same_result_and_closes_the_attempt(api, world, quiz):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import math
 import random
@@ -28,7 +29,8 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from flask import current_app, request
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import JSON, String, cast, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -587,7 +589,9 @@ def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device:
     try:
         db.session.flush()
         payload = _open_payload(attempt)  # before the commit expires the attempt's attributes
+        facts = (attempt.id, user.id, attempt.questions)
         db.session.commit()
+        _remember_facts(*facts)  # this worker will likely get the student's autosaves
     except IntegrityError:
         # Two starts at once: the other one won; answer with its attempt.
         db.session.rollback()
@@ -705,6 +709,19 @@ def _close_expired(query, limit: int | None = None) -> int:
 READER_CLOSE_LIMIT = 100
 
 
+def _close_expired_for_readers(quiz_id: int) -> None:
+    """Before a quiz-wide read (leaderboard, statistics): close up to READER_CLOSE_LIMIT abandoned
+    attempts, at most every `QUIZ_READER_CLOSE_EVERY_S` seconds (default 5) per quiz and process,
+    so a busy leaderboard does not run the same search on every request."""
+    every = current_app.config.get("QUIZ_READER_CLOSE_EVERY_S", 5)
+    last_run = current_app.extensions.setdefault("quiz_reader_close", {})
+    now = time.monotonic()
+    if now - last_run.get(quiz_id, -every) < every:
+        return
+    last_run[quiz_id] = now
+    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz_id), limit=READER_CLOSE_LIMIT)
+
+
 def close_all_expired(batch: int = 500) -> int:
     """Score every attempt left open past its deadline, in batches (the cron job)."""
     closed = 0
@@ -765,9 +782,80 @@ def _question_in(attempt: Attempt, question_id: str) -> dict:
     raise NotFound("question_not_in_attempt", "这道题不在本次答题中")
 
 
+MAX_ATTEMPT_FACTS = 50_000
+
+
+def _facts(attempt_id: int) -> tuple | None:
+    """What an autosave checks that never changes once an attempt exists (its owner, the
+    questions' types and options), read once per process instead of loading the whole attempt."""
+    facts = current_app.extensions.setdefault("quiz_attempt_facts", {}).get(attempt_id)
+    if facts is None:
+        row = db.session.execute(select(Attempt.user_id, Attempt.questions).where(Attempt.id == attempt_id)).first()
+        if row is None:
+            return None
+        facts = _remember_facts(attempt_id, row.user_id, row.questions)
+    return facts
+
+
+def _remember_facts(attempt_id: int, user_id: int, questions: list[dict]) -> tuple:
+    """Kept per app: attempt id → (owner id, {question id: type and options})."""
+    known = current_app.extensions.setdefault("quiz_attempt_facts", {})
+    if len(known) >= MAX_ATTEMPT_FACTS:
+        known.clear()
+    facts = known[attempt_id] = (user_id, {str(q["id"]): {"type": q["type"], "options": q["options"]}
+                                           for q in questions})
+    return facts
+
+
+def _answer_patch(patch: dict):
+    """`answers` with one entry replaced, computed by the database (no read-modify-write race)."""
+    dialect = db.session.get_bind().dialect.name
+    text_patch = literal(json.dumps(patch, ensure_ascii=False), String())
+    empty = literal("{}", String())
+    if dialect == "postgresql":
+        return cast(func.coalesce(cast(Attempt.answers, JSONB), cast(empty, JSONB)).op("||")(cast(text_patch, JSONB)),
+                    JSON)
+    if dialect == "sqlite":
+        return func.json_patch(func.coalesce(Attempt.answers, empty), text_patch)
+    return None
+
+
+def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[str], now: datetime) -> dict | None:
+    """The common autosave in one UPDATE: the answer is merged into the open attempt's answers
+    by the database, and the deadline is checked in the same statement. None when anything is
+    unusual (not found, not the owner, deadline passed, submitted, a bad choice): `save_answer`
+    then answers with the full rules."""
+    facts = _facts(attempt_id)
+    if facts is None or facts[0] != user_id:
+        return None
+    q = facts[1].get(str(question_id))
+    if q is None:
+        return None
+    try:
+        choice = _clean_choice(q, keys, "choice")
+    except ApiError:
+        return None
+    merged = _answer_patch({str(question_id): choice})
+    if merged is None:
+        return None
+    done = db.session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.user_id == user_id, Attempt.status == "open",
+               Attempt.deadline >= now - _grace())
+        .values(answers=merged).execution_options(synchronize_session=False))
+    if done.rowcount != 1:  # submitted, closed or past the deadline meanwhile
+        db.session.rollback()
+        return None
+    db.session.commit()
+    return {"question_id": question_id, "choice": choice, "saved_at": now}
+
+
 def save_answer(user_id: int, attempt_id: int, question_id: int, keys: list[str]) -> dict:
-    attempt = _owned(user_id, attempt_id, lock=True)
     now = utcnow()
+    saved = _save_directly(user_id, attempt_id, question_id, keys, now)
+    if saved is not None:
+        return saved
+    attempt = _owned(user_id, attempt_id, lock=True)
     if attempt.status != "open":
         raise Conflict("attempt_submitted", "本次答题已经交卷")
     if _expired(attempt, now):
@@ -835,7 +923,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     results share a rank. Real names only inside the viewer's own class or for their staff.
     The total is counted at most every `QUIZ_RANKING_CACHE_S` seconds per scope."""
     quiz = _quiz(user, quiz_id)
-    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id), limit=READER_CLOSE_LIMIT)
+    _close_expired_for_readers(quiz.id)
     org = _scope_org(user, quiz, org_id)
     scoped = select(QuizBest).where(QuizBest.quiz_id == quiz.id,
                                     QuizBest.org_path.startswith(org.path, autoescape=True))
@@ -1004,7 +1092,7 @@ def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> Org:
 
 
 def _scored_in(quiz: Quiz, org: Org) -> list[Attempt]:
-    _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id), limit=READER_CLOSE_LIMIT)
+    _close_expired_for_readers(quiz.id)
     return list(db.session.scalars(
         select(Attempt).where(Attempt.quiz_id == quiz.id, Attempt.status == "scored",
                               Attempt.org_path.startswith(org.path, autoescape=True)).order_by(Attempt.id)
