@@ -85,6 +85,14 @@ def wrk(base: str, mode: str, path: str, tokens: Path | None, duration: int, con
     return result
 
 
+def warm_all_workers(base: str, path: str, token: str, connections: int) -> None:
+    """Fill every worker's caches before a measured run. Sequential requests may all reach the
+    same worker; a short run over all connections reaches the others too, so the measured runs
+    see steady state (cold costs are measured and printed separately)."""
+    subprocess.run(["wrk", "-t1", f"-c{connections}", "-d3s", "--timeout", "30s", base + path,  # noqa: S603, S607
+                    "-H", "Authorization: Bearer " + token], capture_output=True, check=True)
+
+
 def show(name: str, r: dict) -> str:
     return (f"{name:<16} {r['rps']:8.1f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  p95 {r['p95_us'] / 1000:6.1f} ms  "
             f"p99 {r['p99_us'] / 1000:6.1f} ms  requests {r['requests']}  errors {r['errors']}"
@@ -238,11 +246,12 @@ def run_leaderboard(base: str, world: dict, quiz_id: int, first_student: int, ro
     viewer.write_text(loaded["token"] + "\n")
     path = f"/api/v1/quizzes/{quiz_id}/leaderboard"
     first = []
-    for _ in range(4):  # the first requests per worker fill the caches (ranks, totals, org table)
+    for _ in range(4):  # the first request fills one worker's caches (ranks, totals, org table)
         request = urllib.request.Request(base + path, headers={"Authorization": "Bearer " + loaded["token"]})  # noqa: S310
         started = time.perf_counter()
         urllib.request.urlopen(request, timeout=60).read()  # noqa: S310 - loopback
         first.append((time.perf_counter() - started) * 1000)
+    warm_all_workers(base, path, loaded["token"], connections)
     # Longer than the 15 s the app keeps a subtree's totals and rank keys: the runs include a refill.
     seconds = env_int("BENCH_LEADERBOARD_DURATION_S", max(duration, 20))
     one = wrk(base, "get", path, viewer, seconds, 1)
@@ -334,10 +343,7 @@ def main() -> int:
             admin_tokens = work / "admin.txt"
             admin_tokens.write_text(world["admin_token"] + "\n")
             stats_path = f"/api/v1/pledges/{world['loaded']}/stats"
-            for _ in range(4):  # fill the cache of both workers: the cold count is measured above
-                request = urllib.request.Request(  # noqa: S310 - loopback
-                    base + stats_path, headers={"Authorization": "Bearer " + world["admin_token"]})
-                urllib.request.urlopen(request, timeout=60).read()  # noqa: S310 - loopback
+            warm_all_workers(base, stats_path, world["admin_token"], connections)  # the cold count is measured above
             one = wrk(base, "get", stats_path, admin_tokens, duration, 1)
             stats = wrk(base, "get", stats_path, admin_tokens, duration, connections)
             log(show("stats c=1", one))

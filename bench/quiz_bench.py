@@ -190,7 +190,7 @@ def load_leaderboard(app, quiz_id: int, classes: list[tuple[int, str]], rows: in
                 started_at, deadline, finished_at, updated_at)
             SELECT :quiz, m.user_id, 1, 1, 0, 'scored', 'submit', m.org_id, o.path, '[]', '{}', '{}', 1200, 60,
                    5 * ((m.user_id * 7) % 21), 100, 5 * ((m.user_id * 7) % 21) >= 60,
-                   60000 + (m.user_id * 7919) % 540000, :now, :now, :now, :now
+                   60000 + (CAST(m.user_id AS BIGINT) * 7919) % 540000, :now, :now, :now, :now
             FROM memberships m JOIN orgs o ON o.id = m.org_id
             WHERE m.user_id >= :first AND m.role = 'student'
             ORDER BY m.user_id LIMIT :rows""").bindparams(

@@ -29,13 +29,14 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from flask import current_app, request
-from sqlalchemy import JSON, String, cast, func, literal, or_, select, update
+from sqlalchemy import JSON, String, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
+from app.common.db_types import UTCDateTime
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.schemas import MAX_ID
@@ -807,17 +808,33 @@ def _remember_facts(attempt_id: int, user_id: int, questions: list[dict]) -> tup
     return facts
 
 
-def _answer_patch(patch: dict):
-    """`answers` with one entry replaced, computed by the database (no read-modify-write race)."""
+def _save_statement():
+    """`UPDATE … SET answers = answers merged with :patch WHERE` the attempt is the owner's, open and
+    inside its deadline: the database merges the one answer (no read-modify-write race). Built
+    once per database (building it per request costs more than running it); None where the
+    database has no JSON merge we use."""
     dialect = db.session.get_bind().dialect.name
-    text_patch = literal(json.dumps(patch, ensure_ascii=False), String())
-    empty = literal("{}", String())
+    if dialect in _SAVE_STATEMENTS:
+        return _SAVE_STATEMENTS[dialect]
+    table = Attempt.__table__
+    patch, empty = bindparam("b_patch", type_=String()), literal("{}", String())
     if dialect == "postgresql":
-        return cast(func.coalesce(cast(Attempt.answers, JSONB), cast(empty, JSONB)).op("||")(cast(text_patch, JSONB)),
-                    JSON)
-    if dialect == "sqlite":
-        return func.json_patch(func.coalesce(Attempt.answers, empty), text_patch)
-    return None
+        merged = cast(func.coalesce(cast(table.c.answers, JSONB), cast(empty, JSONB)).op("||")(cast(patch, JSONB)),
+                      JSON)
+    elif dialect == "sqlite":
+        merged = func.json_patch(func.coalesce(table.c.answers, empty), patch)
+    else:
+        merged = None
+    statement = None if merged is None else (
+        update(table)
+        .where(table.c.id == bindparam("b_attempt"), table.c.user_id == bindparam("b_user"),
+               table.c.status == "open", table.c.deadline >= bindparam("b_cutoff", type_=UTCDateTime()))
+        .values(answers=merged))
+    _SAVE_STATEMENTS[dialect] = statement
+    return statement
+
+
+_SAVE_STATEMENTS: dict = {}
 
 
 def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[str], now: datetime) -> dict | None:
@@ -835,14 +852,12 @@ def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[s
         choice = _clean_choice(q, keys, "choice")
     except ApiError:
         return None
-    merged = _answer_patch({str(question_id): choice})
-    if merged is None:
+    statement = _save_statement()
+    if statement is None:
         return None
-    done = db.session.execute(
-        update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.user_id == user_id, Attempt.status == "open",
-               Attempt.deadline >= now - _grace())
-        .values(answers=merged).execution_options(synchronize_session=False))
+    done = db.session.execute(statement, {
+        "b_attempt": attempt_id, "b_user": user_id, "b_cutoff": now - _grace(),
+        "b_patch": json.dumps({str(question_id): choice}, ensure_ascii=False)})
     if done.rowcount != 1:  # submitted, closed or past the deadline meanwhile
         db.session.rollback()
         return None
