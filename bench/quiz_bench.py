@@ -18,7 +18,8 @@ TYPES = ("single", "multiple", "true_false")
 
 def setup(app, city_id: int) -> dict:
     """A city bank of 5,000 questions and two quizzes of the seeded campaign drawing 20 each:
-    `live` for start / autosave / submit, `loaded` for the leaderboard with its million rows."""
+    `live` for start / autosave / submit, `loaded` for the leaderboard with its million rows,
+    `warm` for the short start run that fills each worker's draw caches before `live` is measured."""
     from sqlalchemy import insert, select
 
     from app.campaigns.models import Campaign
@@ -45,7 +46,7 @@ def setup(app, city_id: int) -> dict:
             })
         db.session.execute(insert(Question), rows)
         quizzes = {}
-        for name in ("live", "loaded"):
+        for name in ("live", "loaded", "warm"):
             quiz = Quiz(campaign_id=campaign.id, bank_id=bank.id, title=f"基准竞赛（{name}）", leveled=False,
                         levels=[{"level": 1, "title": "第1关", "draw": [{"count": DRAW}], "pass_score": 60,
                                  "time_limit_s": 1200}],

@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
-from flask import current_app, request
+from flask import current_app, g, request
 from sqlalchemy import JSON, String, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
@@ -416,6 +416,9 @@ def _quiz(user: User, quiz_id: int) -> Quiz:
     ).first()
     if row is None or not can_see_campaign(user, row.Campaign):
         raise NotFound("quiz_not_found", "竞赛不存在或无权查看")
+    # The session's identity map holds objects weakly: keep the bank and campaign alive for the
+    # request, so later `db.session.get` calls for them are answered from memory, not the database.
+    g.setdefault("_quiz_rows", []).append(row)
     return row.Quiz
 
 
@@ -652,6 +655,24 @@ def rank_key(levels_passed: int, score: int, duration_ms: int) -> int:
     return (levels_passed * 10**6 + score) * 10**9 + (MAX_RANKED_MS - min(duration_ms, MAX_RANKED_MS))
 
 
+_BEST_COLUMNS = ("org_id", "org_path", "levels_passed", "score", "max_score", "duration_ms", "passed", "attempts",
+                 "achieved_at", "rank_key")
+_BEST_UPSERTS: dict = {}
+
+
+def _best_upsert():
+    """`INSERT … ON CONFLICT (quiz_id, user_id) DO UPDATE` of a leaderboard row, built once per
+    database (Core, bound per call); None where the database has no such clause."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect not in _BEST_UPSERTS:
+        statement = conflict_insert(QuizBest.__table__)
+        if statement is not None:
+            statement = statement.on_conflict_do_update(
+                index_elements=["quiz_id", "user_id"], set_={name: statement.excluded[name] for name in _BEST_COLUMNS})
+        _BEST_UPSERTS[dialect] = statement
+    return _BEST_UPSERTS[dialect]
+
+
 def _refresh_best(quiz_id: int, user_id: int) -> None:
     """Rewrite the student's leaderboard row from their scored attempts (a handful)."""
     attempts = db.session.execute(
@@ -675,10 +696,9 @@ def _refresh_best(quiz_id: int, user_id: int) -> None:
         "attempts": len(attempts), "achieved_at": max(a.finished_at for a in bests),
     }
     values["rank_key"] = rank_key(values["levels_passed"], values["score"], values["duration_ms"])
-    statement = conflict_insert(QuizBest)
+    statement = _best_upsert()
     if statement is not None:  # one statement, safe against a concurrent first insert
-        statement = statement.values(quiz_id=quiz_id, user_id=user_id, **values)
-        db.session.execute(statement.on_conflict_do_update(index_elements=["quiz_id", "user_id"], set_=values))
+        db.session.execute(statement, {"quiz_id": quiz_id, "user_id": user_id, **values})
         return
     row = db.session.scalar(select(QuizBest).where(QuizBest.quiz_id == quiz_id, QuizBest.user_id == user_id))
     if row is None:
