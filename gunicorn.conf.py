@@ -46,7 +46,8 @@ def on_starting(server):
             "  Student login: POST /api/v1/auth/wechat-login {\"code\": \"test:s01:1\"}  (s01…s60, parents p01…p60)",
         ]
     lines += [
-        "  Staff login:   POST /api/v1/auth/password-login {\"username\": \"city_admin\", \"password\": \"<demo password>\"}",
+        "  Staff login:   POST /api/v1/auth/password-login "
+        "{\"username\": \"city_admin\", \"password\": \"<demo password>\"}",
         "                 demo password: $DEMO_PASSWORD, default 'qinglang-demo'; also admin, school1_admin, teacher01",
         "",
     ]

@@ -47,6 +47,8 @@ class BaseConfig:
         "UPLOAD_WORK_DIR": ("UPLOAD_WORK_DIR", str),
         "CERTIFICATE_FONT": ("CERTIFICATE_FONT", str),
         "PLEDGE_STATS_CACHE_S": ("PLEDGE_STATS_CACHE_S", float),
+        "QUIZ_RANKING_CACHE_S": ("QUIZ_RANKING_CACHE_S", float),
+        "QUIZ_READER_CLOSE_EVERY_S": ("QUIZ_READER_CLOSE_EVERY_S", float),
     }
 
     SECRET_KEY = INSECURE_SECRET
@@ -98,6 +100,8 @@ class BaseConfig:
     # Pledges (app/pledges): progress counts are cached this long (they may lag as much);
     # the poster's Chinese font comes from fontconfig (fonts-noto-cjk) unless set as path[#index].
     PLEDGE_STATS_CACHE_S = 5.0
+    QUIZ_RANKING_CACHE_S = 15.0  # leaderboard totals, rank keys and org tables; refreshed in the background
+    QUIZ_READER_CLOSE_EVERY_S = 5.0  # leaderboard/stats readers close abandoned attempts at most this often
     CERTIFICATE_FONT: str | None = None
 
     INVITE_DEFAULT_TTL_S = 7 * 24 * 3600
