@@ -263,7 +263,15 @@ def test_levels_open_one_after_another(api, world, setup):
 # --- leaderboard ---------------------------------------------------------------------------
 
 
-def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup):
+@pytest.mark.parametrize("ranked_from", ["index count", "cached key list"])
+def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup, monkeypatch, ranked_from):
+    """Ranks off the first page come from an index count in small scopes and from a cached,
+    chunk-read list of rank keys in big ones (a city); both must give the same ranks."""
+    if ranked_from == "cached key list":
+        from app.quizzes import services as quiz_services
+
+        monkeypatch.setattr(quiz_services, "BIG_SCOPE", 1)
+        monkeypatch.setattr(quiz_services, "RANK_KEY_CHUNK", 2)  # several chunks even here
     quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 4, "type": "single"}],
                      max_attempts=2, pass_score=10)
     a1_second = add_student(app, world.class_a1.id, "欧阳小明")

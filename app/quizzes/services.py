@@ -948,9 +948,25 @@ def _rank(scoped, row: QuizBest, scope: tuple, total: int) -> int:
     if total <= BIG_SCOPE:
         return 1 + db.session.scalar(select(func.count()).select_from(
             scoped.where(QuizBest.rank_key > row.rank_key).subquery()))
-    keys = _cached(("keys", *scope), lambda: array("q", db.session.scalars(
-        scoped.with_only_columns(QuizBest.rank_key).order_by(QuizBest.rank_key))))
+    keys = _cached(("keys", *scope), partial(
+        _sorted_rank_keys, scoped.with_only_columns(QuizBest.rank_key).order_by(QuizBest.rank_key)))
     return 1 + len(keys) - bisect_right(keys, row.rank_key)
+
+
+RANK_KEY_CHUNK = 5000
+
+
+def _sorted_rank_keys(statement) -> array:
+    """A big scope's rank keys, read in chunks. This runs in the background while requests are
+    served by other threads of the same process: turning a million rows into Python integers
+    holds the GIL for seconds, so it pauses briefly after each chunk and lets them run (without
+    the pauses a one-connection leaderboard run on SQLite had p95 ~900 ms during a refill)."""
+    keys = array("q")
+    result = db.session.execute(statement.execution_options(yield_per=RANK_KEY_CHUNK)).scalars()
+    for chunk in result.partitions():
+        keys.extend(chunk)
+        time.sleep(0.001)
+    return keys
 
 
 def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_size: int) -> dict:
