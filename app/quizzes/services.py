@@ -953,7 +953,7 @@ def _rank(scoped, row: QuizBest, scope: tuple, total: int) -> int:
     return 1 + len(keys) - bisect_right(keys, row.rank_key)
 
 
-RANK_KEY_CHUNK = 5000
+RANK_KEY_CHUNK = 1000
 
 
 def _sorted_rank_keys(statement) -> array:
