@@ -1,8 +1,14 @@
 """The signed-in person of this request, loaded only when a view needs the row.
 
 The access token names the user (`sub`); most checks need only that id, so hot paths (signing,
-autosave) read `current_user_id()` and never touch the users table. `current_user` loads the
-row on first use and remembers it for the request; a token naming a deleted account is a 401.
+autosave, submit) read `current_user_id()` and never touch the users table. `current_user` loads
+the row on first use and remembers it for the request; a token naming a deleted account is then
+a 401 `token_invalid`.
+
+Known and accepted: an endpoint that never loads the row (the id-only hot paths, the question
+template download, an invite preview) still answers a deleted account's access token until it
+expires (JWT_ACCESS_TOKEN_EXPIRES). What such a token can reach by id belonged to the account
+and went with it (memberships, attempts, signatures cascade), so it finds nothing: 404, no data.
 """
 from __future__ import annotations
 

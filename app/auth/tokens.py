@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 
+from flask import current_app
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config
 from flask_jwt_extended.default_callbacks import default_decode_key_callback
@@ -24,21 +25,21 @@ MAX_REMEMBERED = 20_000  # ~2 KB each: a few tens of MB per worker at most
 
 
 class CachingJWTManager(JWTManager):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._verified: dict[str, dict] = {}
+    """One instance serves every app of the process; the remembered claims are kept per app
+    (each app has its own secret)."""
 
     def _decode_jwt_from_config(self, encoded_token: str, csrf_value=None, allow_expired: bool = False) -> dict:
         if csrf_value is not None or allow_expired:
             return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
-        claims = self._verified.get(encoded_token)
+        verified = current_app.extensions.setdefault("jwt_verified_claims", {})
+        claims = verified.get(encoded_token)
         if claims is not None and claims.get("exp", 0) > time.time():
             return claims
         claims = self._decode_once(encoded_token)
         if "exp" in claims:  # tokens without expiry are not remembered
-            if len(self._verified) >= MAX_REMEMBERED:
-                self._verified.clear()
-            self._verified[encoded_token] = claims
+            if len(verified) >= MAX_REMEMBERED:
+                verified.clear()
+            verified[encoded_token] = claims
         return claims
 
     def _decode_once(self, encoded_token: str) -> dict:

@@ -216,6 +216,9 @@ def _student_sign_statement():
     if statement is not None:
         campaign_org, klass, school = aliased(Org), aliased(Org), aliased(Org)
         user_id, now = bindparam("user_id"), bindparam("now", type_=UTCDateTime())
+        other = aliased(Membership)
+        first_student = (select(func.min(other.id)).where(other.user_id == user_id, other.role == "student")
+                         .scalar_subquery())  # the membership `_snapshot` takes
         individual = Pledge.mode == "individual"
         rows = (
             select(Pledge.id, user_id, case((individual, "complete"), else_="awaiting_guardian"), now,
@@ -223,15 +226,13 @@ def _student_sign_statement():
                    klass.id, klass.parent_id, school.parent_id, klass.path)
             .join(Campaign, Campaign.id == Pledge.campaign_id)
             .join(campaign_org, campaign_org.id == Campaign.org_id)
-            .join(Membership, (Membership.user_id == user_id) & (Membership.role == "student"))
+            .join(Membership, Membership.id == first_student)
             .join(klass, klass.id == Membership.org_id)
             .outerjoin(school, school.id == klass.parent_id)
             .where(Pledge.id == bindparam("pledge_id"), Pledge.requires_handwriting.is_(False),
                    or_(Pledge.opens_at.is_(None), Pledge.opens_at <= now),
                    or_(Pledge.closes_at.is_(None), Pledge.closes_at > now),
                    klass.path.startswith(campaign_org.path))
-            .order_by(Membership.id)
-            .limit(1)
         )
         columns = ["pledge_id", "user_id", "status", "signed_at", "completed_at", "revoked", "serial",
                    "class_id", "school_id", "region_id", "class_path"]

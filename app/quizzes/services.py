@@ -641,6 +641,7 @@ def _score(attempt: Attempt, now: datetime, ended_by: str) -> None:
     attempt.duration_ms = max(0, int((attempt.finished_at - attempt.started_at).total_seconds() * 1000))
     attempt.status = "scored"
     attempt.ended_by = ended_by
+    _forget_facts(attempt.id)
     attempt.open_key = None
     db.session.flush()
     _refresh_best(attempt.quiz_id, attempt.user_id)
@@ -786,12 +787,16 @@ def get_attempt(user_id: int, attempt_id: int) -> dict:
 
 
 def _clean_choice(q: dict, keys: list[str], field: str) -> list[str]:
-    valid = LETTERS[: len(q["options"])]
+    return _clean_keys(q["type"], len(q["options"]), keys, field)
+
+
+def _clean_keys(question_type: str, option_count: int, keys: list[str], field: str) -> list[str]:
+    valid = LETTERS[:option_count]
     cleaned = list(dict.fromkeys(key.strip().upper() for key in keys))
     bad = [key for key in cleaned if len(key) != 1 or key not in valid]
     if bad:
         raise ValidationFailed({field: [f"选项「{'、'.join(bad)}」不存在"]}, code="invalid_choice")
-    if q["type"] != "multiple" and len(cleaned) > 1:
+    if question_type != "multiple" and len(cleaned) > 1:
         raise ValidationFailed({field: ["这道题只能选一个答案"]}, code="invalid_choice")
     return sorted(cleaned)
 
@@ -803,7 +808,7 @@ def _question_in(attempt: Attempt, question_id: str) -> dict:
     raise NotFound("question_not_in_attempt", "这道题不在本次答题中")
 
 
-MAX_ATTEMPT_FACTS = 50_000
+MAX_ATTEMPT_FACTS = 20_000  # ~2 KB each (20 questions); entries also leave when the attempt is scored
 
 
 def _facts(attempt_id: int) -> tuple | None:
@@ -819,13 +824,16 @@ def _facts(attempt_id: int) -> tuple | None:
 
 
 def _remember_facts(attempt_id: int, user_id: int, questions: list[dict]) -> tuple:
-    """Kept per app: attempt id → (owner id, {question id: type and options})."""
+    """Kept per app: attempt id → (owner id, {question id: (type, number of options)})."""
     known = current_app.extensions.setdefault("quiz_attempt_facts", {})
     if len(known) >= MAX_ATTEMPT_FACTS:
         known.clear()
-    facts = known[attempt_id] = (user_id, {str(q["id"]): {"type": q["type"], "options": q["options"]}
-                                           for q in questions})
+    facts = known[attempt_id] = (user_id, {str(q["id"]): (q["type"], len(q["options"])) for q in questions})
     return facts
+
+
+def _forget_facts(attempt_id: int) -> None:
+    current_app.extensions.setdefault("quiz_attempt_facts", {}).pop(attempt_id, None)
 
 
 def _save_statement():
@@ -865,11 +873,11 @@ def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[s
     facts = _facts(attempt_id)
     if facts is None or facts[0] != user_id:
         return None
-    q = facts[1].get(str(question_id))
-    if q is None:
+    question = facts[1].get(str(question_id))
+    if question is None:
         return None
     try:
-        choice = _clean_choice(q, keys, "choice")
+        choice = _clean_keys(*question, keys, "choice")
     except ApiError:
         return None
     statement = _save_statement()
@@ -1063,7 +1071,17 @@ def _store(cache: dict, key: tuple, value):
     return value
 
 
+MAX_BACKGROUND_REFRESHES = 2  # per process: each holds a database connection while it counts
+_background_slots = threading.BoundedSemaphore(MAX_BACKGROUND_REFRESHES)
+
+
 def _refresh_in_background(cache: dict, key: tuple, compute, lock: threading.Lock) -> None:
+    """At most MAX_BACKGROUND_REFRESHES at a time, so many scopes going stale together cannot take
+    the connection pool from requests; a key that finds no free slot keeps its stale value and
+    the next request after it tries again."""
+    if not _background_slots.acquire(blocking=False):
+        lock.release()
+        return
     app = current_app._get_current_object()
 
     def work() -> None:
@@ -1076,9 +1094,14 @@ def _refresh_in_background(cache: dict, key: tuple, compute, lock: threading.Loc
                 finally:
                     db.session.remove()
         finally:
+            _background_slots.release()
             lock.release()
 
-    threading.Thread(target=work, name="quiz-ranking-refresh", daemon=True).start()
+    try:
+        threading.Thread(target=work, name="quiz-ranking-refresh", daemon=True).start()
+    except RuntimeError:  # no thread to be had: release what the refresh would have released
+        _background_slots.release()
+        lock.release()
 
 
 def _child_of(parent_path: str, path: str | None) -> int | None:
