@@ -2,7 +2,7 @@ from flask import Response, jsonify
 from flask.views import MethodView
 
 from app.api import Blueprint
-from app.auth.current import current_user, current_user_id
+from app.auth.current import current_user, current_user_id, load_current_user
 from app.auth.decorators import login_required
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import page_of
@@ -70,10 +70,7 @@ class PledgeSignatures(MethodView):
 
         Family mode: the student signs first (`awaiting_guardian`), then a linked guardian signs
         with `{child_id}` and the signature becomes `complete` (the recorded guardian consent)."""
-        answer = services.sign_as_student(current_user_id(), pledge_id, body)  # one statement, no user row
-        if answer is not None:
-            return answer, 201
-        answer, created = services.sign(current_user, pledge_id, body)
+        answer, created = services.sign_pledge(current_user_id(), load_current_user, pledge_id, body)
         return answer, 201 if created else 200
 
 

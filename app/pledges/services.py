@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, has_request_context, request
@@ -23,10 +24,11 @@ from sqlalchemy.orm import aliased
 from app.auth.models import User
 from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
+from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
 from app.common.masking import mask_name
 from app.common.pagination import paginate
-from app.common.sql import conflict_insert
+from app.common.sql import built_once_per_dialect, conflict_insert
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db, storage
@@ -204,13 +206,10 @@ def _is_student(user: User) -> bool:
     return any(m.role == "student" for m in memberships_of(user))
 
 
-def _student_sign_statement():
-    """`INSERT … SELECT … ON CONFLICT DO NOTHING` for `sign_as_student`, built once per database
-    (building it per request costs more than running it), bound with user, pledge, now, serial."""
-    dialect = db.session.get_bind().dialect.name
-    statement = _SIGN_STATEMENTS.get(dialect)
-    if statement is not None or dialect in _SIGN_STATEMENTS:
-        return statement
+@built_once_per_dialect
+def _student_sign_statement(_dialect: str):
+    """`INSERT … SELECT … ON CONFLICT DO NOTHING` for `sign_as_student`, bound with user, pledge,
+    now and serial."""
     table = Signature.__table__  # Core, not ORM: the ORM would read the parameters as rows to insert
     statement = conflict_insert(table)
     if statement is not None:
@@ -239,11 +238,17 @@ def _student_sign_statement():
         statement = (statement.from_select(columns, rows)
                      .on_conflict_do_nothing(index_elements=["pledge_id", "user_id"])
                      .returning(table.c.id, table.c.status, table.c.completed_at))
-    _SIGN_STATEMENTS[dialect] = statement
     return statement
 
 
-_SIGN_STATEMENTS: dict = {}
+def sign_pledge(user_id: int, load_user: Callable[[], User], pledge_id: int, data: dict) -> tuple[dict, bool]:
+    """Sign (or co-sign). Returns (signature, created). The common case — a student, in the
+    window, no handwriting — is one statement that never reads the user row (`sign_as_student`);
+    everything else loads the user and goes through the full rules (`sign`)."""
+    answer = sign_as_student(user_id, pledge_id, data)
+    if answer is not None:
+        return answer, True
+    return sign(load_user(), pledge_id, data)
 
 
 def sign_as_student(user_id: int, pledge_id: int, data: dict) -> dict | None:
@@ -503,18 +508,8 @@ def _recount(pledge: Pledge, org: Org, scope: str) -> dict:
 
 
 def _recount_in_background(pledge_id: int, org_id: int, scope: str) -> None:
-    app = current_app._get_current_object()
-
-    def work() -> None:
-        with app.app_context():
-            try:
-                _recount(db.session.get(Pledge, pledge_id), db.session.get(Org, org_id), scope)
-            except Exception:  # noqa: BLE001 - the stale counts stand; the next request tries again
-                log.warning("background recount failed pledge_id=%s org_id=%s", pledge_id, org_id, exc_info=True)
-            finally:
-                db.session.remove()
-
-    threading.Thread(target=work, name="pledge-recount", daemon=True).start()
+    run_in_background(lambda: _recount(db.session.get(Pledge, pledge_id), db.session.get(Org, org_id), scope),
+                      name=f"pledge-recount {pledge_id}/{org_id}")
 
 
 class _StatsCache:

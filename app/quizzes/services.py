@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import math
 import random
 import re
@@ -36,11 +35,12 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.models import User
 from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
+from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.schemas import MAX_ID
-from app.common.sql import conflict_insert
+from app.common.sql import built_once_per_dialect, conflict_insert
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -49,8 +49,6 @@ from app.orgs.models import Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
 from app.quizzes import importers
 from app.quizzes.models import Attempt, Question, QuestionBank, Quiz, QuizBest
-
-log = logging.getLogger(__name__)
 
 LETTERS = importers.LETTERS
 DEFAULT_POINTS = {"single": 5, "multiple": 5, "true_false": 5}
@@ -658,20 +656,15 @@ def rank_key(levels_passed: int, score: int, duration_ms: int) -> int:
 
 _BEST_COLUMNS = ("org_id", "org_path", "levels_passed", "score", "max_score", "duration_ms", "passed", "attempts",
                  "achieved_at", "rank_key")
-_BEST_UPSERTS: dict = {}
-
-
-def _best_upsert():
-    """`INSERT … ON CONFLICT (quiz_id, user_id) DO UPDATE` of a leaderboard row, built once per
-    database (Core, bound per call); None where the database has no such clause."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect not in _BEST_UPSERTS:
-        statement = conflict_insert(QuizBest.__table__)
-        if statement is not None:
-            statement = statement.on_conflict_do_update(
-                index_elements=["quiz_id", "user_id"], set_={name: statement.excluded[name] for name in _BEST_COLUMNS})
-        _BEST_UPSERTS[dialect] = statement
-    return _BEST_UPSERTS[dialect]
+@built_once_per_dialect
+def _best_upsert(_dialect: str):
+    """`INSERT … ON CONFLICT (quiz_id, user_id) DO UPDATE` of a leaderboard row (Core, bound per
+    call); None where the database has no such clause."""
+    statement = conflict_insert(QuizBest.__table__)
+    if statement is None:
+        return None
+    return statement.on_conflict_do_update(
+        index_elements=["quiz_id", "user_id"], set_={name: statement.excluded[name] for name in _BEST_COLUMNS})
 
 
 def _refresh_best(quiz_id: int, user_id: int) -> None:
@@ -836,14 +829,11 @@ def _forget_facts(attempt_id: int) -> None:
     current_app.extensions.setdefault("quiz_attempt_facts", {}).pop(attempt_id, None)
 
 
-def _save_statement():
+@built_once_per_dialect
+def _save_statement(dialect: str):
     """`UPDATE … SET answers = answers merged with :patch WHERE` the attempt is the owner's, open and
-    inside its deadline: the database merges the one answer (no read-modify-write race). Built
-    once per database (building it per request costs more than running it); None where the
-    database has no JSON merge we use."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect in _SAVE_STATEMENTS:
-        return _SAVE_STATEMENTS[dialect]
+    inside its deadline: the database merges the one answer (no read-modify-write race). None
+    where the database has no JSON merge we use."""
     table = Attempt.__table__
     patch, empty = bindparam("b_patch", type_=String()), literal("{}", String())
     if dialect == "postgresql":
@@ -853,16 +843,12 @@ def _save_statement():
         merged = func.json_patch(func.coalesce(table.c.answers, empty), patch)
     else:
         merged = None
-    statement = None if merged is None else (
-        update(table)
-        .where(table.c.id == bindparam("b_attempt"), table.c.user_id == bindparam("b_user"),
-               table.c.status == "open", table.c.deadline >= bindparam("b_cutoff", type_=UTCDateTime()))
-        .values(answers=merged))
-    _SAVE_STATEMENTS[dialect] = statement
-    return statement
-
-
-_SAVE_STATEMENTS: dict = {}
+    if merged is None:
+        return None
+    return (update(table)
+            .where(table.c.id == bindparam("b_attempt"), table.c.user_id == bindparam("b_user"),
+                   table.c.status == "open", table.c.deadline >= bindparam("b_cutoff", type_=UTCDateTime()))
+            .values(answers=merged))
 
 
 def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[str], now: datetime) -> dict | None:
@@ -1082,26 +1068,12 @@ def _refresh_in_background(cache: dict, key: tuple, compute, lock: threading.Loc
     if not _background_slots.acquire(blocking=False):
         lock.release()
         return
-    app = current_app._get_current_object()
 
-    def work() -> None:
-        try:
-            with app.app_context():
-                try:
-                    _store(cache, key, compute())
-                except Exception:  # noqa: BLE001 - the stale value stands; the next request tries again
-                    log.warning("background ranking refresh failed key=%s", key, exc_info=True)
-                finally:
-                    db.session.remove()
-        finally:
-            _background_slots.release()
-            lock.release()
-
-    try:
-        threading.Thread(target=work, name="quiz-ranking-refresh", daemon=True).start()
-    except RuntimeError:  # no thread to be had: release what the refresh would have released
+    def done() -> None:
         _background_slots.release()
         lock.release()
+
+    run_in_background(lambda: _store(cache, key, compute()), name=f"quiz-ranking-refresh {key}", on_exit=done)
 
 
 def _child_of(parent_path: str, path: str | None) -> int | None:
