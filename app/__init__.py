@@ -8,6 +8,7 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from app.common.pool import ping_idle_connections
 from config import load_settings
 
 
@@ -55,6 +56,7 @@ def register_extensions(app: Flask) -> None:
     from app.auth import jwt as _token_callbacks  # noqa: F401  (registers callbacks on `jwt`)
 
     with app.app_context():
+        ping_idle_connections(db.engine, app.config["DB_PING_IDLE_S"])
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
 

@@ -49,11 +49,13 @@ class BaseConfig:
         "PLEDGE_STATS_CACHE_S": ("PLEDGE_STATS_CACHE_S", float),
         "QUIZ_RANKING_CACHE_S": ("QUIZ_RANKING_CACHE_S", float),
         "QUIZ_READER_CLOSE_EVERY_S": ("QUIZ_READER_CLOSE_EVERY_S", float),
+        "DB_PING_IDLE_S": ("DB_PING_IDLE_S", float),
     }
 
     SECRET_KEY = INSECURE_SECRET
     SQLALCHEMY_DATABASE_URI = f"sqlite:///{VAR / 'qinglang.db'}"
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    DB_PING_IDLE_S = 5.0  # app/common/pool.py: ping pooled connections idle this long before reuse
     STORAGE_URL = f"file://{VAR / 'storage'}"
     REDIS_URL: str | None = None
     RATELIMIT_STORAGE_URI = "memory://"

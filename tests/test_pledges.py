@@ -167,9 +167,16 @@ def test_many_students_at_once_give_exact_counts(app, api, world, city_pledge, f
     a2 = add_students(app, world.class_a2.id, [f"甲二同学{n}" for n in range(12)])
     b1 = add_students(app, world.class_b1.id, [f"乙一同学{n}" for n in range(12)])
     path = f"/pledges/{city_pledge['id']}/signatures"
-    results = all_at_once(app, [(s.token, path, {}) for s in a1 + a2 + b1])
+    students = a1 + a2 + b1
+    results = all_at_once(app, [(s.token, path, {}) for s in students])
     assert sorted(status for status, _ in results) == [201] * 36, results
     assert len({body["serial"] for _, body in results}) == 36
+    # Signings that arrive together are written together (group commit: one statement per
+    # batch, so a batch shares its `signed_at`) and each answer is the sender's own signature.
+    rows = {row.user_id: row for row in signature_rows(app, city_pledge["id"])}
+    for student, (_, body) in zip(students, results, strict=True):
+        assert (body["id"], body["serial"]) == (rows[student.id].id, rows[student.id].serial)
+    assert len({row.signed_at for row in rows.values()}) < 36
 
     city = stats(api, world.city_admin, city_pledge["id"])
     assert city["org_id"] == world.city.id

@@ -14,14 +14,40 @@ from __future__ import annotations
 
 import time
 
+import jwt as pyjwt
 from flask import current_app
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config
 from flask_jwt_extended.default_callbacks import default_decode_key_callback
 from flask_jwt_extended.tokens import _decode_jwt
 from jwt import ExpiredSignatureError
+from jwt.algorithms import HMACAlgorithm
 
 MAX_REMEMBERED = 20_000  # ~2 KB each: a few tens of MB per worker at most
+
+
+class _CheckedOnceHMAC(HMACAlgorithm):
+    """HS256 that vets each secret once. PyJWT's `prepare_key` re-checks the secret on every
+    decode (trying to parse it as PEM, SSH, DER and JWK, to refuse asymmetric keys): ~15 % of
+    verifying a token, for a value that never changes. The same checks still run, once per
+    secret; verification itself is PyJWT's."""
+
+    def __init__(self, hash_alg) -> None:
+        super().__init__(hash_alg)
+        self._prepared: dict = {}
+
+    def prepare_key(self, key):
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = super().prepare_key(key)
+            if len(self._prepared) < 16:  # a handful of secrets per process (tests make many apps)
+                self._prepared[key] = prepared
+        return prepared
+
+
+# PyJWT's public registry, used by flask-jwt-extended's encode and decode.
+pyjwt.unregister_algorithm("HS256")
+pyjwt.register_algorithm("HS256", _CheckedOnceHMAC(HMACAlgorithm.SHA256))
 
 
 class CachingJWTManager(JWTManager):

@@ -13,7 +13,9 @@ _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def dialect_name() -> str:
-    return db.session.get_bind().dialect.name
+    # The app's one engine; `db.session.get_bind()` resolves the same through the session
+    # registry at ~10x the cost, on every hot-path request.
+    return db.engine.dialect.name
 
 
 def conflict_insert(model):

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import bindparam, case, func, insert, literal, null, or_, select, update
+from sqlalchemy import BigInteger, String, bindparam, case, func, insert, literal, null, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -26,6 +27,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
+from app.common.group_commit import GroupCommit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.sql import built_once_per_dialect, conflict_insert
@@ -207,44 +209,93 @@ def _is_student(user: User) -> bool:
 
 
 @built_once_per_dialect
-def _student_sign_statement(_dialect: str):
-    """`INSERT … SELECT … ON CONFLICT DO NOTHING` for `sign_as_student`, bound with user, pledge,
-    now and serial."""
+def _student_sign_statement(dialect: str):
+    """`INSERT … SELECT … ON CONFLICT DO NOTHING` for a batch of students' signings, bound with
+    `now` and the batch's (pledge, user, serial) triples: arrays on PostgreSQL (`unnest`), one
+    JSON array on SQLite (`json_each`). Returns (statement, make_params) or None."""
     table = Signature.__table__  # Core, not ORM: the ORM would read the parameters as rows to insert
     statement = conflict_insert(table)
-    if statement is not None:
-        campaign_org, klass, school = aliased(Org), aliased(Org), aliased(Org)
-        user_id, now = bindparam("user_id"), bindparam("now", type_=UTCDateTime())
-        other = aliased(Membership)
-        first_student = (select(func.min(other.id)).where(other.user_id == user_id, other.role == "student")
-                         .scalar_subquery())  # the membership `_snapshot` takes
-        individual = Pledge.mode == "individual"
-        rows = (
-            select(Pledge.id, user_id, case((individual, "complete"), else_="awaiting_guardian"), now,
-                   case((individual, now), else_=null()), literal(False), bindparam("serial"),
-                   klass.id, klass.parent_id, school.parent_id, klass.path)
-            .join(Campaign, Campaign.id == Pledge.campaign_id)
-            .join(campaign_org, campaign_org.id == Campaign.org_id)
-            .join(Membership, Membership.id == first_student)
-            .join(klass, klass.id == Membership.org_id)
-            .outerjoin(school, school.id == klass.parent_id)
-            .where(Pledge.id == bindparam("pledge_id"), Pledge.requires_handwriting.is_(False),
-                   or_(Pledge.opens_at.is_(None), Pledge.opens_at <= now),
-                   or_(Pledge.closes_at.is_(None), Pledge.closes_at > now),
-                   klass.path.startswith(campaign_org.path))
-        )
-        columns = ["pledge_id", "user_id", "status", "signed_at", "completed_at", "revoked", "serial",
-                   "class_id", "school_id", "region_id", "class_path"]
-        statement = (statement.from_select(columns, rows)
-                     .on_conflict_do_nothing(index_elements=["pledge_id", "user_id"])
-                     .returning(table.c.id, table.c.status, table.c.completed_at))
-    return statement
+    if statement is None:
+        return None
+    if dialect == "postgresql":
+        source = func.unnest(bindparam("pledge_ids", type_=ARRAY(BigInteger)),
+                             bindparam("user_ids", type_=ARRAY(BigInteger)),
+                             bindparam("serials", type_=ARRAY(String))
+                             ).table_valued("pledge_id", "user_id", "serial").render_derived(name="batch")
+
+        def make_params(triples: list[tuple]) -> dict:
+            pledge_ids, user_ids, serials = (list(column) for column in zip(*triples, strict=True))
+            return {"pledge_ids": pledge_ids, "user_ids": user_ids, "serials": serials}
+    else:
+        value = func.json_each(bindparam("triples")).table_valued("value").alias("each_triple").c.value
+        source = select(func.json_extract(value, "$[0]").label("pledge_id"),
+                        func.json_extract(value, "$[1]").label("user_id"),
+                        func.json_extract(value, "$[2]").label("serial")).subquery("batch")
+
+        def make_params(triples: list[tuple]) -> dict:
+            return {"triples": json.dumps(triples)}
+    campaign_org, klass, school = aliased(Org), aliased(Org), aliased(Org)
+    now = bindparam("now", type_=UTCDateTime())
+    other = aliased(Membership)
+    first_student = (select(func.min(other.id)).where(other.user_id == source.c.user_id, other.role == "student")
+                     .scalar_subquery())  # the membership `_snapshot` takes
+    individual = Pledge.mode == "individual"
+    rows = (
+        select(Pledge.id, source.c.user_id, case((individual, "complete"), else_="awaiting_guardian"), now,
+               case((individual, now), else_=null()), literal(False), source.c.serial,
+               klass.id, klass.parent_id, school.parent_id, klass.path)
+        .select_from(source)
+        .join(Pledge, Pledge.id == source.c.pledge_id)
+        .join(Campaign, Campaign.id == Pledge.campaign_id)
+        .join(campaign_org, campaign_org.id == Campaign.org_id)
+        .join(Membership, Membership.id == first_student)
+        .join(klass, klass.id == Membership.org_id)
+        .outerjoin(school, school.id == klass.parent_id)
+        .where(Pledge.requires_handwriting.is_(False),
+               or_(Pledge.opens_at.is_(None), Pledge.opens_at <= now),
+               or_(Pledge.closes_at.is_(None), Pledge.closes_at > now),
+               klass.path.startswith(campaign_org.path))
+    )
+    columns = ["pledge_id", "user_id", "status", "signed_at", "completed_at", "revoked", "serial",
+               "class_id", "school_id", "region_id", "class_path"]
+    statement = (statement.from_select(columns, rows)
+                 .on_conflict_do_nothing(index_elements=["pledge_id", "user_id"])
+                 .returning(table.c.id, table.c.pledge_id, table.c.user_id, table.c.serial, table.c.status,
+                            table.c.signed_at, table.c.completed_at))
+    return statement, make_params
+
+
+def _write_student_signatures(triples: list[tuple]) -> list:
+    """One batch of (pledge, user, serial): one statement, one commit. The result per triple is
+    the new row, or None where nothing was inserted (already signed, a second tap in the same
+    batch, outside the window, not visible, not a student …) — `sign` then decides."""
+    statement, make_params = _student_sign_statement()
+    first: dict[tuple, int] = {}
+    for index, (pledge_id, user_id, _serial) in enumerate(triples):
+        first.setdefault((pledge_id, user_id), index)
+    unique = [triples[index] for index in first.values()]
+    try:
+        rows = db.session.execute(statement, {"now": utcnow(), **make_params(unique)}).all()
+        db.session.commit()
+    except IntegrityError:  # a serial clash (once in 2^100): each falls back to the full path
+        db.session.rollback()
+        return [None] * len(triples)
+    created = {(row.pledge_id, row.user_id): row for row in rows}
+    return [created.get((pledge_id, user_id)) if first[(pledge_id, user_id)] == index else None
+            for index, (pledge_id, user_id, _serial) in enumerate(triples)]
+
+
+def _signing_batches() -> GroupCommit:
+    batches = current_app.extensions.get("pledge_signing_batches")
+    if batches is None:  # two threads racing here make two; harmless, the first one stays
+        batches = current_app.extensions.setdefault("pledge_signing_batches", GroupCommit(_write_student_signatures))
+    return batches
 
 
 def sign_pledge(user_id: int, load_user: Callable[[], User], pledge_id: int, data: dict) -> tuple[dict, bool]:
     """Sign (or co-sign). Returns (signature, created). The common case — a student, in the
-    window, no handwriting — is one statement that never reads the user row (`sign_as_student`);
-    everything else loads the user and goes through the full rules (`sign`)."""
+    window, no handwriting — never reads the user row (`sign_as_student`); everything else
+    loads the user and goes through the full rules (`sign`)."""
     answer = sign_as_student(user_id, pledge_id, data)
     if answer is not None:
         return answer, True
@@ -252,32 +303,25 @@ def sign_pledge(user_id: int, load_user: Callable[[], User], pledge_id: int, dat
 
 
 def sign_as_student(user_id: int, pledge_id: int, data: dict) -> dict | None:
-    """The common case in one statement: a student signs, in the window, without handwriting.
+    """The common case: a student signs, in the window, without handwriting.
 
-    `INSERT … SELECT` takes the class snapshot from the student's membership and checks the
-    window and visibility (the class lies inside the campaign's org) in the same statement;
-    ON CONFLICT leaves an earlier signature alone. Nothing of the user row is read, so a
-    signing costs one round trip and a commit. Returns the new signature, or None when this
-    path does not apply (already signed, a guardian, handwriting, outside the window, not
-    visible, …): `sign` then decides with the full rules and answers the right status."""
+    The signing joins the process's group commit (`app.common.group_commit`): one
+    `INSERT … SELECT` for every signing waiting at that moment takes each class snapshot from the
+    student's membership and checks the window and visibility (the class lies inside the
+    campaign's org) in SQL; ON CONFLICT leaves an earlier signature alone. Nothing of the user
+    row is read. Returns the new signature, or None when this path does not apply (already
+    signed, a guardian, handwriting, outside the window, not visible, …): `sign` then decides
+    with the full rules and answers the right status."""
     if data.get("child_id") is not None or data.get("handwriting_upload_id"):
         return None
-    statement = _student_sign_statement()
-    if statement is None:
+    if _student_sign_statement() is None:
         return None
-    now = utcnow()
-    serial = random_code(SERIAL_LENGTH, INVITE_ALPHABET)
-    try:
-        created = db.session.execute(
-            statement, {"user_id": user_id, "pledge_id": pledge_id, "now": now, "serial": serial}).first()
-        db.session.commit()
-    except IntegrityError:  # a serial clash (once in 2^100): the full path retries
-        db.session.rollback()
-        return None
+    created = _signing_batches().submit((pledge_id, user_id, random_code(SERIAL_LENGTH, INVITE_ALPHABET)))
     if created is None:
         return None
-    return signature_answer(Signature(id=created.id, pledge_id=pledge_id, serial=serial, status=created.status,
-                                      signed_at=now, completed_at=created.completed_at, revoked=False))
+    return signature_answer(Signature(id=created.id, pledge_id=pledge_id, serial=created.serial,
+                                      status=created.status, signed_at=created.signed_at,
+                                      completed_at=created.completed_at, revoked=False))
 
 
 def sign(user: User, pledge_id: int, data: dict) -> tuple[dict, bool]:

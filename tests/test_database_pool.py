@@ -1,0 +1,50 @@
+"""Pooled connections are checked only after sitting idle (`DB_PING_IDLE_S`, app/common/pool.py):
+one the server dropped meanwhile is replaced before a request uses it. PostgreSQL only: it
+needs a server that can drop connections."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+pytestmark = pytest.mark.skipif(not (os.environ.get("TEST_DATABASE_URL") or "").startswith("postgresql"),
+                                reason="needs a database server (TEST_DATABASE_URL=postgresql…)")
+
+
+def drop_other_connections() -> int:
+    """What a database restart or an idle timeout in a proxy does to the app's pooled connections."""
+    killer = create_engine(os.environ["TEST_DATABASE_URL"])
+    try:
+        with killer.connect() as conn:
+            return len(conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
+    finally:
+        killer.dispose()
+
+
+def lookup(client):
+    """A public request that reads the database (an unknown certificate)."""
+    return client.get("/api/v1/certificates/PLDOESNOTEXIST0000")
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_before_use(fresh_app):
+    client = fresh_app(DB_PING_IDLE_S=0.2).test_client()
+    assert lookup(client).status_code == 404
+    time.sleep(0.3)
+    assert drop_other_connections() >= 1
+    response = lookup(client)
+    assert response.status_code == 404, response.get_json()
+
+
+def test_a_connection_in_steady_use_is_not_pinged(fresh_app):
+    """The price of not pinging on every checkout (documented in app/common/pool.py): a
+    connection dropped while in steady use fails one request cleanly; the pool then starts over."""
+    client = fresh_app(DB_PING_IDLE_S=3600).test_client()
+    assert lookup(client).status_code == 404
+    assert drop_other_connections() >= 1
+    failed = lookup(client)
+    assert failed.status_code == 500 and failed.get_json()["code"] == "internal_error", failed.get_json()
+    assert lookup(client).status_code == 404

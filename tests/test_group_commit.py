@@ -1,0 +1,79 @@
+"""Group commit (app/common/group_commit.py), the machinery under pledge signing: items that
+arrive together are written together, each caller gets its own result or the batch's error,
+and a batch never grows past its cap. The HTTP behaviour is tested in test_pledges.py."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from app.common.group_commit import GroupCommit
+
+
+def submit_all(app, batches: GroupCommit, items: list) -> list:
+    """Each item submitted from its own thread (inside the app context), released together."""
+    barrier = threading.Barrier(len(items))
+    outcomes: list = [None] * len(items)
+
+    def run(index: int, item) -> None:
+        with app.app_context():
+            barrier.wait(timeout=20)
+            try:
+                outcomes[index] = ("ok", batches.submit(item))
+            except Exception as error:  # noqa: BLE001 - the test looks at it
+                outcomes[index] = ("error", error)
+
+    threads = [threading.Thread(target=run, args=(i, item)) for i, item in enumerate(items)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert all(outcome is not None for outcome in outcomes), outcomes
+    return outcomes
+
+
+def test_items_arriving_together_share_writes_and_get_their_own_results(app):
+    written: list[list[int]] = []
+
+    def write(items):
+        written.append(list(items))
+        time.sleep(0.02)  # a round trip: the others queue meanwhile
+        return [item * 10 for item in items]
+
+    batches = GroupCommit(write, max_batch=8)
+    outcomes = submit_all(app, batches, list(range(30)))
+    assert outcomes == [("ok", n * 10) for n in range(30)]
+    assert sorted(n for batch in written for n in batch) == list(range(30))  # each item once
+    assert len(written) < 30 and max(len(batch) for batch in written) <= 8
+    assert (batches.batches, batches.items) == (len(written), 30)
+
+
+def test_a_failed_write_fails_every_item_of_its_batch_and_the_next_batch_still_runs(app):
+    calls = []
+
+    def write(items):
+        calls.append(list(items))
+        time.sleep(0.02)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        return ["saved"] * len(items)
+
+    batches = GroupCommit(write)
+    outcomes = submit_all(app, batches, list(range(12)))
+    first = set(calls[0])
+    for item, (kind, value) in enumerate(outcomes):
+        if item in first:
+            assert kind == "error" and str(value) == "the database went away"
+        else:
+            assert (kind, value) == ("ok", "saved")
+    assert sum(len(batch) for batch in calls) == 12
+    # and later callers are not stuck behind the failure
+    with app.app_context():
+        assert batches.submit(99) == "saved"
+
+
+def test_a_write_that_loses_results_is_an_error_not_a_silent_none(app):
+    batches = GroupCommit(lambda items: [])
+    with app.app_context(), pytest.raises(RuntimeError, match="0 results for 1 items"):
+        batches.submit("x")
