@@ -13,6 +13,7 @@ from pathlib import Path
 
 BANK_SIZE = 5000
 DRAW = 20
+SAVE_BLOCK = 64  # attempts whose autosaves interleave (see request_lists)
 TYPES = ("single", "multiple", "true_false")
 
 
@@ -109,8 +110,15 @@ def top_up_open_attempts(app, quiz_id: int, want: int) -> int:
 
 
 def request_lists(app, quiz_id: int, work: Path) -> tuple[Path, Path, int]:
-    """The autosave list (every open attempt's 20 questions, attempts interleaved so that
-    consecutive requests touch different rows) and the submit list (each open attempt once)."""
+    """The autosave list and the submit list (each open attempt once).
+
+    Autosave: every open attempt's 20 answers, as students answer — each attempt's saves within
+    a second or two, interleaved with the other attempts of its block of `SAVE_BLOCK`, so that
+    the 32 connections touch different rows at any moment and an attempt's saves reach the
+    same two workers repeatedly (as a student's do over a 10-minute quiz). Until session 3 the
+    list took the first question of every attempt, then the second, …: in a 10-second run each
+    attempt got one save, so every save found both per-worker caches (verified token, attempt
+    facts) cold — a load no student makes."""
     from sqlalchemy import select
 
     from app.extensions import db
@@ -122,12 +130,13 @@ def request_lists(app, quiz_id: int, work: Path) -> tuple[Path, Path, int]:
         tokens = _tokens({a.user_id for a in attempts})
     saves, submits = work / "autosave.txt", work / "submit.txt"
     with saves.open("w") as out:
-        for position in range(DRAW):
-            for a in attempts:
-                q = a.questions[position % len(a.questions)]
-                choice = ["A", "C"] if q["type"] == "multiple" else [("A", "B")[position % 2]]
-                out.write(f"PUT\t/api/v1/attempts/{a.id}/answers/{q['id']}\t{tokens[a.user_id]}\t"
-                          f"{json.dumps({'choice': choice})}\n")
+        for block in range(0, len(attempts), SAVE_BLOCK):
+            for position in range(DRAW):
+                for a in attempts[block:block + SAVE_BLOCK]:
+                    q = a.questions[position % len(a.questions)]
+                    choice = ["A", "C"] if q["type"] == "multiple" else [("A", "B")[position % 2]]
+                    out.write(f"PUT\t/api/v1/attempts/{a.id}/answers/{q['id']}\t{tokens[a.user_id]}\t"
+                              f"{json.dumps({'choice': choice})}\n")
     with submits.open("w") as out:
         for a in attempts:
             out.write(f"POST\t/api/v1/attempts/{a.id}/submit\t{tokens[a.user_id]}\t{{}}\n")

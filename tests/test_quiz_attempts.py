@@ -165,6 +165,29 @@ def test_simultaneous_autosaves_of_one_attempt_all_land(api, app, world, quiz):
     assert_error(late, 409, "attempt_submitted")
 
 
+def test_autosaves_of_many_students_at_once_each_land_in_their_own_attempt(api, app, world, quiz):
+    """Autosaves arriving together are written together (group commit); each still gets its own
+    answer: the open attempts take their students' choices, a save to an attempt handed in a
+    moment earlier is refused (409), and a stranger's save to someone else's attempt finds
+    nothing (404) — in the same burst."""
+    students = [add_student(app, world.class_a1.id, f"同时作答{n}") for n in range(6)]
+    attempts = [started(api, s, quiz["id"]) for s in students]
+    handed_in = started(api, world.s_a1, quiz["id"])
+    submit(api, world.s_a1, handed_in["id"])
+    burst = [(s.token, f"/attempts/{a['id']}/answers/{q['id']}", {"choice": right_keys(q)})
+             for s, a in zip(students, attempts, strict=True) for q in a["questions"][:3]]
+    burst.append((world.s_a1.token, f"/attempts/{handed_in['id']}/answers/{handed_in['questions'][0]['id']}",
+                  {"choice": ["A"]}))
+    burst.append((world.s_b1.token, f"/attempts/{attempts[0]['id']}/answers/{attempts[0]['questions'][5]['id']}",
+                  {"choice": ["A"]}))
+    results = all_at_once(app, burst, method="PUT")
+    assert [status for status, _ in results] == [200] * 18 + [409, 404], results
+    assert (results[-2][1]["code"], results[-1][1]["code"]) == ("attempt_submitted", "attempt_not_found")
+    for s, a in zip(students, attempts, strict=True):
+        saved = api.as_(s).get(f"/attempts/{a['id']}").get_json()["saved"]
+        assert saved == {str(q["id"]): right_keys(q) for q in a["questions"][:3]}
+
+
 def test_submit_twice_gives_the_same_result_and_closes_the_attempt(api, world, quiz):
     attempt = started(api, world.s_a1, quiz["id"])
     answers = {str(q["id"]): right_keys(q) for q in attempt["questions"][:5]}

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from flask import current_app
+
 from app.extensions import db
 
 
@@ -93,3 +95,12 @@ class GroupCommit:
                 slot.ready.release()
         if successor is not None:
             successor.ready.release()
+
+
+def group_commit(name: str, write: Callable[[Sequence[Any]], Sequence[Any]]) -> GroupCommit:
+    """This app's GroupCommit called `name` (one per process and app; made on first use)."""
+    key = f"group_commit:{name}"
+    batches = current_app.extensions.get(key)
+    if batches is None:  # two threads racing here make two; harmless, the first one stays
+        batches = current_app.extensions.setdefault(key, GroupCommit(write))
+    return batches

@@ -27,7 +27,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
-from app.common.group_commit import GroupCommit
+from app.common.group_commit import group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.sql import built_once_per_dialect, conflict_insert
@@ -285,13 +285,6 @@ def _write_student_signatures(triples: list[tuple]) -> list:
             for index, (pledge_id, user_id, _serial) in enumerate(triples)]
 
 
-def _signing_batches() -> GroupCommit:
-    batches = current_app.extensions.get("pledge_signing_batches")
-    if batches is None:  # two threads racing here make two; harmless, the first one stays
-        batches = current_app.extensions.setdefault("pledge_signing_batches", GroupCommit(_write_student_signatures))
-    return batches
-
-
 def sign_pledge(user_id: int, load_user: Callable[[], User], pledge_id: int, data: dict) -> tuple[dict, bool]:
     """Sign (or co-sign). Returns (signature, created). The common case — a student, in the
     window, no handwriting — never reads the user row (`sign_as_student`); everything else
@@ -316,7 +309,8 @@ def sign_as_student(user_id: int, pledge_id: int, data: dict) -> dict | None:
         return None
     if _student_sign_statement() is None:
         return None
-    created = _signing_batches().submit((pledge_id, user_id, random_code(SERIAL_LENGTH, INVITE_ALPHABET)))
+    serial = random_code(SERIAL_LENGTH, INVITE_ALPHABET)
+    created = group_commit("pledge_signings", _write_student_signatures).submit((pledge_id, user_id, serial))
     if created is None:
         return None
     return signature_answer(Signature(id=created.id, pledge_id=pledge_id, serial=created.serial,

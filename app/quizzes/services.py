@@ -28,8 +28,8 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from flask import current_app, g, request
-from sqlalchemy import JSON, String, bindparam, cast, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, BigInteger, String, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -37,6 +37,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
+from app.common.group_commit import group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.schemas import MAX_ID
@@ -831,29 +832,65 @@ def _forget_facts(attempt_id: int) -> None:
 
 @built_once_per_dialect
 def _save_statement(dialect: str):
-    """`UPDATE … SET answers = answers merged with :patch WHERE` the attempt is the owner's, open and
-    inside its deadline: the database merges the one answer (no read-modify-write race). None
-    where the database has no JSON merge we use."""
+    """`UPDATE … SET answers = answers merged with the batch's patch FROM batch WHERE` each attempt
+    is its sender's, open and inside its deadline: the database merges the answers (no
+    read-modify-write race) for every autosave of a group commit at once, and returns the ids of
+    the attempts it changed. The batch arrives as arrays (`unnest`, PostgreSQL) or one JSON array
+    (`json_each`, SQLite). Returns (statement, make_params), or None where the database has no
+    JSON merge we use."""
     table = Attempt.__table__
-    patch, empty = bindparam("b_patch", type_=String()), literal("{}", String())
+    empty = literal("{}", String())
     if dialect == "postgresql":
-        merged = cast(func.coalesce(cast(table.c.answers, JSONB), cast(empty, JSONB)).op("||")(cast(patch, JSONB)),
-                      JSON)
+        batch = func.unnest(bindparam("attempt_ids", type_=ARRAY(BigInteger)),
+                            bindparam("user_ids", type_=ARRAY(BigInteger)),
+                            bindparam("patches", type_=ARRAY(String))
+                            ).table_valued("attempt_id", "user_id", "patch").render_derived(name="batch")
+        merged = cast(func.coalesce(cast(table.c.answers, JSONB), cast(empty, JSONB))
+                      .op("||")(cast(batch.c.patch, JSONB)), JSON)
+
+        def make_params(rows: list[tuple]) -> dict:
+            attempt_ids, user_ids, patches = (list(column) for column in zip(*rows, strict=True))
+            return {"attempt_ids": attempt_ids, "user_ids": user_ids, "patches": patches}
     elif dialect == "sqlite":
-        merged = func.json_patch(func.coalesce(table.c.answers, empty), patch)
+        value = func.json_each(bindparam("rows")).table_valued("value").alias("each_save").c.value
+        batch = select(func.json_extract(value, "$[0]").label("attempt_id"),
+                       func.json_extract(value, "$[1]").label("user_id"),
+                       func.json_extract(value, "$[2]").label("patch")).subquery("batch")
+        merged = func.json_patch(func.coalesce(table.c.answers, empty), batch.c.patch)
+
+        def make_params(rows: list[tuple]) -> dict:
+            return {"rows": json.dumps(rows, ensure_ascii=False)}
     else:
-        merged = None
-    if merged is None:
         return None
-    return (update(table)
-            .where(table.c.id == bindparam("b_attempt"), table.c.user_id == bindparam("b_user"),
-                   table.c.status == "open", table.c.deadline >= bindparam("b_cutoff", type_=UTCDateTime()))
-            .values(answers=merged))
+    statement = (update(table)
+                 .where(table.c.id == batch.c.attempt_id, table.c.user_id == batch.c.user_id,
+                        table.c.status == "open", table.c.deadline >= bindparam("cutoff", type_=UTCDateTime()))
+                 .values(answers=merged)
+                 .returning(table.c.id))
+    return statement, make_params
+
+
+def _write_saves(saves: list[tuple]) -> list[bool]:
+    """One batch of autosaves (attempt, user, question, choice): one UPDATE, one commit. Saves of
+    the same attempt are merged into one patch in arrival order (a later answer to the same
+    question wins, as it would one after the other). True where the attempt took the answer."""
+    statement, make_params = _save_statement()
+    patches: dict[int, dict] = {}
+    owners: dict[int, int] = {}
+    for attempt_id, user_id, question_id, choice in saves:
+        patches.setdefault(attempt_id, {})[question_id] = choice
+        owners[attempt_id] = user_id
+    rows = [(attempt_id, owners[attempt_id], json.dumps(patch, ensure_ascii=False))
+            for attempt_id, patch in patches.items()]
+    saved = set(db.session.scalars(statement, {"cutoff": utcnow() - _grace(), **make_params(rows)}))
+    db.session.commit()
+    return [attempt_id in saved for attempt_id, *_ in saves]
 
 
 def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[str], now: datetime) -> dict | None:
-    """The common autosave in one UPDATE: the answer is merged into the open attempt's answers
-    by the database, and the deadline is checked in the same statement. None when anything is
+    """The common autosave: checked against the attempt's cached facts, then merged into the
+    open attempt's answers by the database, with the deadline checked in the same statement,
+    together with the other autosaves of this moment (group commit). None when anything is
     unusual (not found, not the owner, deadline passed, submitted, a bad choice): `save_answer`
     then answers with the full rules."""
     facts = _facts(attempt_id)
@@ -866,16 +903,12 @@ def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[s
         choice = _clean_keys(*question, keys, "choice")
     except ApiError:
         return None
-    statement = _save_statement()
-    if statement is None:
+    if _save_statement() is None:
         return None
-    done = db.session.execute(statement, {
-        "b_attempt": attempt_id, "b_user": user_id, "b_cutoff": now - _grace(),
-        "b_patch": json.dumps({str(question_id): choice}, ensure_ascii=False)})
-    if done.rowcount != 1:  # submitted, closed or past the deadline meanwhile
-        db.session.rollback()
-        return None
-    db.session.commit()
+    if db.session().in_transaction():  # the facts were read: don't hold the connection while waiting
+        db.session.commit()
+    if not group_commit("quiz_autosaves", _write_saves).submit((attempt_id, user_id, str(question_id), choice)):
+        return None  # submitted, closed or past the deadline meanwhile
     return {"question_id": question_id, "choice": choice, "saved_at": now}
 
 
