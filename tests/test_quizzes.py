@@ -258,6 +258,10 @@ def test_levels_open_one_after_another(api, world, setup):
     assert [(p["level"], p["attempts_used"], p["best_score"], p["passed"], p["unlocked"])
             for p in progress["levels"]] == [(1, 2, 15, True, True), (2, 1, None, False, True),
                                             (3, 0, None, False, False)]
+    answers = {str(q["id"]): right_keys(q) for q in level_two["questions"]}
+    assert submit(api, world.s_a1, level_two["id"], answers)["next_level"] == 3
+    last = take(api, world.s_a1, quiz["id"], correct=2)
+    assert (last["level"], last["passed"], last["next_level"]) == (3, True, None)  # no level after the last
 
 
 # --- leaderboard ---------------------------------------------------------------------------

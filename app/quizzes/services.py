@@ -760,8 +760,10 @@ def _result(attempt: Attempt) -> dict:
             "points": q["points"], "earned": earned, "answer": sorted(display_of[i] for i in q["answer"]),
             "explanation": q["explanation"], "legal_basis": q["legal_basis"],
         })
-    quiz = db.session.get(Quiz, attempt.quiz_id)
-    next_level = attempt.level + 1 if attempt.passed and attempt.level < len(quiz.levels) else None
+    next_level = None
+    if attempt.passed:  # only a pass opens the next level; the quiz's level list is read for it
+        levels = db.session.scalar(select(Quiz.levels).where(Quiz.id == attempt.quiz_id))
+        next_level = attempt.level + 1 if attempt.level < len(levels) else None
     return {
         "id": attempt.id, "quiz_id": attempt.quiz_id, "level": attempt.level, "status": attempt.status,
         "ended_by": attempt.ended_by, "score": attempt.score, "max_score": attempt.max_score,
