@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from app.extensions import db
-from app.quizzes.models import Attempt
+from app.quizzes.models import Attempt, Quiz
 from tests.conftest import assert_error
 from tests.pledge_helpers import all_at_once
 from tests.test_quizzes import (
@@ -186,6 +186,59 @@ def test_autosaves_of_many_students_at_once_each_land_in_their_own_attempt(api, 
     for s, a in zip(students, attempts, strict=True):
         saved = api.as_(s).get(f"/attempts/{a['id']}").get_json()["saved"]
         assert saved == {str(q["id"]): right_keys(q) for q in a["questions"][:3]}
+
+
+def test_starts_after_the_first_still_obey_every_rule(api, app, world):
+    """Once a process has started an attempt of a quiz, it starts the next ones without reading
+    the quiz first: questions drawn from its cache, one INSERT that checks window, bank
+    revision, attempts used and the student's class, group-committed with the other starts of
+    that moment (`services.start_as_student`). The answers must be exactly those of the full
+    rules (`start_attempt`), whichever path a request takes."""
+    now = datetime.now(UTC)
+    bank = make_bank(api, world.city_admin, world.city.id)
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)  # school A only
+    quiz = make_quiz(api, world.sa_a, campaign, bank, draw=[{"count": 14}], max_attempts=2,
+                     closes_at=(now + timedelta(seconds=120)).isoformat())
+    warm = started(api, add_student(app, world.class_a2.id, "预热"), quiz["id"])  # the full rules, once
+    assert warm["number"] == 1
+
+    first = start(api, world.s_a1, quiz["id"])
+    assert first.status_code == 201
+    assert_no_leak(first)
+    first = first.get_json()
+    assert (first["number"], len(first["questions"])) == (1, 14)
+    assert datetime.fromisoformat(first["deadline"]) <= now + timedelta(seconds=121), "capped by the quiz's close"
+    again = start(api, world.s_a1, quiz["id"])  # an open attempt is resumed, not doubled
+    assert again.status_code == 200 and again.get_json()["id"] == first["id"]
+    submit(api, world.s_a1, first["id"])
+    second = started(api, world.s_a1, quiz["id"])
+    assert second["number"] == 2 and datetime.fromisoformat(second["deadline"]) > now
+    submit(api, world.s_a1, second["id"])
+    assert_error(start(api, world.s_a1, quiz["id"]), 409, "attempts_exhausted")
+    assert_error(start(api, world.s_b1, quiz["id"]), 404, "quiz_not_found")  # school B: not their campaign
+
+    # Many at once: each gets their own attempt, shuffled their own way; ten taps of one student make one.
+    crowd = [add_student(app, world.class_a1.id, f"同时开始{n}") for n in range(8)]
+    results = all_at_once(app, [(s.token, f"/quizzes/{quiz['id']}/attempts", {}) for s in crowd]
+                          + [(crowd[0].token, f"/quizzes/{quiz['id']}/attempts", {})] * 9)
+    assert sorted(status for status, _ in results) == [200] * 9 + [201] * 8, results
+    assert len({body["id"] for _, body in results}) == 8
+    orders = {tuple(q["id"] for q in body["questions"]) for _, body in results}
+    assert len(orders) > 1 and all(len(order) == 14 for order in orders)
+    assert app.extensions[f"group_commit:quiz_starts:{quiz['id']}"].items >= 8  # these took the fast path
+
+    # The bank is edited: new starts show the new text at once.
+    question = first["questions"][0]
+    edited = api.as_(world.city_admin).put(f"/questions/{question['id']}", json={"stem": "刚刚改过的题干"})
+    assert edited.status_code == 200, edited.get_json()
+    fresh = started(api, add_student(app, world.class_a1.id, "改后开始"), quiz["id"])
+    assert "刚刚改过的题干" in {q["stem"] for q in fresh["questions"]}
+
+    # The quiz is closed early (its row changed behind this process's back): refused at once.
+    with app.app_context():
+        db.session.execute(update(Quiz).where(Quiz.id == quiz["id"]).values(closes_at=now - timedelta(seconds=1)))
+        db.session.commit()
+    assert_error(start(api, add_student(app, world.class_a1.id, "晚到"), quiz["id"]), 409, "quiz_closed")
 
 
 def test_submit_twice_gives_the_same_result_and_closes_the_attempt(api, world, quiz):

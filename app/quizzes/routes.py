@@ -6,7 +6,7 @@ from flask import current_app, jsonify, request, send_file
 from flask.views import MethodView
 
 from app.api import Blueprint
-from app.auth.current import current_user, current_user_id
+from app.auth.current import current_user, current_user_id, load_current_user
 from app.auth.decorators import login_required
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import PageArgsSchema, page_of
@@ -230,7 +230,8 @@ class QuizAttempts(MethodView):
     @quizzes_blp.alt_response(422, description="validation_error: level")
     def post(self, body, quiz_id):
         """Start an attempt. The answers and explanations stay on the server until you submit."""
-        answer, created = services.start_attempt(current_user, quiz_id, body.get("level"), _device())
+        answer, created = services.start_quiz(current_user_id(), load_current_user, quiz_id, body.get("level"),
+                                              _device())
         return _prebuilt(answer, 201 if created else 200)
 
 

@@ -26,11 +26,13 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from functools import partial
+from types import SimpleNamespace
 
 from flask import current_app, g, request
 from sqlalchemy import JSON, BigInteger, String, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
@@ -471,8 +473,9 @@ def _student_org(user: User, campaign: Campaign) -> Org | None:
     return None
 
 
-def _draw(quiz: Quiz, level: dict, rng: random.Random) -> list[dict]:
-    bank = db.session.get(QuestionBank, quiz.bank_id)
+def _draw(bank, points: dict, multiple_partial: bool, level: dict, rng: random.Random) -> list[dict]:
+    """The attempt's snapshot: questions drawn by the level's rules and shuffled with `rng`.
+    `bank` needs only `id` and `revision` (they key the caches of pools and question texts)."""
     chosen: list[int] = []
     taken: set[int] = set()
     for rule in level["draw"]:
@@ -493,8 +496,8 @@ def _draw(quiz: Quiz, level: dict, rng: random.Random) -> list[dict]:
         perm = list(range(len(q["options"])))
         if q["type"] != "true_false":  # 正确 / 错误 keep their order
             rng.shuffle(perm)
-        snapshot.append(q | {"perm": perm, "points": quiz.points.get(q["type"], 5),
-                             "partial": bool(quiz.multiple_partial and q["type"] == "multiple")})
+        snapshot.append(q | {"perm": perm, "points": points.get(q["type"], 5),
+                             "partial": bool(multiple_partial and q["type"] == "multiple")})
     return snapshot
 
 
@@ -525,8 +528,9 @@ def _question_data(bank: QuestionBank, ids: list[int]) -> dict[int, dict]:
     return {qid: known[qid] for qid in ids if qid in known}
 
 
-def _open_payload(attempt: Attempt) -> dict:
-    """What the student sees while answering: no answer, no explanation, no correctness."""
+def _open_payload(attempt) -> dict:
+    """What the student sees while answering: no answer, no explanation, no correctness.
+    `attempt` is an Attempt or anything with its attributes (the fast start passes values)."""
     return {
         "id": attempt.id, "quiz_id": attempt.quiz_id, "level": attempt.level, "number": attempt.number,
         "status": attempt.status, "started_at": attempt.started_at, "deadline": attempt.deadline,
@@ -544,10 +548,163 @@ def _expired(attempt: Attempt, now: datetime) -> bool:
     return now > attempt.deadline + _grace()
 
 
+MAX_START_FACTS = 1000
+
+
+def _remember_start_facts(quiz: Quiz) -> None:
+    """What a start needs of a one-level quiz that never changes once the quiz exists (its bank,
+    draw rules, points, time limit), kept per process for `start_as_student`. The bank's
+    revision is kept too and re-checked by the insert itself: an edited bank makes the fast
+    insert find nothing, and the full path then remembers the new revision."""
+    if len(quiz.levels) != 1:
+        return
+    known = current_app.extensions.setdefault("quiz_start_facts", {})
+    if len(known) >= MAX_START_FACTS:
+        known.clear()
+    bank = db.session.get(QuestionBank, quiz.bank_id)
+    known[quiz.id] = _StartFacts(quiz.id, bank.id, bank.revision, quiz.levels[0], dict(quiz.points),
+                                 quiz.multiple_partial)
+
+
+class _StartFacts:
+    __slots__ = ("quiz_id", "id", "revision", "level", "points", "multiple_partial")
+
+    def __init__(self, quiz_id, bank_id, revision, level, points, multiple_partial) -> None:
+        # `id` and `revision` are the bank's: this object stands in for it in `_draw`.
+        self.quiz_id, self.id, self.revision = quiz_id, bank_id, revision
+        self.level, self.points, self.multiple_partial = level, points, multiple_partial
+
+
+@built_once_per_dialect
+def _fast_start_statement(dialect: str):
+    """`INSERT … SELECT … ON CONFLICT DO NOTHING` of the new attempts of one quiz, one row per
+    student of the batch (arrays on PostgreSQL, one JSON array on SQLite): the quiz's window, the
+    bank's revision, the attempts used and the student's class inside the campaign's org are
+    checked in SQL; the unique open key and attempt number refuse a second open attempt and a
+    race. Returns (statement, make_params) or None."""
+    table = Attempt.__table__
+    statement = conflict_insert(table)
+    if statement is None:
+        return None
+    names = ("user_id", "open_key", "seed", "device", "questions", "max_score")
+    if dialect == "postgresql":
+        types = (BigInteger, String, BigInteger, String, String, BigInteger)
+        batch = func.unnest(*[bindparam(f"{name}s", type_=ARRAY(kind)) for name, kind in zip(names, types, strict=True)]
+                            ).table_valued(*names).render_derived(name="batch")
+        questions, empty = cast(batch.c.questions, JSON), cast(literal("{}", String()), JSON)
+
+        def make_params(rows: list[tuple]) -> dict:
+            return {f"{name}s": list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
+    else:
+        value = func.json_each(bindparam("rows")).table_valued("value").alias("each_start").c.value
+        batch = select(*[func.json_extract(value, f"$[{i}]").label(name) for i, name in enumerate(names)]
+                       ).subquery("batch")
+        questions, empty = batch.c.questions, literal("{}", String())
+
+        def make_params(rows: list[tuple]) -> dict:
+            return {"rows": json.dumps(rows, ensure_ascii=False)}
+    campaign_org, klass, other_org = aliased(Org), aliased(Org), aliased(Org)
+    other, earlier = aliased(Membership), Attempt.__table__.alias("earlier")
+    quiz_id, now = bindparam("quiz_id"), bindparam("now", type_=UTCDateTime())
+    deadline = bindparam("deadline", type_=UTCDateTime())
+    class_in_campaign = (select(func.min(other.id)).join(other_org, other_org.id == other.org_id)
+                         .where(other.user_id == batch.c.user_id, other.role == "student",
+                                other_org.path.startswith(campaign_org.path))
+                         .scalar_subquery())  # the membership `_student_org` takes
+    used = (select(func.count()).select_from(earlier)
+            .where(earlier.c.quiz_id == quiz_id, earlier.c.user_id == batch.c.user_id, earlier.c.level == 1)
+            .scalar_subquery())
+    earliest = func.least if dialect == "postgresql" else func.min
+    rows = (
+        select(Quiz.id, batch.c.user_id, literal(1), used + 1, batch.c.open_key, batch.c.seed, literal("open"),
+               klass.id, klass.path, batch.c.device, questions, empty, bindparam("time_limit_s"),
+               bindparam("pass_score"), batch.c.max_score, now, earliest(deadline, func.coalesce(Quiz.closes_at,
+                                                                                                  deadline)), now)
+        .select_from(batch)
+        .join(Quiz, Quiz.id == quiz_id)
+        .join(QuestionBank, QuestionBank.id == Quiz.bank_id)
+        .join(Campaign, Campaign.id == Quiz.campaign_id)
+        .join(campaign_org, campaign_org.id == Campaign.org_id)
+        .join(Membership, Membership.id == class_in_campaign)
+        .join(klass, klass.id == Membership.org_id)
+        .where(QuestionBank.revision == bindparam("revision"), used < Quiz.max_attempts,
+               or_(Quiz.opens_at.is_(None), Quiz.opens_at <= now),
+               or_(Quiz.closes_at.is_(None), Quiz.closes_at > now))
+    )
+    columns = ["quiz_id", "user_id", "level", "number", "open_key", "seed", "status", "org_id", "org_path", "device",
+               "questions", "answers", "time_limit_s", "pass_score", "max_score", "started_at", "deadline",
+               "updated_at"]
+    statement = (statement.from_select(columns, rows).on_conflict_do_nothing()
+                 .returning(table.c.id, table.c.user_id, table.c.number, table.c.started_at, table.c.deadline))
+    return statement, make_params
+
+
+def _write_starts(starts: list[tuple]) -> list:
+    """One batch of starts of one quiz ((facts, user, seed, device, snapshot) each): one statement,
+    one commit. The new attempt's row per start, or None (full path) where nothing was inserted
+    or the start was drawn from other facts than the batch's first (a bank edited meanwhile)."""
+    facts = starts[0][0]
+    first: dict[int, int] = {}
+    for index, (their_facts, user_id, *_rest) in enumerate(starts):
+        if their_facts is facts:
+            first.setdefault(user_id, index)
+    statement, make_params = _fast_start_statement()
+    now = utcnow()
+    level = facts.level
+    rows = []
+    for index in first.values():
+        _facts_, user_id, seed, device, snapshot = starts[index]
+        rows.append((user_id, f"{facts.quiz_id}:{user_id}", seed, device, json.dumps(snapshot, ensure_ascii=False),
+                     sum(q["points"] for q in snapshot)))
+    created = {row.user_id: row for row in db.session.execute(statement, {
+        "quiz_id": facts.quiz_id, "revision": facts.revision, "now": now,
+        "deadline": now + timedelta(seconds=level["time_limit_s"]), "time_limit_s": level["time_limit_s"],
+        "pass_score": level["pass_score"], **make_params(rows)})}
+    db.session.commit()
+    return [created.get(user_id) if first.get(user_id) == index else None
+            for index, (_facts, user_id, *_rest) in enumerate(starts)]
+
+
+def start_as_student(user_id: int, quiz_id: int, level_no: int | None, device: str | None) -> dict | None:
+    """The common start: a student in the campaign's org opens a one-level quiz this process has
+    started before, in its window, with attempts left and none open. Nothing is read first: the
+    questions are drawn from the cached pool, and the insert (group-committed with the other
+    starts of this quiz at this moment) checks everything else. None when this path does not
+    apply or inserted nothing: `start_attempt` then decides with the full rules (resume,
+    refusals, levels, staff)."""
+    facts = current_app.extensions.get("quiz_start_facts", {}).get(quiz_id)
+    if facts is None or level_no not in (None, 1) or _fast_start_statement() is None:
+        return None
+    seed = secrets.randbits(31)
+    try:
+        snapshot = _draw(facts, facts.points, facts.multiple_partial, facts.level, random.Random(seed))
+    except ApiError:
+        return None
+    if db.session().in_transaction():  # the draw read questions: don't hold the connection while waiting
+        db.session.commit()
+    row = group_commit(f"quiz_starts:{quiz_id}", _write_starts).submit((facts, user_id, seed, device, snapshot))
+    if row is None:
+        return None
+    _remember_facts(row.id, user_id, snapshot)  # this worker will likely get the student's autosaves
+    return _open_payload(SimpleNamespace(
+        id=row.id, quiz_id=quiz_id, level=1, number=row.number, status="open", started_at=row.started_at,
+        deadline=row.deadline, time_limit_s=facts.level["time_limit_s"], questions=snapshot, answers={}))
+
+
+def start_quiz(user_id: int, load_user, quiz_id: int, level_no: int | None = None, device: str | None = None
+               ) -> tuple[dict, bool]:
+    """Start (or resume) an attempt: the fast path when it applies, else the full rules."""
+    payload = start_as_student(user_id, quiz_id, level_no, device)
+    if payload is not None:
+        return payload, True
+    return start_attempt(load_user(), quiz_id, level_no, device)
+
+
 def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device: str | None = None
                   ) -> tuple[dict, bool]:
     """A new attempt (created=True), or the open one so a reinstalled app resumes (False)."""
     quiz = _quiz(user, quiz_id)
+    _remember_start_facts(quiz)
     now = utcnow()
     open_key = f"{quiz.id}:{user.id}"
     rows = _my_attempt_rows(quiz, user)
@@ -584,7 +741,8 @@ def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device:
     attempt = Attempt(
         quiz_id=quiz.id, user_id=user.id, level=level_no, number=mine["attempts_used"] + 1, open_key=open_key,
         seed=seed, status="open", org_id=org.id if org else None, org_path=org.path if org else None,
-        device=device, questions=_draw(quiz, level, random.Random(seed)), answers={},
+        device=device, questions=_draw(db.session.get(QuestionBank, quiz.bank_id), quiz.points, quiz.multiple_partial,
+                                       level, random.Random(seed)), answers={},
         time_limit_s=level["time_limit_s"], pass_score=level["pass_score"], started_at=now, deadline=deadline,
     )
     attempt.max_score = sum(q["points"] for q in attempt.questions)
