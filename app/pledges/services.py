@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import BigInteger, String, bindparam, case, func, insert, literal, null, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -30,7 +29,7 @@ from app.common.db_types import UTCDateTime
 from app.common.group_commit import group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
-from app.common.sql import built_once_per_dialect, conflict_insert
+from app.common.sql import built_once_per_dialect, conflict_insert, json_batch, json_batch_params
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db, storage
@@ -211,29 +210,12 @@ def _is_student(user: User) -> bool:
 @built_once_per_dialect
 def _student_sign_statement(dialect: str):
     """`INSERT … SELECT … ON CONFLICT DO NOTHING` for a batch of students' signings, bound with
-    `now` and the batch's (pledge, user, serial) triples: arrays on PostgreSQL (`unnest`), one
-    JSON array on SQLite (`json_each`). Returns (statement, make_params) or None."""
+    `now` and the batch's [pledge, user, serial] rows (`json_batch`)."""
     table = Signature.__table__  # Core, not ORM: the ORM would read the parameters as rows to insert
     statement = conflict_insert(table)
-    if statement is None:
+    source = json_batch(dialect, "batch", {"pledge_id": BigInteger(), "user_id": BigInteger(), "serial": String()})
+    if statement is None or source is None:
         return None
-    if dialect == "postgresql":
-        source = func.unnest(bindparam("pledge_ids", type_=ARRAY(BigInteger)),
-                             bindparam("user_ids", type_=ARRAY(BigInteger)),
-                             bindparam("serials", type_=ARRAY(String))
-                             ).table_valued("pledge_id", "user_id", "serial").render_derived(name="batch")
-
-        def make_params(triples: list[tuple]) -> dict:
-            pledge_ids, user_ids, serials = (list(column) for column in zip(*triples, strict=True))
-            return {"pledge_ids": pledge_ids, "user_ids": user_ids, "serials": serials}
-    else:
-        value = func.json_each(bindparam("triples")).table_valued("value").alias("each_triple").c.value
-        source = select(func.json_extract(value, "$[0]").label("pledge_id"),
-                        func.json_extract(value, "$[1]").label("user_id"),
-                        func.json_extract(value, "$[2]").label("serial")).subquery("batch")
-
-        def make_params(triples: list[tuple]) -> dict:
-            return {"triples": json.dumps(triples)}
     campaign_org, klass, school = aliased(Org), aliased(Org), aliased(Org)
     now = bindparam("now", type_=UTCDateTime())
     other = aliased(Membership)
@@ -262,20 +244,20 @@ def _student_sign_statement(dialect: str):
                  .on_conflict_do_nothing(index_elements=["pledge_id", "user_id"])
                  .returning(table.c.id, table.c.pledge_id, table.c.user_id, table.c.serial, table.c.status,
                             table.c.signed_at, table.c.completed_at))
-    return statement, make_params
+    return statement
 
 
 def _write_student_signatures(triples: list[tuple]) -> list:
     """One batch of (pledge, user, serial): one statement, one commit. The result per triple is
     the new row, or None where nothing was inserted (already signed, a second tap in the same
     batch, outside the window, not visible, not a student …) — `sign` then decides."""
-    statement, make_params = _student_sign_statement()
+    statement = _student_sign_statement()
     first: dict[tuple, int] = {}
     for index, (pledge_id, user_id, _serial) in enumerate(triples):
         first.setdefault((pledge_id, user_id), index)
     unique = [triples[index] for index in first.values()]
     try:
-        rows = db.session.execute(statement, {"now": utcnow(), **make_params(unique)}).all()
+        rows = db.session.execute(statement, {"now": utcnow(), **json_batch_params(unique)}).all()
         db.session.commit()
     except IntegrityError:  # a serial clash (once in 2^100): each falls back to the full path
         db.session.rollback()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 import random
 import re
@@ -30,7 +29,7 @@ from types import SimpleNamespace
 
 from flask import current_app, g, request
 from sqlalchemy import JSON, BigInteger, String, bindparam, cast, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -43,7 +42,7 @@ from app.common.group_commit import group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.schemas import MAX_ID
-from app.common.sql import built_once_per_dialect, conflict_insert
+from app.common.sql import built_once_per_dialect, conflict_insert, json_batch, json_batch_params
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -578,31 +577,18 @@ class _StartFacts:
 @built_once_per_dialect
 def _fast_start_statement(dialect: str):
     """`INSERT … SELECT … ON CONFLICT DO NOTHING` of the new attempts of one quiz, one row per
-    student of the batch (arrays on PostgreSQL, one JSON array on SQLite): the quiz's window, the
-    bank's revision, the attempts used and the student's class inside the campaign's org are
-    checked in SQL; the unique open key and attempt number refuse a second open attempt and a
-    race. Returns (statement, make_params) or None."""
+    student of the batch (`json_batch`): the quiz's window, the bank's revision, the attempts
+    used and the student's class inside the campaign's org are checked in SQL; the unique open
+    key and attempt number refuse a second open attempt and a race. None on other databases."""
     table = Attempt.__table__
     statement = conflict_insert(table)
-    if statement is None:
+    batch = json_batch(dialect, "batch", {"user_id": BigInteger(), "open_key": String(), "seed": BigInteger(),
+                                          "device": String(), "questions": JSON(), "max_score": BigInteger()})
+    if statement is None or batch is None:
         return None
-    names = ("user_id", "open_key", "seed", "device", "questions", "max_score")
+    empty = literal("{}", String())
     if dialect == "postgresql":
-        types = (BigInteger, String, BigInteger, String, String, BigInteger)
-        batch = func.unnest(*[bindparam(f"{name}s", type_=ARRAY(kind)) for name, kind in zip(names, types, strict=True)]
-                            ).table_valued(*names).render_derived(name="batch")
-        questions, empty = cast(batch.c.questions, JSON), cast(literal("{}", String()), JSON)
-
-        def make_params(rows: list[tuple]) -> dict:
-            return {f"{name}s": list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
-    else:
-        value = func.json_each(bindparam("rows")).table_valued("value").alias("each_start").c.value
-        batch = select(*[func.json_extract(value, f"$[{i}]").label(name) for i, name in enumerate(names)]
-                       ).subquery("batch")
-        questions, empty = batch.c.questions, literal("{}", String())
-
-        def make_params(rows: list[tuple]) -> dict:
-            return {"rows": json.dumps(rows, ensure_ascii=False)}
+        empty = cast(empty, JSON)
     campaign_org, klass, other_org = aliased(Org), aliased(Org), aliased(Org)
     other, earlier = aliased(Membership), Attempt.__table__.alias("earlier")
     quiz_id, now = bindparam("quiz_id"), bindparam("now", type_=UTCDateTime())
@@ -617,7 +603,7 @@ def _fast_start_statement(dialect: str):
     earliest = func.least if dialect == "postgresql" else func.min
     rows = (
         select(Quiz.id, batch.c.user_id, literal(1), used + 1, batch.c.open_key, batch.c.seed, literal("open"),
-               klass.id, klass.path, batch.c.device, questions, empty, bindparam("time_limit_s"),
+               klass.id, klass.path, batch.c.device, batch.c.questions, empty, bindparam("time_limit_s"),
                bindparam("pass_score"), batch.c.max_score, now, earliest(deadline, func.coalesce(Quiz.closes_at,
                                                                                                   deadline)), now)
         .select_from(batch)
@@ -636,7 +622,7 @@ def _fast_start_statement(dialect: str):
                "updated_at"]
     statement = (statement.from_select(columns, rows).on_conflict_do_nothing()
                  .returning(table.c.id, table.c.user_id, table.c.number, table.c.started_at, table.c.deadline))
-    return statement, make_params
+    return statement
 
 
 def _write_starts(starts: list[tuple]) -> list:
@@ -648,18 +634,17 @@ def _write_starts(starts: list[tuple]) -> list:
     for index, (their_facts, user_id, *_rest) in enumerate(starts):
         if their_facts is facts:
             first.setdefault(user_id, index)
-    statement, make_params = _fast_start_statement()
+    statement = _fast_start_statement()
     now = utcnow()
     level = facts.level
     rows = []
     for index in first.values():
         _facts_, user_id, seed, device, snapshot = starts[index]
-        rows.append((user_id, f"{facts.quiz_id}:{user_id}", seed, device, json.dumps(snapshot, ensure_ascii=False),
-                     sum(q["points"] for q in snapshot)))
+        rows.append((user_id, f"{facts.quiz_id}:{user_id}", seed, device, snapshot, sum(q["points"] for q in snapshot)))
     created = {row.user_id: row for row in db.session.execute(statement, {
         "quiz_id": facts.quiz_id, "revision": facts.revision, "now": now,
         "deadline": now + timedelta(seconds=level["time_limit_s"]), "time_limit_s": level["time_limit_s"],
-        "pass_score": level["pass_score"], **make_params(rows)})}
+        "pass_score": level["pass_score"], **json_batch_params(rows)})}
     db.session.commit()
     return [created.get(user_id) if first.get(user_id) == index else None
             for index, (_facts, user_id, *_rest) in enumerate(starts)]
@@ -995,31 +980,16 @@ def _save_statement(dialect: str):
     """`UPDATE … SET answers = answers merged with the batch's patch FROM batch WHERE` each attempt
     is its sender's, open and inside its deadline: the database merges the answers (no
     read-modify-write race) for every autosave of a group commit at once, and returns the ids of
-    the attempts it changed. The batch arrives as arrays (`unnest`, PostgreSQL) or one JSON array
-    (`json_each`, SQLite). Returns (statement, make_params), or None where the database has no
-    JSON merge we use."""
+    the attempts it changed. The batch arrives as [attempt, user, patch] rows (`json_batch`).
+    None where the database has no JSON merge we use."""
     table = Attempt.__table__
     empty = literal("{}", String())
+    batch = json_batch(dialect, "batch", {"attempt_id": BigInteger(), "user_id": BigInteger(), "patch": JSON()})
     if dialect == "postgresql":
-        batch = func.unnest(bindparam("attempt_ids", type_=ARRAY(BigInteger)),
-                            bindparam("user_ids", type_=ARRAY(BigInteger)),
-                            bindparam("patches", type_=ARRAY(String))
-                            ).table_valued("attempt_id", "user_id", "patch").render_derived(name="batch")
         merged = cast(func.coalesce(cast(table.c.answers, JSONB), cast(empty, JSONB))
                       .op("||")(cast(batch.c.patch, JSONB)), JSON)
-
-        def make_params(rows: list[tuple]) -> dict:
-            attempt_ids, user_ids, patches = (list(column) for column in zip(*rows, strict=True))
-            return {"attempt_ids": attempt_ids, "user_ids": user_ids, "patches": patches}
     elif dialect == "sqlite":
-        value = func.json_each(bindparam("rows")).table_valued("value").alias("each_save").c.value
-        batch = select(func.json_extract(value, "$[0]").label("attempt_id"),
-                       func.json_extract(value, "$[1]").label("user_id"),
-                       func.json_extract(value, "$[2]").label("patch")).subquery("batch")
         merged = func.json_patch(func.coalesce(table.c.answers, empty), batch.c.patch)
-
-        def make_params(rows: list[tuple]) -> dict:
-            return {"rows": json.dumps(rows, ensure_ascii=False)}
     else:
         return None
     statement = (update(table)
@@ -1027,22 +997,21 @@ def _save_statement(dialect: str):
                         table.c.status == "open", table.c.deadline >= bindparam("cutoff", type_=UTCDateTime()))
                  .values(answers=merged)
                  .returning(table.c.id))
-    return statement, make_params
+    return statement
 
 
 def _write_saves(saves: list[tuple]) -> list[bool]:
     """One batch of autosaves (attempt, user, question, choice): one UPDATE, one commit. Saves of
     the same attempt are merged into one patch in arrival order (a later answer to the same
     question wins, as it would one after the other). True where the attempt took the answer."""
-    statement, make_params = _save_statement()
+    statement = _save_statement()
     patches: dict[int, dict] = {}
     owners: dict[int, int] = {}
     for attempt_id, user_id, question_id, choice in saves:
         patches.setdefault(attempt_id, {})[question_id] = choice
         owners[attempt_id] = user_id
-    rows = [(attempt_id, owners[attempt_id], json.dumps(patch, ensure_ascii=False))
-            for attempt_id, patch in patches.items()]
-    saved = set(db.session.scalars(statement, {"cutoff": utcnow() - _grace(), **make_params(rows)}))
+    rows = [(attempt_id, owners[attempt_id], patch) for attempt_id, patch in patches.items()]
+    saved = set(db.session.scalars(statement, {"cutoff": utcnow() - _grace(), **json_batch_params(rows)}))
     db.session.commit()
     return [attempt_id in saved for attempt_id, *_ in saves]
 
