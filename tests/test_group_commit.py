@@ -7,8 +7,9 @@ import threading
 import time
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from app.common.group_commit import GroupCommit
+from app.common.group_commit import GroupCommit, GroupWriteFailed
 
 
 def submit_all(app, batches: GroupCommit, items: list) -> list:
@@ -24,7 +25,7 @@ def submit_all(app, batches: GroupCommit, items: list) -> list:
             except Exception as error:  # noqa: BLE001 - the test looks at it
                 outcomes[index] = ("error", error)
 
-    threads = [threading.Thread(target=run, args=(i, item)) for i, item in enumerate(items)]
+    threads = [threading.Thread(target=run, args=(i, item), daemon=True) for i, item in enumerate(items)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -50,27 +51,46 @@ def test_items_arriving_together_share_writes_and_get_their_own_results(app):
 
 
 def test_a_failed_write_fails_every_item_of_its_batch_and_the_next_batch_still_runs(app):
+    """A bug in a write: the leader raises it, every other request of the batch raises its own
+    GroupWriteFailed chained to it, and the requests that queued meanwhile are written."""
     calls = []
 
     def write(items):
         calls.append(list(items))
         time.sleep(0.02)
         if len(calls) == 1:
-            raise RuntimeError("the database went away")
+            raise ValueError("a bug in the write")
         return ["saved"] * len(items)
 
     batches = GroupCommit(write)
     outcomes = submit_all(app, batches, list(range(12)))
     first = set(calls[0])
-    for item, (kind, value) in enumerate(outcomes):
-        if item in first:
-            assert kind == "error" and str(value) == "the database went away"
-        else:
-            assert (kind, value) == ("ok", "saved")
+    raised = [value for item, (kind, value) in enumerate(outcomes) if item in first]
+    assert all(isinstance(error, ValueError | GroupWriteFailed) for error in raised)
+    assert sum(isinstance(error, ValueError) for error in raised) == 1  # the leader's own
+    assert all(isinstance(error.__cause__, ValueError) for error in raised if isinstance(error, GroupWriteFailed))
+    assert all(outcomes[item] == ("ok", "saved") for item in range(12) if item not in first)
     assert sum(len(batch) for batch in calls) == 12
-    # and later callers are not stuck behind the failure
-    with app.app_context():
+    with app.app_context():  # and later callers are not stuck behind the failure
         assert batches.submit(99) == "saved"
+
+
+def test_a_database_error_sends_every_item_of_the_batch_to_its_full_path(app):
+    """A deadlock with another process's batch, a lost connection: no request fails for it; each
+    gets the fallback result (its request then takes the full rules on its own)."""
+    calls = []
+
+    def write(items):
+        calls.append(list(items))
+        time.sleep(0.02)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE …", {}, Exception("deadlock detected"))
+        return ["saved"] * len(items)
+
+    batches = GroupCommit(write, fallback="full path")
+    outcomes = submit_all(app, batches, list(range(10)))
+    assert [outcomes[item] for item in calls[0]] == [("ok", "full path")] * len(calls[0])
+    assert all(outcomes[item] == ("ok", "saved") for item in range(10) if item not in calls[0])
 
 
 def test_a_write_that_loses_results_is_an_error_not_a_silent_none(app):

@@ -14,19 +14,25 @@ thread writes the next batch (so no thread keeps writing other people's rows for
 own response waits).
 
 `write(items)` runs in the leader's thread, inside its app context and with its database
-session, and returns one result per item in order (commit included). If it raises, every item
-of that batch gets the same exception, and the session is rolled back.
+session, and returns one result per item in order (commit included). If it raises a database
+error, the session is rolled back and every item gets the `fallback` result (its request then
+takes the full path on its own); any other error is raised by the leader and, as
+`GroupWriteFailed`, by every other request of the batch.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 class _Slot:
@@ -44,10 +50,21 @@ class _Slot:
         self.error: BaseException | None = None
 
 
+class GroupWriteFailed(Exception):
+    """What the waiting requests of a batch whose write failed raise (the leader raises the
+    original error): each thread gets its own exception, chained to the cause."""
+
+
 class GroupCommit:
-    def __init__(self, write: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int = 200) -> None:
+    """`fallback` is every item's result when the write fails with a database error (a deadlock
+    with another process's batch, a lost connection, a constraint): the batch is rolled back and
+    each request then takes its own full path, so one bad moment is not 200 failed requests."""
+
+    def __init__(self, write: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int = 200,
+                 fallback: Any = None) -> None:
         self._write = write
         self._max_batch = max_batch
+        self._fallback = fallback
         self._lock = threading.Lock()
         self._queue: list[_Slot] = []
         self._writing = False
@@ -61,12 +78,16 @@ class GroupCommit:
             self._queue.append(slot)
             if not self._writing:
                 self._writing = slot.lead = True
+        led = False
         if not slot.lead:
             slot.ready.acquire()
         if not slot.done:  # led: write a batch that holds this slot
+            led = True
             self._lead()
         if slot.error is not None:
-            raise slot.error
+            if led:
+                raise slot.error
+            raise GroupWriteFailed("the group write of this request failed") from slot.error
         return slot.result
 
     def _lead(self) -> None:
@@ -77,35 +98,52 @@ class GroupCommit:
         with self._lock:
             batch, self._queue = self._queue[:self._max_batch], self._queue[self._max_batch:]
         try:
+            self._write_batch(batch)
+        finally:  # whatever happened, the batch is answered and the lead passed on
+            with self._lock:
+                self.batches += 1
+                self.items += len(batch)
+                successor = self._queue[0] if self._queue else None
+                if successor is not None:
+                    successor.lead = True
+                else:
+                    self._writing = False
+            for slot in batch:
+                slot.done = True
+                if slot.ready.locked():
+                    slot.ready.release()
+            if successor is not None:
+                successor.ready.release()
+
+    def _write_batch(self, batch: list[_Slot]) -> None:
+        try:
             results = self._write([slot.item for slot in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"group write returned {len(results)} results for {len(batch)} items")
-            for slot, result in zip(batch, results, strict=True):
-                slot.result = result
+        except DBAPIError:
+            log.warning("group write of %d items failed; each takes its full path", len(batch), exc_info=True)
+            _rollback()
+            results = [self._fallback] * len(batch)
         except BaseException as error:  # noqa: BLE001 - handed to every waiter of the batch
-            db.session.rollback()
+            _rollback()
             for slot in batch:
                 slot.error = error
-        with self._lock:
-            self.batches += 1
-            self.items += len(batch)
-            successor = self._queue[0] if self._queue else None
-            if successor is not None:
-                successor.lead = True
-            else:
-                self._writing = False
-        for slot in batch:
-            slot.done = True
-            if slot.ready.locked():
-                slot.ready.release()
-        if successor is not None:
-            successor.ready.release()
+            return
+        for slot, result in zip(batch, results, strict=True):
+            slot.result = result
 
 
-def group_commit(name: str, write: Callable[[Sequence[Any]], Sequence[Any]]) -> GroupCommit:
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - a dead connection; the pool replaces it
+        log.warning("rollback after a failed group write failed", exc_info=True)
+
+
+def group_commit(name: str, write: Callable[[Sequence[Any]], Sequence[Any]], fallback: Any = None) -> GroupCommit:
     """This app's GroupCommit called `name` (one per process and app; made on first use)."""
     key = f"group_commit:{name}"
     batches = current_app.extensions.get(key)
     if batches is None:  # two threads racing here make two; harmless, the first one stays
-        batches = current_app.extensions.setdefault(key, GroupCommit(write))
+        batches = current_app.extensions.setdefault(key, GroupCommit(write, fallback=fallback))
     return batches

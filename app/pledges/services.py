@@ -250,18 +250,16 @@ def _student_sign_statement(dialect: str):
 def _write_student_signatures(triples: list[tuple]) -> list:
     """One batch of (pledge, user, serial): one statement, one commit. The result per triple is
     the new row, or None where nothing was inserted (already signed, a second tap in the same
-    batch, outside the window, not visible, not a student …) — `sign` then decides."""
+    batch, outside the window, not visible, not a student …) — `sign` then decides. A database
+    error (a serial clash, once in 2^100) sends the whole batch there (GroupCommit's fallback)."""
     statement = _student_sign_statement()
     first: dict[tuple, int] = {}
     for index, (pledge_id, user_id, _serial) in enumerate(triples):
         first.setdefault((pledge_id, user_id), index)
-    unique = [triples[index] for index in first.values()]
-    try:
-        rows = db.session.execute(statement, {"now": utcnow(), **json_batch_params(unique)}).all()
-        db.session.commit()
-    except IntegrityError:  # a serial clash (once in 2^100): each falls back to the full path
-        db.session.rollback()
-        return [None] * len(triples)
+    # In key order: two processes' batches then wait on each other's keys in the same order (no deadlock).
+    unique = sorted(triples[index] for index in first.values())
+    rows = db.session.execute(statement, {"now": utcnow(), **json_batch_params(unique)}).all()
+    db.session.commit()
     created = {(row.pledge_id, row.user_id): row for row in rows}
     return [created.get((pledge_id, user_id)) if first[(pledge_id, user_id)] == index else None
             for index, (pledge_id, user_id, _serial) in enumerate(triples)]

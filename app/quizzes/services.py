@@ -558,9 +558,12 @@ def _remember_start_facts(quiz: Quiz) -> None:
     if len(quiz.levels) != 1:
         return
     known = current_app.extensions.setdefault("quiz_start_facts", {})
+    bank = db.session.get(QuestionBank, quiz.bank_id)
+    current = known.get(quiz.id)
+    if current is not None and (current.id, current.revision) == (bank.id, bank.revision):
+        return  # unchanged: keep the object the fast starts in flight drew with
     if len(known) >= MAX_START_FACTS:
         known.clear()
-    bank = db.session.get(QuestionBank, quiz.bank_id)
     known[quiz.id] = _StartFacts(quiz.id, bank.id, bank.revision, quiz.levels[0], dict(quiz.points),
                                  quiz.multiple_partial)
 
@@ -613,7 +616,8 @@ def _fast_start_statement(dialect: str):
         .join(campaign_org, campaign_org.id == Campaign.org_id)
         .join(Membership, Membership.id == class_in_campaign)
         .join(klass, klass.id == Membership.org_id)
-        .where(QuestionBank.revision == bindparam("revision"), used < Quiz.max_attempts,
+        .where(Quiz.bank_id == bindparam("bank_id"), QuestionBank.revision == bindparam("revision"),
+               used < Quiz.max_attempts,
                or_(Quiz.opens_at.is_(None), Quiz.opens_at <= now),
                or_(Quiz.closes_at.is_(None), Quiz.closes_at > now))
     )
@@ -632,17 +636,17 @@ def _write_starts(starts: list[tuple]) -> list:
     facts = starts[0][0]
     first: dict[int, int] = {}
     for index, (their_facts, user_id, *_rest) in enumerate(starts):
-        if their_facts is facts:
+        if (their_facts.id, their_facts.revision) == (facts.id, facts.revision):
             first.setdefault(user_id, index)
     statement = _fast_start_statement()
     now = utcnow()
     level = facts.level
     rows = []
-    for index in first.values():
+    for index in sorted(first.values(), key=lambda i: starts[i][1]):  # by user: the same key order as others
         _facts_, user_id, seed, device, snapshot = starts[index]
         rows.append((user_id, f"{facts.quiz_id}:{user_id}", seed, device, snapshot, sum(q["points"] for q in snapshot)))
     created = {row.user_id: row for row in db.session.execute(statement, {
-        "quiz_id": facts.quiz_id, "revision": facts.revision, "now": now,
+        "quiz_id": facts.quiz_id, "bank_id": facts.id, "revision": facts.revision, "now": now,
         "deadline": now + timedelta(seconds=level["time_limit_s"]), "time_limit_s": level["time_limit_s"],
         "pass_score": level["pass_score"], **json_batch_params(rows)})}
     db.session.commit()
@@ -1010,7 +1014,8 @@ def _write_saves(saves: list[tuple]) -> list[bool]:
     for attempt_id, user_id, question_id, choice in saves:
         patches.setdefault(attempt_id, {})[question_id] = choice
         owners[attempt_id] = user_id
-    rows = [(attempt_id, owners[attempt_id], patch) for attempt_id, patch in patches.items()]
+    # In id order: two processes' batches then lock shared attempts in the same order (no deadlock).
+    rows = [(attempt_id, owners[attempt_id], patches[attempt_id]) for attempt_id in sorted(patches)]
     saved = set(db.session.scalars(statement, {"cutoff": utcnow() - _grace(), **json_batch_params(rows)}))
     db.session.commit()
     return [attempt_id in saved for attempt_id, *_ in saves]
@@ -1036,7 +1041,8 @@ def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[s
         return None
     if db.session().in_transaction():  # the facts were read: don't hold the connection while waiting
         db.session.commit()
-    if not group_commit("quiz_autosaves", _write_saves).submit((attempt_id, user_id, str(question_id), choice)):
+    saves = group_commit("quiz_autosaves", _write_saves, fallback=False)
+    if not saves.submit((attempt_id, user_id, str(question_id), choice)):
         return None  # submitted, closed or past the deadline meanwhile
     return {"question_id": question_id, "choice": choice, "saved_at": now}
 
