@@ -74,3 +74,13 @@ def json_batch(dialect: str, name: str, columns: dict[str, TypeEngine]) -> Subqu
 
 def json_batch_params(rows: list[tuple | list]) -> dict:
     return {"rows": json.dumps(rows, ensure_ascii=False)}
+
+
+def execute_committed(statement, params: dict) -> list:
+    """Run one write statement in a transaction of its own that the database commits as the
+    statement ends (autocommit), and return its rows. One round trip instead of statement +
+    COMMIT, and row locks held for the statement only — not while the writing thread waits for
+    the GIL between the two, which made other processes' batches queue behind it. For group
+    commits, whose batch is exactly one statement."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(statement, params).all()

@@ -29,7 +29,7 @@ from app.common.db_types import UTCDateTime
 from app.common.group_commit import group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
-from app.common.sql import built_once_per_dialect, conflict_insert, json_batch, json_batch_params
+from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db, storage
@@ -258,8 +258,7 @@ def _write_student_signatures(triples: list[tuple]) -> list:
         first.setdefault((pledge_id, user_id), index)
     # In key order: two processes' batches then wait on each other's keys in the same order (no deadlock).
     unique = sorted(triples[index] for index in first.values())
-    rows = db.session.execute(statement, {"now": utcnow(), **json_batch_params(unique)}).all()
-    db.session.commit()
+    rows = execute_committed(statement, {"now": utcnow(), **json_batch_params(unique)})
     created = {(row.pledge_id, row.user_id): row for row in rows}
     return [created.get((pledge_id, user_id)) if first[(pledge_id, user_id)] == index else None
             for index, (pledge_id, user_id, _serial) in enumerate(triples)]

@@ -42,7 +42,7 @@ from app.common.group_commit import group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.schemas import MAX_ID
-from app.common.sql import built_once_per_dialect, conflict_insert, json_batch, json_batch_params
+from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -645,11 +645,10 @@ def _write_starts(starts: list[tuple]) -> list:
     for index in sorted(first.values(), key=lambda i: starts[i][1]):  # by user: the same key order as others
         _facts_, user_id, seed, device, snapshot = starts[index]
         rows.append((user_id, f"{facts.quiz_id}:{user_id}", seed, device, snapshot, sum(q["points"] for q in snapshot)))
-    created = {row.user_id: row for row in db.session.execute(statement, {
+    created = {row.user_id: row for row in execute_committed(statement, {
         "quiz_id": facts.quiz_id, "bank_id": facts.id, "revision": facts.revision, "now": now,
         "deadline": now + timedelta(seconds=level["time_limit_s"]), "time_limit_s": level["time_limit_s"],
         "pass_score": level["pass_score"], **json_batch_params(rows)})}
-    db.session.commit()
     return [created.get(user_id) if first.get(user_id) == index else None
             for index, (_facts, user_id, *_rest) in enumerate(starts)]
 
@@ -1016,8 +1015,7 @@ def _write_saves(saves: list[tuple]) -> list[bool]:
         owners[attempt_id] = user_id
     # In id order: two processes' batches then lock shared attempts in the same order (no deadlock).
     rows = [(attempt_id, owners[attempt_id], patches[attempt_id]) for attempt_id in sorted(patches)]
-    saved = set(db.session.scalars(statement, {"cutoff": utcnow() - _grace(), **json_batch_params(rows)}))
-    db.session.commit()
+    saved = {row.id for row in execute_committed(statement, {"cutoff": utcnow() - _grace(), **json_batch_params(rows)})}
     return [attempt_id in saved for attempt_id, *_ in saves]
 
 
