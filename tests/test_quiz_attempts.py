@@ -246,6 +246,47 @@ def test_starts_after_the_first_still_obey_every_rule(api, app, world, monkeypat
     assert_error(start(api, add_student(app, world.class_a1.id, "晚到"), quiz["id"]), 409, "quiz_closed")
 
 
+def test_submits_arriving_together_are_scored_exactly_as_one_by_one(api, app, world, quiz, monkeypatch):
+    """Submits of one moment are scored together (one read, one UPDATE, one best-row upsert per
+    batch: `services._write_submits`); each answer must still be what the full rules give: the
+    saved and the sent answers count, an attempt past its deadline counts only what was saved, a
+    second submit of one attempt answers the same result, a stranger finds nothing."""
+    students = [add_student(app, world.class_a1.id, f"同时交卷{n}") for n in range(5)]
+    attempts = [started(api, s, quiz["id"]) for s in students]
+    for s, a in zip(students, attempts, strict=True):  # two right answers saved first
+        for q in a["questions"][:2]:
+            api.as_(s).put(f"/attempts/{a['id']}/answers/{q['id']}", json={"choice": right_keys(q)})
+    sent = [{str(q["id"]): right_keys(q) for q in a["questions"][2:2 + n]} for n, a in enumerate(attempts)]
+    expire(app, attempts[4]["id"], seconds_ago=60)  # its sent answers come too late
+    burst = [(s.token, f"/attempts/{a['id']}/submit", {"answers": answers})
+             for s, a, answers in zip(students, attempts, sent, strict=True)]
+    burst.append((students[0].token, f"/attempts/{attempts[0]['id']}/submit", {"answers": sent[0]}))
+    burst.append((world.s_b1.token, f"/attempts/{attempts[1]['id']}/submit", {}))
+    full_rules = []
+    monkeypatch.setattr(quiz_services, "_owned",
+                        lambda *args, _full=quiz_services._owned, **kw: full_rules.append(args) or _full(*args, **kw))
+    results = all_at_once(app, burst)
+    monkeypatch.undo()
+
+    assert [status for status, _ in results] == [200] * 6 + [404], results
+    assert results[-1][1]["code"] == "attempt_not_found"
+    for n, (_, result) in enumerate(results[:5]):
+        points = 5 * (2 + n) if n < 4 else 10
+        assert (result["score"], result["status"]) == (points, "scored"), (n, result)
+        assert result["ended_by"] == ("submit" if n < 4 else "deadline")
+        assert sum(q["earned"] for q in result["questions"]) == points
+        assert all(q["explanation"] for q in result["questions"])
+    assert results[5][1] == results[0][1]  # the same attempt submitted twice
+    assert len(full_rules) == 2  # only the repeat and the stranger needed the full rules
+    for s, a, (_, result) in zip(students, attempts, results[:5], strict=True):
+        assert api.as_(s).get(f"/attempts/{a['id']}").get_json() == result  # as stored
+        me = api.as_(s).get(f"/quizzes/{quiz['id']}").get_json()["me"]
+        assert me["levels"][0]["best_score"] == result["score"] and me["open_attempt_id"] is None
+    board = api.as_(students[0]).get(f"/quizzes/{quiz['id']}/leaderboard").get_json()
+    ranked = {row["score"] for row in board["items"]}
+    assert {10, 15, 20, 25}.issubset(ranked), board
+
+
 def test_submit_twice_gives_the_same_result_and_closes_the_attempt(api, world, quiz):
     attempt = started(api, world.s_a1, quiz["id"])
     answers = {str(q["id"]): right_keys(q) for q in attempt["questions"][:5]}

@@ -23,12 +23,12 @@ import time
 from array import array
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from types import SimpleNamespace
 
 from flask import current_app, g, request
-from sqlalchemy import JSON, BigInteger, String, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, String, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -774,16 +774,22 @@ def _earned(q: dict, keys: list[str]) -> int:
     return 0
 
 
+def _scoring(attempt, now: datetime) -> dict:
+    """Marks, score, pass and time of an open attempt (an Attempt or a row with its columns)
+    scored at `now` with the answers it holds."""
+    answers = attempt.answers or {}
+    marks = {str(q["id"]): _earned(q, answers.get(str(q["id"]), [])) for q in attempt.questions}
+    score = sum(marks.values())
+    finished_at = min(now, attempt.deadline)
+    return {"marks": marks, "score": score, "passed": score >= attempt.pass_score, "finished_at": finished_at,
+            "duration_ms": max(0, int((finished_at - attempt.started_at).total_seconds() * 1000))}
+
+
 def _score(attempt: Attempt, now: datetime, ended_by: str) -> None:
     if attempt.status != "open":
         return
-    answers = attempt.answers or {}
-    marks = {str(q["id"]): _earned(q, answers.get(str(q["id"]), [])) for q in attempt.questions}
-    attempt.marks = marks
-    attempt.score = sum(marks.values())
-    attempt.passed = attempt.score >= attempt.pass_score
-    attempt.finished_at = min(now, attempt.deadline)
-    attempt.duration_ms = max(0, int((attempt.finished_at - attempt.started_at).total_seconds() * 1000))
+    for name, value in _scoring(attempt, now).items():
+        setattr(attempt, name, value)
     attempt.status = "scored"
     attempt.ended_by = ended_by
     _forget_facts(attempt.id)
@@ -814,14 +820,13 @@ def _best_upsert(_dialect: str):
         index_elements=["quiz_id", "user_id"], set_={name: statement.excluded[name] for name in _BEST_COLUMNS})
 
 
-def _refresh_best(quiz_id: int, user_id: int) -> None:
-    """Rewrite the student's leaderboard row from their scored attempts (a handful)."""
-    attempts = db.session.execute(
-        select(Attempt.id, Attempt.level, Attempt.score, Attempt.max_score, Attempt.duration_ms, Attempt.passed,
-               Attempt.finished_at, Attempt.org_id, Attempt.org_path)
-        .where(Attempt.quiz_id == quiz_id, Attempt.user_id == user_id, Attempt.status == "scored")
-        .order_by(Attempt.id)
-    ).all()
+_BEST_SOURCE = (Attempt.id, Attempt.quiz_id, Attempt.user_id, Attempt.level, Attempt.score, Attempt.max_score,
+                Attempt.duration_ms, Attempt.passed, Attempt.finished_at, Attempt.org_id, Attempt.org_path)
+
+
+def _best_values(attempts: list) -> dict:
+    """A student's leaderboard row from their scored attempts of a quiz (in id order): the best
+    attempt per level (score, then the shorter time) counts; the class is the latest attempt's."""
     best_per_level: dict = {}
     for attempt in attempts:
         best = best_per_level.get(attempt.level)
@@ -837,6 +842,17 @@ def _refresh_best(quiz_id: int, user_id: int) -> None:
         "attempts": len(attempts), "achieved_at": max(a.finished_at for a in bests),
     }
     values["rank_key"] = rank_key(values["levels_passed"], values["score"], values["duration_ms"])
+    return values
+
+
+def _refresh_best(quiz_id: int, user_id: int) -> None:
+    """Rewrite the student's leaderboard row from their scored attempts (a handful)."""
+    attempts = db.session.execute(
+        select(*_BEST_SOURCE)
+        .where(Attempt.quiz_id == quiz_id, Attempt.user_id == user_id, Attempt.status == "scored")
+        .order_by(Attempt.id)
+    ).all()
+    values = _best_values(attempts)
     statement = _best_upsert()
     if statement is not None:  # one statement, safe against a concurrent first insert
         db.session.execute(statement, {"quiz_id": quiz_id, "user_id": user_id, **values})
@@ -892,7 +908,20 @@ def close_all_expired(batch: int = 500) -> int:
     return closed
 
 
-def _result(attempt: Attempt) -> dict:
+def _level_count(quiz_id: int) -> int:
+    """How many levels a quiz has, read once per process: a quiz's levels never change once it
+    is created (there is no way to edit them)."""
+    known = current_app.extensions.setdefault("quiz_level_counts", {})
+    count = known.get(quiz_id)
+    if count is None:
+        if len(known) >= MAX_START_FACTS:
+            known.clear()
+        count = known[quiz_id] = len(db.session.scalar(select(Quiz.levels).where(Quiz.id == quiz_id)))
+    return count
+
+
+def _result(attempt) -> dict:
+    """The scored attempt with the answers and explanations (an Attempt, or its values)."""
     answers = attempt.answers or {}
     questions = []
     for q in attempt.questions:
@@ -906,10 +935,7 @@ def _result(attempt: Attempt) -> dict:
             "points": q["points"], "earned": earned, "answer": sorted(display_of[i] for i in q["answer"]),
             "explanation": q["explanation"], "legal_basis": q["legal_basis"],
         })
-    next_level = None
-    if attempt.passed:  # only a pass opens the next level; the quiz's level list is read for it
-        levels = db.session.scalar(select(Quiz.levels).where(Quiz.id == attempt.quiz_id))
-        next_level = attempt.level + 1 if attempt.level < len(levels) else None
+    next_level = attempt.level + 1 if attempt.passed and attempt.level < _level_count(attempt.quiz_id) else None
     return {
         "id": attempt.id, "quiz_id": attempt.quiz_id, "level": attempt.level, "status": attempt.status,
         "ended_by": attempt.ended_by, "score": attempt.score, "max_score": attempt.max_score,
@@ -1066,9 +1092,117 @@ def save_answer(user_id: int, attempt_id: int, question_id: int, keys: list[str]
     return {"question_id": question_id, "choice": choice, "saved_at": now}
 
 
+_SUBMIT_READ = ("id", "user_id", "quiz_id", "level", "status", "deadline", "started_at", "questions", "answers",
+                "pass_score", "max_score", "org_id", "org_path")
+
+
+@built_once_per_dialect
+def _submit_statements(dialect: str):
+    """For a batch of submits: read the attempts (locked, in id order), write their scores with
+    one `UPDATE … FROM batch`, read the students' scored attempts for their best rows. None where
+    the database lacks what they need."""
+    table = Attempt.__table__
+    batch = json_batch(dialect, "batch", {
+        "id": BigInteger(), "answers": JSON(), "marks": JSON(), "score": BigInteger(), "passed": Boolean(),
+        "finished_at": DateTime(), "duration_ms": BigInteger(), "ended_by": String()})
+    if batch is None or _best_upsert() is None:
+        return None
+    read = (select(*[table.c[name] for name in _SUBMIT_READ]).where(table.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(table.c.id).with_for_update())
+    write = (update(table).where(table.c.id == batch.c.id, table.c.status == "open")
+             .values(answers=batch.c.answers, marks=batch.c.marks, score=batch.c.score, passed=batch.c.passed,
+                     finished_at=batch.c.finished_at, duration_ms=batch.c.duration_ms, status="scored",
+                     ended_by=batch.c.ended_by, open_key=None)
+             .returning(table.c.id))
+    scored = (select(*_BEST_SOURCE).where(Attempt.quiz_id.in_(bindparam("quiz_ids", expanding=True)),
+                                          Attempt.user_id.in_(bindparam("user_ids", expanding=True)),
+                                          Attempt.status == "scored")
+              .order_by(Attempt.id))
+    return read, write, scored
+
+
+def _stored_time(value: datetime) -> str:
+    """A UTC time as both databases take it from JSON text (naive, as UTCDateTime stores it)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _write_submits(submits: list[tuple]) -> list:
+    """One batch of submits ((attempt, user, cleaned answers) each) in one transaction: the
+    attempts read `FOR UPDATE`, scored here exactly as `submit_attempt` scores (answers after
+    the deadline are not counted), written with one UPDATE, and the students' best rows rewritten
+    with one upsert. The scored attempt's values per submit, or None (full path) for anything
+    else: not found, not the owner, already scored, a second submit of one attempt in the batch."""
+    read, write, scored = _submit_statements()
+    first: dict[int, int] = {}
+    for index, (attempt_id, _user, _answers) in enumerate(submits):
+        first.setdefault(attempt_id, index)
+    now = utcnow()
+    done: dict[int, SimpleNamespace] = {}
+    with db.engine.begin() as connection:
+        for row in connection.execute(read, {"ids": sorted(first)}):
+            attempt_id, user_id, extra = submits[first[row.id]]
+            if row.user_id != user_id or row.status != "open":
+                continue
+            attempt = SimpleNamespace(**row._mapping)
+            if _expired(attempt, now):
+                attempt.ended_by = "deadline"  # only what was saved in time counts
+            else:
+                attempt.answers = {**(attempt.answers or {}), **extra}
+                attempt.ended_by = "submit"
+            attempt.__dict__.update(_scoring(attempt, now), status="scored")
+            done[row.id] = attempt
+        if done:
+            written = set(connection.scalars(write, json_batch_params([
+                (a.id, a.answers or {}, a.marks, a.score, a.passed, _stored_time(a.finished_at), a.duration_ms,
+                 a.ended_by) for a in done.values()])))
+            # Without row locks (SQLite) another process may have scored one meanwhile: its full path
+            # then answers with what was stored.
+            done = {attempt_id: a for attempt_id, a in done.items() if attempt_id in written}
+        if done:
+            pairs = {(a.quiz_id, a.user_id) for a in done.values()}
+            mine: dict[tuple, list] = defaultdict(list)
+            for row in connection.execute(scored, {"quiz_ids": sorted({q for q, _ in pairs}),
+                                                   "user_ids": sorted({u for _, u in pairs})}):
+                if (row.quiz_id, row.user_id) in pairs:
+                    mine[(row.quiz_id, row.user_id)].append(row)
+            connection.execute(_best_upsert(), [{"quiz_id": quiz_id, "user_id": user_id, **_best_values(rows)}
+                                                for (quiz_id, user_id), rows in sorted(mine.items())])
+    for attempt_id in done:
+        _forget_facts(attempt_id)
+    return [done.get(attempt_id) if first[attempt_id] == index else None
+            for index, (attempt_id, _user, _answers) in enumerate(submits)]
+
+
+def _submit_directly(user_id: int, attempt_id: int, answers: dict | None) -> dict | None:
+    """The common submit, group-committed with the others of this moment: the answers sent along
+    are checked against the attempt's cached facts here, the rest in `_write_submits`. None when
+    anything is unusual (facts unknown here, not the owner, a question not in the attempt, a
+    bad choice, already scored): `submit_attempt`'s full rules then answer."""
+    facts = _facts(attempt_id)
+    if facts is None or facts[0] != user_id or _submit_statements() is None:
+        return None
+    cleaned = {}
+    for question_id, keys in (answers or {}).items():
+        key = str(question_id).strip()
+        question = facts[1].get(key)
+        if question is None:
+            return None
+        try:
+            cleaned[key] = _clean_keys(*question, keys, f"answers.{question_id}")
+        except ApiError:
+            return None
+    if db.session().in_transaction():  # the facts were read: don't hold the connection while waiting
+        db.session.commit()
+    attempt = group_commit("quiz_submits", _write_submits).submit((attempt_id, user_id, cleaned))
+    return _result(attempt) if attempt is not None else None
+
+
 def submit_attempt(user_id: int, attempt_id: int, answers: dict | None = None) -> dict:
     """Score once; later calls return the same result. Answers sent after the deadline (plus
     grace) are not counted: the attempt is scored with what was saved in time."""
+    result = _submit_directly(user_id, attempt_id, answers)
+    if result is not None:
+        return result
     attempt = _owned(user_id, attempt_id, lock=True)
     now = utcnow()
     if attempt.status == "open":
