@@ -250,7 +250,8 @@ def test_submits_arriving_together_are_scored_exactly_as_one_by_one(api, app, wo
     """Submits of one moment are scored together (one read, one UPDATE, one best-row upsert per
     batch: `services._write_submits`); each answer must still be what the full rules give: the
     saved and the sent answers count, an attempt past its deadline counts only what was saved, a
-    second submit of one attempt answers the same result, a stranger finds nothing."""
+    second submit of one attempt answers the same result, a stranger finds nothing, a bad choice
+    is refused and loses nothing."""
     students = [add_student(app, world.class_a1.id, f"同时交卷{n}") for n in range(5)]
     attempts = [started(api, s, quiz["id"]) for s in students]
     for s, a in zip(students, attempts, strict=True):  # two right answers saved first
@@ -262,14 +263,19 @@ def test_submits_arriving_together_are_scored_exactly_as_one_by_one(api, app, wo
              for s, a, answers in zip(students, attempts, sent, strict=True)]
     burst.append((students[0].token, f"/attempts/{attempts[0]['id']}/submit", {"answers": sent[0]}))
     burst.append((world.s_b1.token, f"/attempts/{attempts[1]['id']}/submit", {}))
+    careless = add_student(app, world.class_a1.id, "选项写错")
+    careless_attempt = started(api, careless, quiz["id"])
+    burst.append((careless.token, f"/attempts/{careless_attempt['id']}/submit",
+                  {"answers": {str(careless_attempt["questions"][0]["id"]): ["Z"]}}))
     full_rules = []
     monkeypatch.setattr(quiz_services, "_owned",
                         lambda *args, _full=quiz_services._owned, **kw: full_rules.append(args) or _full(*args, **kw))
     results = all_at_once(app, burst)
     monkeypatch.undo()
 
-    assert [status for status, _ in results] == [200] * 6 + [404], results
-    assert results[-1][1]["code"] == "attempt_not_found"
+    assert [status for status, _ in results] == [200] * 6 + [404, 422], results
+    assert (results[6][1]["code"], results[7][1]["code"]) == ("attempt_not_found", "invalid_choice")
+    assert api.as_(careless).get(f"/attempts/{careless_attempt['id']}").get_json()["status"] == "open"
     for n, (_, result) in enumerate(results[:5]):
         points = 5 * (2 + n) if n < 4 else 10
         assert (result["score"], result["status"]) == (points, "scored"), (n, result)
@@ -277,7 +283,7 @@ def test_submits_arriving_together_are_scored_exactly_as_one_by_one(api, app, wo
         assert sum(q["earned"] for q in result["questions"]) == points
         assert all(q["explanation"] for q in result["questions"])
     assert results[5][1] == results[0][1]  # the same attempt submitted twice
-    assert len(full_rules) == 2  # only the repeat and the stranger needed the full rules
+    assert len(full_rules) == 3  # only the repeat, the stranger and the bad choice needed the full rules
     for s, a, (_, result) in zip(students, attempts, results[:5], strict=True):
         assert api.as_(s).get(f"/attempts/{a['id']}").get_json() == result  # as stored
         me = api.as_(s).get(f"/quizzes/{quiz['id']}").get_json()["me"]

@@ -1126,28 +1126,48 @@ def _stored_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _cleaned_answers(attempt, answers: dict) -> dict | None:
+    """The answers sent with a submit, checked against the attempt's questions as
+    `submit_attempt` checks them; None when one is not in the attempt or not a valid choice."""
+    questions = {str(q["id"]): q for q in attempt.questions}
+    cleaned = {}
+    for question_id, keys in answers.items():
+        q = questions.get(str(question_id).strip())
+        if q is None:
+            return None
+        try:
+            cleaned[str(q["id"])] = _clean_choice(q, keys, f"answers.{question_id}")
+        except ApiError:
+            return None
+    return cleaned
+
+
 def _write_submits(submits: list[tuple]) -> list:
-    """One batch of submits ((attempt, user, cleaned answers) each) in one transaction: the
+    """One batch of submits ((attempt, user, answers sent) each) in one transaction: the
     attempts read `FOR UPDATE`, scored here exactly as `submit_attempt` scores (answers after
     the deadline are not counted), written with one UPDATE, and the students' best rows rewritten
     with one upsert. The scored attempt's values per submit, or None (full path) for anything
-    else: not found, not the owner, already scored, a second submit of one attempt in the batch."""
+    else: not found, not the owner, already scored, a bad answer, a second submit of one attempt
+    in the batch."""
     read, write, scored = _submit_statements()
-    first: dict[int, int] = {}
-    for index, (attempt_id, _user, _answers) in enumerate(submits):
-        first.setdefault(attempt_id, index)
+    first: dict[tuple, int] = {}  # (attempt, sender) → the first such submit of the batch
+    for index, (attempt_id, user_id, _answers) in enumerate(submits):
+        first.setdefault((attempt_id, user_id), index)
     now = utcnow()
     done: dict[int, SimpleNamespace] = {}
     with db.engine.begin() as connection:
-        for row in connection.execute(read, {"ids": sorted(first)}):
-            attempt_id, user_id, extra = submits[first[row.id]]
-            if row.user_id != user_id or row.status != "open":
-                continue
+        for row in connection.execute(read, {"ids": sorted({attempt_id for attempt_id, _user in first})}):
+            if (row.id, row.user_id) not in first or row.status != "open":
+                continue  # only the owner's submit counts; a stranger's gets the full rules' 404
+            extra = submits[first[(row.id, row.user_id)]][2]
             attempt = SimpleNamespace(**row._mapping)
             if _expired(attempt, now):
-                attempt.ended_by = "deadline"  # only what was saved in time counts
+                attempt.ended_by = "deadline"  # only what was saved in time counts; what was sent is ignored
             else:
-                attempt.answers = {**(attempt.answers or {}), **extra}
+                cleaned = _cleaned_answers(attempt, extra)
+                if cleaned is None:
+                    continue  # the full rules answer with the right error
+                attempt.answers = {**(attempt.answers or {}), **cleaned}
                 attempt.ended_by = "submit"
             attempt.__dict__.update(_scoring(attempt, now), status="scored")
             done[row.id] = attempt
@@ -1169,31 +1189,19 @@ def _write_submits(submits: list[tuple]) -> list:
                                                 for (quiz_id, user_id), rows in sorted(mine.items())])
     for attempt_id in done:
         _forget_facts(attempt_id)
-    return [done.get(attempt_id) if first[attempt_id] == index else None
-            for index, (attempt_id, _user, _answers) in enumerate(submits)]
+    return [done.get(attempt_id) if first[(attempt_id, user_id)] == index and attempt_id in done
+            and done[attempt_id].user_id == user_id else None
+            for index, (attempt_id, user_id, _answers) in enumerate(submits)]
 
 
 def _submit_directly(user_id: int, attempt_id: int, answers: dict | None) -> dict | None:
-    """The common submit, group-committed with the others of this moment: the answers sent along
-    are checked against the attempt's cached facts here, the rest in `_write_submits`. None when
-    anything is unusual (facts unknown here, not the owner, a question not in the attempt, a
-    bad choice, already scored): `submit_attempt`'s full rules then answer."""
-    facts = _facts(attempt_id)
-    if facts is None or facts[0] != user_id or _submit_statements() is None:
+    """The common submit, group-committed with the others of this moment (`_write_submits`
+    checks owner, status, deadline and the answers sent). None when anything is unusual (not
+    found, not the owner, already scored, a question not in the attempt, a bad choice):
+    `submit_attempt`'s full rules then answer."""
+    if _submit_statements() is None:
         return None
-    cleaned = {}
-    for question_id, keys in (answers or {}).items():
-        key = str(question_id).strip()
-        question = facts[1].get(key)
-        if question is None:
-            return None
-        try:
-            cleaned[key] = _clean_keys(*question, keys, f"answers.{question_id}")
-        except ApiError:
-            return None
-    if db.session().in_transaction():  # the facts were read: don't hold the connection while waiting
-        db.session.commit()
-    attempt = group_commit("quiz_submits", _write_submits).submit((attempt_id, user_id, cleaned))
+    attempt = group_commit("quiz_submits", _write_submits).submit((attempt_id, user_id, dict(answers or {})))
     return _result(attempt) if attempt is not None else None
 
 
