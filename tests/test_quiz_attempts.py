@@ -293,6 +293,30 @@ def test_submits_arriving_together_are_scored_exactly_as_one_by_one(api, app, wo
     assert {10, 15, 20, 25}.issubset(ranked), board
 
 
+def test_one_batch_of_submits_answers_only_the_owners_first_submit(api, app, world, quiz):
+    """Within one batch (written here directly, in a fixed order): a stranger's submit listed
+    before the owner's must not displace it, the owner's repeat and a bad choice are left to the
+    full rules (None), and the owner's submit is scored with what was saved and sent."""
+    owner = add_student(app, world.class_a1.id, "批内交卷")
+    attempt = started(api, owner, quiz["id"])
+    saved, sent = attempt["questions"][0], attempt["questions"][1]
+    api.as_(owner).put(f"/attempts/{attempt['id']}/answers/{saved['id']}", json={"choice": right_keys(saved)})
+    other = started(api, world.s_a1, quiz["id"])
+    with app.app_context():
+        results = quiz_services._write_submits([
+            (attempt["id"], world.s_b1.id, {}),  # a stranger, first in the batch
+            (attempt["id"], owner.id, {f" {sent['id']} ": right_keys(sent)}),
+            (attempt["id"], owner.id, {}),  # the owner's repeat
+            (other["id"], world.s_a1.id, {str(other["questions"][0]["id"]): ["Z"]}),  # a bad choice
+        ])
+    assert [result is None for result in results] == [True, False, True, True]
+    scored = results[1]
+    assert (scored.user_id, scored.score, scored.ended_by, scored.status) == (owner.id, 10, "submit", "scored")
+    assert scored.answers == {str(saved["id"]): right_keys(saved), str(sent["id"]): right_keys(sent)}
+    assert submit(api, owner, attempt["id"])["score"] == 10  # stored as answered
+    assert api.as_(world.s_a1).get(f"/attempts/{other['id']}").get_json()["status"] == "open"
+
+
 def test_submit_twice_gives_the_same_result_and_closes_the_attempt(api, world, quiz):
     attempt = started(api, world.s_a1, quiz["id"])
     answers = {str(q["id"]): right_keys(q) for q in attempt["questions"][:5]}

@@ -29,6 +29,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.extensions import db
 
@@ -57,7 +58,8 @@ class GroupWriteFailed(Exception):
 
 class GroupCommit:
     """`fallback` is every item's result when the write fails with a database error (a deadlock
-    with another process's batch, a lost connection, a constraint): the batch is rolled back and
+    with another process's batch, a lost connection, a constraint, no pooled connection free in
+    time): the batch is rolled back and
     each request then takes its own full path, so one bad moment is not 200 failed requests."""
 
     def __init__(self, write: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int = 200,
@@ -120,7 +122,7 @@ class GroupCommit:
             results = self._write([slot.item for slot in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"group write returned {len(results)} results for {len(batch)} items")
-        except DBAPIError:
+        except (DBAPIError, PoolTimeout):
             log.warning("group write of %d items failed; each takes its full path", len(batch), exc_info=True)
             _rollback()
             results = [self._fallback] * len(batch)

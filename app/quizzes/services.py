@@ -1153,10 +1153,11 @@ def _write_submits(submits: list[tuple]) -> list:
     first: dict[tuple, int] = {}  # (attempt, sender) → the first such submit of the batch
     for index, (attempt_id, user_id, _answers) in enumerate(submits):
         first.setdefault((attempt_id, user_id), index)
-    now = utcnow()
     done: dict[int, SimpleNamespace] = {}
     with db.engine.begin() as connection:
-        for row in connection.execute(read, {"ids": sorted({attempt_id for attempt_id, _user in first})}):
+        rows = connection.execute(read, {"ids": sorted({attempt_id for attempt_id, _user in first})}).all()
+        now = utcnow()  # once the rows are ours, as `submit_attempt` reads the clock after its lock
+        for row in rows:
             if (row.id, row.user_id) not in first or row.status != "open":
                 continue  # only the owner's submit counts; a stranger's gets the full rules' 404
             extra = submits[first[(row.id, row.user_id)]][2]
