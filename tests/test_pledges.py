@@ -171,12 +171,10 @@ def test_many_students_at_once_give_exact_counts(app, api, world, city_pledge, f
     results = all_at_once(app, [(s.token, path, {}) for s in students])
     assert sorted(status for status, _ in results) == [201] * 36, results
     assert len({body["serial"] for _, body in results}) == 36
-    # Signings that arrive together are written together (group commit: one statement per
-    # batch, so a batch shares its `signed_at`) and each answer is the sender's own signature.
+    # Each answer is the sender's own signature (signings of one moment are written together).
     rows = {row.user_id: row for row in signature_rows(app, city_pledge["id"])}
     for student, (_, body) in zip(students, results, strict=True):
         assert (body["id"], body["serial"]) == (rows[student.id].id, rows[student.id].serial)
-    assert len({row.signed_at for row in rows.values()}) < 36
 
     city = stats(api, world.city_admin, city_pledge["id"])
     assert city["org_id"] == world.city.id
@@ -184,6 +182,33 @@ def test_many_students_at_once_give_exact_counts(app, api, world, city_pledge, f
     school_a = stats(api, world.city_admin, city_pledge["id"], world.school_a.id)
     assert {c["org_id"]: (c["signed"], c["enrolled"]) for c in school_a["children"]} == {
         world.class_a1.id: (12, 13), world.class_a2.id: (12, 12)}
+
+
+def test_one_batch_of_signings_writes_each_student_once_with_their_own_class(app, api, world):
+    """A group-commit batch (written here directly, so several rows always share one statement):
+    every student gets their own row and class snapshot; a second tap in the same batch, a
+    student outside the campaign's school and an adult write nothing (None: their requests take
+    the full rules, which answer 200 / 404 / 422)."""
+    from app.pledges import services as pledge_services
+
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)  # school A only
+    pledge = make_pledge(api, world.sa_a, campaign)
+    a1, a2 = add_students(app, world.class_a1.id, ["批内甲"])[0], add_students(app, world.class_a2.id, ["批内乙"])[0]
+    batch = [(pledge["id"], a2.id, "SERIAL-A2"), (pledge["id"], a1.id, "SERIAL-A1"),
+             (pledge["id"], a2.id, "SERIAL-A2-AGAIN"), (pledge["id"], world.s_b1.id, "SERIAL-B1"),
+             (pledge["id"], world.p_a1.id, "SERIAL-P")]
+    with app.app_context():
+        written = pledge_services._write_student_signatures(batch)
+    assert [row is not None for row in written] == [True, True, False, False, False]
+    assert {(row.user_id, row.serial) for row in written[:2]} == {(a2.id, "SERIAL-A2"), (a1.id, "SERIAL-A1")}
+    assert written[0].signed_at == written[1].signed_at  # one statement
+    rows = {row.user_id: row for row in signature_rows(app, pledge["id"])}
+    assert set(rows) == {a1.id, a2.id}
+    assert (rows[a1.id].class_id, rows[a2.id].class_id) == (world.class_a1.id, world.class_a2.id)
+    assert {rows[a1.id].school_id, rows[a2.id].school_id} == {world.school_a.id}
+    again = sign(api, a2, pledge["id"])
+    assert (again.status_code, again.get_json()["serial"]) == (200, "SERIAL-A2")
+    assert_error(sign(api, world.s_b1, pledge["id"]), 404, "pledge_not_found")
 
 
 def test_progress_per_level_and_who_has_not_signed(app, api, world, city_pledge, fresh_counts):

@@ -293,6 +293,31 @@ def test_submits_arriving_together_are_scored_exactly_as_one_by_one(api, app, wo
     assert {10, 15, 20, 25}.issubset(ranked), board
 
 
+def test_one_batch_of_autosaves_merges_each_attempts_answers(api, app, world, quiz):
+    """A group-commit batch of autosaves (written here directly, so several always share one
+    statement): each attempt takes its own answers, in arrival order (the later answer to one
+    question wins); a save to an attempt already handed in, or by someone else, takes nothing."""
+    mine, theirs = started(api, world.s_a1, quiz["id"]), started(api, world.s_b1, quiz["id"])
+    q1, q2 = mine["questions"][0], mine["questions"][1]
+    t1 = theirs["questions"][0]
+    done = add_student(app, world.class_a1.id, "已交卷")
+    handed_in = started(api, done, quiz["id"])
+    submit(api, done, handed_in["id"])
+    with app.app_context():
+        saved = quiz_services._write_saves([
+            (mine["id"], world.s_a1.id, str(q1["id"]), ["A"]),
+            (theirs["id"], world.s_b1.id, str(t1["id"]), ["B"]),
+            (mine["id"], world.s_a1.id, str(q2["id"]), ["B"]),
+            (mine["id"], world.s_a1.id, str(q1["id"]), ["C"]),  # later, same question: wins
+            (handed_in["id"], done.id, str(handed_in["questions"][0]["id"]), ["A"]),
+            (theirs["id"], world.s_a1.id, str(t1["id"]), ["A"]),  # not their attempt
+        ])
+    assert saved == [True, True, True, True, False, False]
+    assert api.as_(world.s_a1).get(f"/attempts/{mine['id']}").get_json()["saved"] == {
+        str(q1["id"]): ["C"], str(q2["id"]): ["B"]}
+    assert api.as_(world.s_b1).get(f"/attempts/{theirs['id']}").get_json()["saved"] == {str(t1["id"]): ["B"]}
+
+
 def test_one_batch_of_submits_answers_only_the_owners_first_submit(api, app, world, quiz):
     """Within one batch (written here directly, in a fixed order): a stranger's submit listed
     before the owner's must not displace it, the owner's repeat and a bad choice are left to the

@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 
 import jwt as pyjwt
-from flask import current_app
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config
 from flask_jwt_extended.default_callbacks import default_decode_key_callback
 from flask_jwt_extended.tokens import _decode_jwt
 from jwt import ExpiredSignatureError
 from jwt.algorithms import HMACAlgorithm
+
+from app.common.process_cache import process_cache, remember
 
 MAX_REMEMBERED = 20_000  # ~2 KB each: a few tens of MB per worker at most
 
@@ -52,20 +53,18 @@ pyjwt.register_algorithm("HS256", _CheckedOnceHMAC(HMACAlgorithm.SHA256))
 
 class CachingJWTManager(JWTManager):
     """One instance serves every app of the process; the remembered claims are kept per app
-    (each app has its own secret)."""
+    (each app has its own secret: `process_cache`)."""
 
     def _decode_jwt_from_config(self, encoded_token: str, csrf_value=None, allow_expired: bool = False) -> dict:
         if csrf_value is not None or allow_expired:
             return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
-        verified = current_app.extensions.setdefault("jwt_verified_claims", {})
+        verified = process_cache("jwt_verified_claims")
         claims = verified.get(encoded_token)
         if claims is not None and claims.get("exp", 0) > time.time():
             return claims
         claims = self._decode_once(encoded_token)
         if "exp" in claims:  # tokens without expiry are not remembered
-            if len(verified) >= MAX_REMEMBERED:
-                verified.clear()
-            verified[encoded_token] = claims
+            remember(verified, encoded_token, claims, MAX_REMEMBERED)
         return claims
 
     def _decode_once(self, encoded_token: str) -> dict:

@@ -70,7 +70,7 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: list[_Slot] = []
         self._writing = False
-        self.batches = 0  # statements written by this process (bench and tests read it)
+        self.batches = 0  # batches written by this process (tests read it)
         self.items = 0
 
     def submit(self, item: Any) -> Any:
@@ -149,3 +149,22 @@ def group_commit(name: str, write: Callable[[Sequence[Any]], Sequence[Any]], fal
     if batches is None:  # two threads racing here make two; harmless, the first one stays
         batches = current_app.extensions.setdefault(key, GroupCommit(write, fallback=fallback))
     return batches
+
+
+def first_of_each(items: Sequence[Any], key: Callable[[Any], Any],
+                  keep: Callable[[Any], bool] | None = None) -> dict:
+    """key → the index of the first item with that key (optionally only among items `keep`
+    accepts). A batch writes each key once; a second item of one key (a repeated tap or submit
+    in the same batch) gets None from `answer_each` and takes its full path."""
+    first: dict = {}
+    for index, item in enumerate(items):
+        if keep is None or keep(item):
+            first.setdefault(key(item), index)
+    return first
+
+
+def answer_each(items: Sequence[Any], key: Callable[[Any], Any], first: dict, found: dict) -> list:
+    """The batch's results in item order: what was written for its key for the first item of
+    each key, None (full path) for every other item and for keys nothing was written for."""
+    return [found.get(k) if first.get(k) == index else None
+            for index, k in enumerate(key(item) for item in items)]

@@ -23,7 +23,6 @@ from app.pledges.schemas import (
 blp = Blueprint("pledges", __name__, url_prefix="/api/v1", description="承诺签署与证书")
 
 
-
 @blp.route("/campaigns/<int:campaign_id>/pledges")
 class CampaignPledges(MethodView):
     @login_required

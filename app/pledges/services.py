@@ -26,7 +26,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
-from app.common.group_commit import group_commit
+from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
@@ -253,15 +253,16 @@ def _write_student_signatures(triples: list[tuple]) -> list:
     batch, outside the window, not visible, not a student …) — `sign` then decides. A database
     error (a serial clash, once in 2^100) sends the whole batch there (GroupCommit's fallback)."""
     statement = _student_sign_statement()
-    first: dict[tuple, int] = {}
-    for index, (pledge_id, user_id, _serial) in enumerate(triples):
-        first.setdefault((pledge_id, user_id), index)
+    key = _pledge_and_user
+    first = first_of_each(triples, key)
     # In key order: two processes' batches then wait on each other's keys in the same order (no deadlock).
     unique = sorted(triples[index] for index in first.values())
     rows = execute_committed(statement, {"now": utcnow(), **json_batch_params(unique)})
-    created = {(row.pledge_id, row.user_id): row for row in rows}
-    return [created.get((pledge_id, user_id)) if first[(pledge_id, user_id)] == index else None
-            for index, (pledge_id, user_id, _serial) in enumerate(triples)]
+    return answer_each(triples, key, first, {(row.pledge_id, row.user_id): row for row in rows})
+
+
+def _pledge_and_user(triple: tuple) -> tuple:
+    return triple[0], triple[1]
 
 
 def sign_pledge(user_id: int, load_user: Callable[[], User], pledge_id: int, data: dict) -> tuple[dict, bool]:

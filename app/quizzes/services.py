@@ -38,9 +38,10 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
-from app.common.group_commit import group_commit
+from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
+from app.common.process_cache import process_cache, remember
 from app.common.schemas import MAX_ID
 from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
 from app.common.time import utcnow
@@ -311,7 +312,7 @@ def delete_question(actor: User, question_id: int) -> None:
 def _pool(bank: QuestionBank, rule: dict) -> list[int]:
     """Ids of the bank's questions matching a draw rule, cached per bank revision so starting an
     attempt does not scan the bank."""
-    cache = current_app.extensions.setdefault("quiz_pools", {})
+    cache = process_cache("quiz_pools")
     key = (bank.id, bank.revision, rule.get("category") or None, rule.get("difficulty"), rule.get("type"))
     ids = cache.get(key)
     if ids is None:
@@ -319,10 +320,7 @@ def _pool(bank: QuestionBank, rule: dict) -> list[int]:
         for name in ("category", "difficulty", "type"):
             if rule.get(name):
                 query = query.where(getattr(Question, name) == rule[name])
-        ids = list(db.session.scalars(query.order_by(Question.id)))
-        if len(cache) > 1000:
-            cache.clear()
-        cache[key] = ids
+        ids = remember(cache, key, list(db.session.scalars(query.order_by(Question.id))), 1000)
     return ids
 
 
@@ -503,15 +501,13 @@ def _draw(bank, points: dict, multiple_partial: bool, level: dict, rng: random.R
 def _question_data(bank: QuestionBank, ids: list[int]) -> dict[int, dict]:
     """The questions' content for a snapshot, cached per bank revision (an edit bumps it), so a
     start reads only the questions this process has not seen yet."""
-    cache = current_app.extensions.setdefault("quiz_questions", {})
+    cache = process_cache("quiz_questions")
     key = (bank.id, bank.revision)
     known = cache.get(key)
     if known is None:
         for old in [k for k in cache if k[0] == bank.id]:
             del cache[old]
-        if len(cache) > 50:
-            cache.clear()
-        known = cache[key] = {}
+        known = remember(cache, key, {}, 50)
     missing = [qid for qid in ids if qid not in known]
     if missing:
         columns = (Question.id, Question.type, Question.stem, Question.options, Question.answer,
@@ -557,15 +553,13 @@ def _remember_start_facts(quiz: Quiz) -> None:
     insert find nothing, and the full path then remembers the new revision."""
     if len(quiz.levels) != 1:
         return
-    known = current_app.extensions.setdefault("quiz_start_facts", {})
+    known = process_cache("quiz_start_facts")
     bank = db.session.get(QuestionBank, quiz.bank_id)
     current = known.get(quiz.id)
     if current is not None and (current.id, current.revision) == (bank.id, bank.revision):
         return  # unchanged: keep the object the fast starts in flight drew with
-    if len(known) >= MAX_START_FACTS:
-        known.clear()
-    known[quiz.id] = _StartFacts(quiz.id, bank.id, bank.revision, quiz.levels[0], dict(quiz.points),
-                                 quiz.multiple_partial)
+    remember(known, quiz.id, _StartFacts(quiz.id, bank.id, bank.revision, quiz.levels[0], dict(quiz.points),
+                                         quiz.multiple_partial), MAX_START_FACTS)
 
 
 class _StartFacts:
@@ -634,23 +628,24 @@ def _write_starts(starts: list[tuple]) -> list:
     one commit. The new attempt's row per start, or None (full path) where nothing was inserted
     or the start was drawn from other facts than the batch's first (a bank edited meanwhile)."""
     facts = starts[0][0]
-    first: dict[int, int] = {}
-    for index, (their_facts, user_id, *_rest) in enumerate(starts):
-        if (their_facts.id, their_facts.revision) == (facts.id, facts.revision):
-            first.setdefault(user_id, index)
+    first = first_of_each(starts, _sender, keep=lambda start: (start[0].id, start[0].revision)
+                          == (facts.id, facts.revision))
     statement = _fast_start_statement()
     now = utcnow()
     level = facts.level
     rows = []
     for index in sorted(first.values(), key=lambda i: starts[i][1]):  # by user: the same key order as others
-        _facts_, user_id, seed, device, snapshot = starts[index]
+        _same_facts, user_id, seed, device, snapshot = starts[index]
         rows.append((user_id, f"{facts.quiz_id}:{user_id}", seed, device, snapshot, sum(q["points"] for q in snapshot)))
-    created = {row.user_id: row for row in execute_committed(statement, {
+    created = execute_committed(statement, {
         "quiz_id": facts.quiz_id, "bank_id": facts.id, "revision": facts.revision, "now": now,
         "deadline": now + timedelta(seconds=level["time_limit_s"]), "time_limit_s": level["time_limit_s"],
-        "pass_score": level["pass_score"], **json_batch_params(rows)})}
-    return [created.get(user_id) if first.get(user_id) == index else None
-            for index, (_facts, user_id, *_rest) in enumerate(starts)]
+        "pass_score": level["pass_score"], **json_batch_params(rows)})
+    return answer_each(starts, _sender, first, {row.user_id: row for row in created})
+
+
+def _sender(start: tuple) -> int:
+    return start[1]
 
 
 def start_as_student(user_id: int, quiz_id: int, level_no: int | None, device: str | None) -> dict | None:
@@ -660,7 +655,7 @@ def start_as_student(user_id: int, quiz_id: int, level_no: int | None, device: s
     starts of this quiz at this moment) checks everything else. None when this path does not
     apply or inserted nothing: `start_attempt` then decides with the full rules (resume,
     refusals, levels, staff)."""
-    facts = current_app.extensions.get("quiz_start_facts", {}).get(quiz_id)
+    facts = process_cache("quiz_start_facts").get(quiz_id)
     if facts is None or level_no not in (None, 1) or _fast_start_statement() is None:
         return None
     seed = secrets.randbits(31)
@@ -809,6 +804,8 @@ def rank_key(levels_passed: int, score: int, duration_ms: int) -> int:
 
 _BEST_COLUMNS = ("org_id", "org_path", "levels_passed", "score", "max_score", "duration_ms", "passed", "attempts",
                  "achieved_at", "rank_key")
+
+
 @built_once_per_dialect
 def _best_upsert(_dialect: str):
     """`INSERT … ON CONFLICT (quiz_id, user_id) DO UPDATE` of a leaderboard row (Core, bound per
@@ -892,7 +889,7 @@ def _close_expired_for_readers(quiz_id: int) -> None:
     attempts, at most every `QUIZ_READER_CLOSE_EVERY_S` seconds (default 5) per quiz and process,
     so a busy leaderboard does not run the same search on every request."""
     every = current_app.config.get("QUIZ_READER_CLOSE_EVERY_S", 5)
-    last_run = current_app.extensions.setdefault("quiz_reader_close", {})
+    last_run = process_cache("quiz_reader_close")
     now = time.monotonic()
     if now - last_run.get(quiz_id, -every) < every:
         return
@@ -911,12 +908,11 @@ def close_all_expired(batch: int = 500) -> int:
 def _level_count(quiz_id: int) -> int:
     """How many levels a quiz has, read once per process: a quiz's levels never change once it
     is created (there is no way to edit them)."""
-    known = current_app.extensions.setdefault("quiz_level_counts", {})
+    known = process_cache("quiz_level_counts")
     count = known.get(quiz_id)
     if count is None:
-        if len(known) >= MAX_START_FACTS:
-            known.clear()
-        count = known[quiz_id] = len(db.session.scalar(select(Quiz.levels).where(Quiz.id == quiz_id)))
+        levels = db.session.scalar(select(Quiz.levels).where(Quiz.id == quiz_id))
+        count = remember(known, quiz_id, len(levels), MAX_START_FACTS)
     return count
 
 
@@ -982,7 +978,7 @@ MAX_ATTEMPT_FACTS = 20_000  # ~2 KB each (20 questions); entries also leave when
 def _facts(attempt_id: int) -> tuple | None:
     """What an autosave checks that never changes once an attempt exists (its owner, the
     questions' types and options), read once per process instead of loading the whole attempt."""
-    facts = current_app.extensions.setdefault("quiz_attempt_facts", {}).get(attempt_id)
+    facts = process_cache("quiz_attempt_facts").get(attempt_id)
     if facts is None:
         row = db.session.execute(select(Attempt.user_id, Attempt.questions).where(Attempt.id == attempt_id)).first()
         if row is None:
@@ -993,15 +989,12 @@ def _facts(attempt_id: int) -> tuple | None:
 
 def _remember_facts(attempt_id: int, user_id: int, questions: list[dict]) -> tuple:
     """Kept per app: attempt id → (owner id, {question id: (type, number of options)})."""
-    known = current_app.extensions.setdefault("quiz_attempt_facts", {})
-    if len(known) >= MAX_ATTEMPT_FACTS:
-        known.clear()
-    facts = known[attempt_id] = (user_id, {str(q["id"]): (q["type"], len(q["options"])) for q in questions})
-    return facts
+    facts = (user_id, {str(q["id"]): (q["type"], len(q["options"])) for q in questions})
+    return remember(process_cache("quiz_attempt_facts"), attempt_id, facts, MAX_ATTEMPT_FACTS)
 
 
 def _forget_facts(attempt_id: int) -> None:
-    current_app.extensions.setdefault("quiz_attempt_facts", {}).pop(attempt_id, None)
+    process_cache("quiz_attempt_facts").pop(attempt_id, None)
 
 
 @built_once_per_dialect
@@ -1009,7 +1002,8 @@ def _save_statement(dialect: str):
     """`UPDATE … SET answers = answers merged with the batch's patch FROM batch WHERE` each attempt
     is its sender's, open and inside its deadline: the database merges the answers (no
     read-modify-write race) for every autosave of a group commit at once, and returns the ids of
-    the attempts it changed. The batch arrives as [attempt, user, patch] rows (`json_batch`).
+    the attempts it changed (with their owners). The batch arrives as [attempt, user, patch] rows
+    (`json_batch`).
     None where the database has no JSON merge we use."""
     table = Attempt.__table__
     empty = literal("{}", String())
@@ -1025,7 +1019,7 @@ def _save_statement(dialect: str):
                  .where(table.c.id == batch.c.attempt_id, table.c.user_id == batch.c.user_id,
                         table.c.status == "open", table.c.deadline >= bindparam("cutoff", type_=UTCDateTime()))
                  .values(answers=merged)
-                 .returning(table.c.id))
+                 .returning(table.c.id, table.c.user_id))
     return statement
 
 
@@ -1034,15 +1028,14 @@ def _write_saves(saves: list[tuple]) -> list[bool]:
     the same attempt are merged into one patch in arrival order (a later answer to the same
     question wins, as it would one after the other). True where the attempt took the answer."""
     statement = _save_statement()
-    patches: dict[int, dict] = {}
-    owners: dict[int, int] = {}
+    patches: dict[tuple, dict] = {}  # (attempt, sender) → {question: choice}
     for attempt_id, user_id, question_id, choice in saves:
-        patches.setdefault(attempt_id, {})[question_id] = choice
-        owners[attempt_id] = user_id
+        patches.setdefault((attempt_id, user_id), {})[question_id] = choice
     # In id order: two processes' batches then lock shared attempts in the same order (no deadlock).
-    rows = [(attempt_id, owners[attempt_id], patches[attempt_id]) for attempt_id in sorted(patches)]
-    saved = {row.id for row in execute_committed(statement, {"cutoff": utcnow() - _grace(), **json_batch_params(rows)})}
-    return [attempt_id in saved for attempt_id, *_ in saves]
+    rows = [(attempt_id, user_id, patches[(attempt_id, user_id)]) for attempt_id, user_id in sorted(patches)]
+    written = execute_committed(statement, {"cutoff": utcnow() - _grace(), **json_batch_params(rows)})
+    saved = {(row.id, row.user_id) for row in written}  # a stranger's save matches no row
+    return [(attempt_id, user_id) in saved for attempt_id, user_id, *_ in saves]
 
 
 def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[str], now: datetime) -> dict | None:
@@ -1126,19 +1119,13 @@ def _stored_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _cleaned_answers(attempt, answers: dict) -> dict | None:
-    """The answers sent with a submit, checked against the attempt's questions as
-    `submit_attempt` checks them; None when one is not in the attempt or not a valid choice."""
-    questions = {str(q["id"]): q for q in attempt.questions}
+def _sent_answers(attempt, answers: dict) -> dict:
+    """The answers sent with a submit, as {question id: displayed keys}: each must be a question of
+    the attempt (404) and a valid choice (422)."""
     cleaned = {}
     for question_id, keys in answers.items():
-        q = questions.get(str(question_id).strip())
-        if q is None:
-            return None
-        try:
-            cleaned[str(q["id"])] = _clean_choice(q, keys, f"answers.{question_id}")
-        except ApiError:
-            return None
+        q = _question_in(attempt, str(question_id).strip())
+        cleaned[str(q["id"])] = _clean_choice(q, keys, f"answers.{question_id}")
     return cleaned
 
 
@@ -1150,9 +1137,7 @@ def _write_submits(submits: list[tuple]) -> list:
     else: not found, not the owner, already scored, a bad answer, a second submit of one attempt
     in the batch."""
     read, write, scored = _submit_statements()
-    first: dict[tuple, int] = {}  # (attempt, sender) → the first such submit of the batch
-    for index, (attempt_id, user_id, _answers) in enumerate(submits):
-        first.setdefault((attempt_id, user_id), index)
+    first = first_of_each(submits, _attempt_and_sender)
     done: dict[int, SimpleNamespace] = {}
     with db.engine.begin() as connection:
         rows = connection.execute(read, {"ids": sorted({attempt_id for attempt_id, _user in first})}).all()
@@ -1165,10 +1150,11 @@ def _write_submits(submits: list[tuple]) -> list:
             if _expired(attempt, now):
                 attempt.ended_by = "deadline"  # only what was saved in time counts; what was sent is ignored
             else:
-                cleaned = _cleaned_answers(attempt, extra)
-                if cleaned is None:
-                    continue  # the full rules answer with the right error
-                attempt.answers = {**(attempt.answers or {}), **cleaned}
+                try:
+                    sent = _sent_answers(attempt, extra)
+                except ApiError:
+                    continue  # the full rules answer with the same error
+                attempt.answers = {**(attempt.answers or {}), **sent}
                 attempt.ended_by = "submit"
             attempt.__dict__.update(_scoring(attempt, now), status="scored")
             done[row.id] = attempt
@@ -1186,13 +1172,15 @@ def _write_submits(submits: list[tuple]) -> list:
                                                    "user_ids": sorted({u for _, u in pairs})}):
                 if (row.quiz_id, row.user_id) in pairs:
                     mine[(row.quiz_id, row.user_id)].append(row)
-            connection.execute(_best_upsert(), [{"quiz_id": quiz_id, "user_id": user_id, **_best_values(rows)}
-                                                for (quiz_id, user_id), rows in sorted(mine.items())])
+            connection.execute(_best_upsert(), [{"quiz_id": quiz_id, "user_id": user_id, **_best_values(theirs)}
+                                                for (quiz_id, user_id), theirs in sorted(mine.items())])
     for attempt_id in done:
         _forget_facts(attempt_id)
-    return [done.get(attempt_id) if first[(attempt_id, user_id)] == index and attempt_id in done
-            and done[attempt_id].user_id == user_id else None
-            for index, (attempt_id, user_id, _answers) in enumerate(submits)]
+    return answer_each(submits, _attempt_and_sender, first, {(a.id, a.user_id): a for a in done.values()})
+
+
+def _attempt_and_sender(submit: tuple) -> tuple:
+    return submit[0], submit[1]
 
 
 def _submit_directly(user_id: int, attempt_id: int, answers: dict | None) -> dict | None:
@@ -1218,11 +1206,7 @@ def submit_attempt(user_id: int, attempt_id: int, answers: dict | None = None) -
         if _expired(attempt, now):
             _score(attempt, now, "deadline")
         else:
-            merged = dict(attempt.answers or {})
-            for question_id, keys in (answers or {}).items():
-                q = _question_in(attempt, str(question_id).strip())
-                merged[str(q["id"])] = _clean_choice(q, keys, f"answers.{question_id}")
-            attempt.answers = merged
+            attempt.answers = {**(attempt.answers or {}), **_sent_answers(attempt, answers or {})}
             _score(attempt, now, "submit")
         result = _result(attempt)  # before the commit expires the attempt's attributes
         db.session.commit()
@@ -1339,7 +1323,7 @@ def _cached(key: tuple, compute):
     `compute` runs in another thread: it must close over plain values and statements, never
     over ORM instances of the request's session."""
     ttl = current_app.config.get("QUIZ_RANKING_CACHE_S", 15)
-    cache = current_app.extensions.setdefault("quiz_rankings", {})
+    cache = process_cache("quiz_rankings")
     hit = cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < ttl:
         return hit[1]
@@ -1360,9 +1344,7 @@ def _cached(key: tuple, compute):
 
 
 def _store(cache: dict, key: tuple, value):
-    if len(cache) > 2000:
-        cache.clear()
-    cache[key] = (time.monotonic(), value)
+    remember(cache, key, (time.monotonic(), value), 2000)
     return value
 
 
