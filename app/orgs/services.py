@@ -1,6 +1,7 @@
 """Org tree, invites and joining. Each public function owns its transaction."""
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import timedelta
 
@@ -34,7 +35,22 @@ ROLE_NAMES = {"student": "学生", "teacher": "教师", "judge": "评委", "scho
 
 
 def random_code(length: int, alphabet: str = INVITE_ALPHABET) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    """`length` characters drawn uniformly from `alphabet` with the OS's CSPRNG (`secrets`)."""
+    table = _byte_table(alphabet)
+    if table is None:
+        return "".join(secrets.choice(alphabet) for _ in range(length))
+    # Each random byte picks a character directly: uniform because the alphabet's size divides 256.
+    # Twenty `secrets.choice` calls were ~35 µs of every pledge signing; this is ~1 µs.
+    return secrets.token_bytes(length).translate(table).decode("ascii")
+
+
+@functools.cache
+def _byte_table(alphabet: str) -> bytes | None:
+    """A 256-byte translation table mapping byte b to alphabet[b % size], or None when the
+    alphabet's size does not divide 256 (some characters would come up more often)."""
+    if not alphabet.isascii() or 256 % len(alphabet):
+        return None
+    return bytes(ord(alphabet[b % len(alphabet)]) for b in range(256))
 
 
 def create_org(actor: User, name: str, kind: str, parent_id: int | None) -> Org:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import BigInteger, String, bindparam, case, func, insert, literal, null, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -43,6 +44,7 @@ from app.orgs.permissions import (
     org_with_authority,
     staff_paths,
 )
+from app.orgs.queries import student_class
 from app.orgs.services import INVITE_ALPHABET, random_code
 from app.pledges.models import Pledge, Signature
 
@@ -144,7 +146,7 @@ def _signature_of(pledge_id: int, user_id: int) -> Signature | None:
     return db.session.scalar(select(Signature).where(Signature.pledge_id == pledge_id, Signature.user_id == user_id))
 
 
-def signature_answer(signature: Signature) -> dict:
+def signature_answer(signature: Signature | Row) -> dict:
     base = "/api/v1/certificates/" + signature.serial
     return {
         "id": signature.id, "pledge_id": signature.pledge_id, "serial": signature.serial,
@@ -216,34 +218,33 @@ def _student_sign_statement(dialect: str):
     source = json_batch(dialect, "batch", {"pledge_id": BigInteger(), "user_id": BigInteger(), "serial": String()})
     if statement is None or source is None:
         return None
-    campaign_org, klass, school = aliased(Org), aliased(Org), aliased(Org)
+    campaign_org = aliased(Org)
     now = bindparam("now", type_=UTCDateTime())
-    other = aliased(Membership)
-    first_student = (select(func.min(other.id)).where(other.user_id == source.c.user_id, other.role == "student")
-                     .scalar_subquery())  # the membership `_snapshot` takes
+    klass = student_class(dialect, source.c.user_id)  # the membership `_snapshot` takes
     individual = Pledge.mode == "individual"
     rows = (
         select(Pledge.id, source.c.user_id, case((individual, "complete"), else_="awaiting_guardian"), now,
                case((individual, now), else_=null()), literal(False), source.c.serial,
-               klass.id, klass.parent_id, school.parent_id, klass.path)
+               klass.id, klass.school_id, klass.region_id, klass.path)
         .select_from(source)
         .join(Pledge, Pledge.id == source.c.pledge_id)
         .join(Campaign, Campaign.id == Pledge.campaign_id)
         .join(campaign_org, campaign_org.id == Campaign.org_id)
-        .join(Membership, Membership.id == first_student)
-        .join(klass, klass.id == Membership.org_id)
-        .outerjoin(school, school.id == klass.parent_id)
-        .where(Pledge.requires_handwriting.is_(False),
-               or_(Pledge.opens_at.is_(None), Pledge.opens_at <= now),
-               or_(Pledge.closes_at.is_(None), Pledge.closes_at > now),
-               klass.path.startswith(campaign_org.path))
     )
+    for target, on in klass.joins:
+        rows = rows.join(target, on)
+    rows = (rows
+            .where(Pledge.requires_handwriting.is_(False),
+                   or_(Pledge.opens_at.is_(None), Pledge.opens_at <= now),
+                   or_(Pledge.closes_at.is_(None), Pledge.closes_at > now),
+                   klass.path.startswith(campaign_org.path)))
     columns = ["pledge_id", "user_id", "status", "signed_at", "completed_at", "revoked", "serial",
                "class_id", "school_id", "region_id", "class_path"]
     statement = (statement.from_select(columns, rows)
                  .on_conflict_do_nothing(index_elements=["pledge_id", "user_id"])
                  .returning(table.c.id, table.c.pledge_id, table.c.user_id, table.c.serial, table.c.status,
-                            table.c.signed_at, table.c.completed_at))
+                            table.c.signed_at, table.c.completed_at, table.c.guardian_signed_at,
+                            table.c.revoked))
     return statement
 
 
@@ -293,9 +294,7 @@ def sign_as_student(user_id: int, pledge_id: int, data: dict) -> dict | None:
     created = group_commit("pledge_signings", _write_student_signatures).submit((pledge_id, user_id, serial))
     if created is None:
         return None
-    return signature_answer(Signature(id=created.id, pledge_id=pledge_id, serial=created.serial,
-                                      status=created.status, signed_at=created.signed_at,
-                                      completed_at=created.completed_at, revoked=False))
+    return signature_answer(created)  # the RETURNING row has every field the answer shows
 
 
 def sign(user: User, pledge_id: int, data: dict) -> tuple[dict, bool]:

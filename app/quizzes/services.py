@@ -50,6 +50,7 @@ from app.extensions import db
 from app.family.models import FamilyLink
 from app.orgs.models import Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
+from app.orgs.queries import student_class
 from app.quizzes import importers
 from app.quizzes.models import Attempt, Question, QuestionBank, Quiz, QuizBest
 
@@ -586,14 +587,11 @@ def _fast_start_statement(dialect: str):
     empty = literal("{}", String())
     if dialect == "postgresql":
         empty = cast(empty, JSON)
-    campaign_org, klass, other_org = aliased(Org), aliased(Org), aliased(Org)
-    other, earlier = aliased(Membership), Attempt.__table__.alias("earlier")
+    campaign_org, earlier = aliased(Org), Attempt.__table__.alias("earlier")
     quiz_id, now = bindparam("quiz_id"), bindparam("now", type_=UTCDateTime())
     deadline = bindparam("deadline", type_=UTCDateTime())
-    class_in_campaign = (select(func.min(other.id)).join(other_org, other_org.id == other.org_id)
-                         .where(other.user_id == batch.c.user_id, other.role == "student",
-                                other_org.path.startswith(campaign_org.path))
-                         .scalar_subquery())  # the membership `_student_org` takes
+    # The membership `_student_org` takes: the student's first class inside the campaign's org.
+    klass = student_class(dialect, batch.c.user_id, inside_path=campaign_org.path)
     used = (select(func.count()).select_from(earlier)
             .where(earlier.c.quiz_id == quiz_id, earlier.c.user_id == batch.c.user_id, earlier.c.level == 1)
             .scalar_subquery())
@@ -608,9 +606,11 @@ def _fast_start_statement(dialect: str):
         .join(QuestionBank, QuestionBank.id == Quiz.bank_id)
         .join(Campaign, Campaign.id == Quiz.campaign_id)
         .join(campaign_org, campaign_org.id == Campaign.org_id)
-        .join(Membership, Membership.id == class_in_campaign)
-        .join(klass, klass.id == Membership.org_id)
-        .where(Quiz.bank_id == bindparam("bank_id"), QuestionBank.revision == bindparam("revision"),
+    )
+    for target, on in klass.joins:
+        rows = rows.join(target, on)
+    rows = (
+        rows.where(Quiz.bank_id == bindparam("bank_id"), QuestionBank.revision == bindparam("revision"),
                used < Quiz.max_attempts,
                or_(Quiz.opens_at.is_(None), Quiz.opens_at <= now),
                or_(Quiz.closes_at.is_(None), Quiz.closes_at > now))

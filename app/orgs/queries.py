@@ -1,0 +1,57 @@
+"""SQL pieces about orgs that hot batch statements (signing, quiz start) build on."""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, select, true
+from sqlalchemy.orm import aliased
+
+from app.orgs.models import Membership, Org
+
+
+class StudentClass(NamedTuple):
+    """Columns of the class found by `student_class`, and the joins that find it."""
+
+    id: Any
+    school_id: Any  # the class's parent
+    region_id: Any  # the school's parent
+    path: Any
+    joins: list  # (target, on) pairs to add, in order, to the batch's FROM
+
+
+def student_class(dialect: str, user_id, inside_path=None) -> StudentClass:
+    """The class of a student named by the column `user_id` of a batch: their first student
+    membership (lowest id — the one the full paths take), only among classes under
+    `inside_path` when given.
+
+    PostgreSQL: a LATERAL lookup per batch row that the planner cannot turn around — the
+    student's memberships by user (index), and for each its class by key, in scalar subqueries.
+    Written as joins, the planner (misled by json_array_elements' 100-row guess, by a LIKE on a
+    computed pattern that it guesses matches one org, and, before ANALYZE, by bulk-loaded
+    students it has not seen) scanned the org tree or hashed every membership in it for each
+    batch: milliseconds per statement, growing with the region. SQLite has no LATERAL; its
+    nested loops run the correlated form below row by row."""
+    school = aliased(Org)
+    if dialect == "postgresql":
+        def of_class(column):
+            return select(column).where(Org.id == Membership.org_id).scalar_subquery()
+
+        region = (select(school.parent_id).join(Org, Org.parent_id == school.id).where(Org.id == Membership.org_id)
+                  .scalar_subquery())
+        lookup = (select(Membership.org_id.label("id"), of_class(Org.parent_id).label("school_id"),
+                         region.label("region_id"), of_class(Org.path).label("path"))
+                  .where(Membership.user_id == user_id, Membership.role == "student"))
+        if inside_path is not None:
+            lookup = lookup.where(of_class(Org.path).startswith(inside_path))
+        klass = lookup.order_by(Membership.id).limit(1).lateral("klass")
+        return StudentClass(klass.c.id, klass.c.school_id, klass.c.region_id, klass.c.path, [(klass, true())])
+    klass = Org.__table__.alias("klass")
+    member, member_org = aliased(Membership), aliased(Org)
+    first = (select(func.min(member.id)).join(member_org, member_org.id == member.org_id)
+             .where(member.user_id == user_id, member.role == "student"))
+    if inside_path is not None:
+        first = first.where(member_org.path.startswith(inside_path))
+    region = select(school.parent_id).where(school.id == klass.c.parent_id).scalar_subquery()
+    return StudentClass(klass.c.id, klass.c.parent_id, region, klass.c.path,
+                        [(Membership, Membership.id == first.scalar_subquery()),
+                         (klass, klass.c.id == Membership.org_id)])
