@@ -44,8 +44,12 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from app.common import json_text
     from app.extensions import api, db, jwt, limiter, migrate, storage, wechat
 
+    # JSON columns (quiz snapshots and answers, ~15 KB a row) through orjson.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"json_serializer": json_text.dumps, "json_deserializer": json_text.loads,
+                                               **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     jwt.init_app(app)

@@ -1,6 +1,5 @@
 import hashlib
 import io
-import json
 
 from flask import current_app, jsonify, request, send_file
 from flask.views import MethodView
@@ -8,6 +7,7 @@ from flask.views import MethodView
 from app.api import Blueprint
 from app.auth.current import current_user, current_user_id, load_current_user
 from app.auth.decorators import login_required
+from app.common import json_text
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import PageArgsSchema, page_of
 from app.quizzes import services
@@ -45,8 +45,7 @@ attempts_blp = Blueprint("quiz_attempts", __name__, url_prefix="/api/v1", descri
 def _prebuilt(payload: dict, status: int):
     """Hot paths (starting an attempt, submitting) answer their already-whitelisted dict without a second
     pass through marshmallow; datetimes as ISO 8601, the same as the schema writes them."""
-    body = json.dumps(payload, ensure_ascii=False, default=lambda value: value.isoformat())
-    return current_app.response_class(body, status=status, mimetype="application/json")
+    return current_app.response_class(json_text.dumps_bytes(payload), status=status, mimetype="application/json")
 
 
 def _device() -> str:
