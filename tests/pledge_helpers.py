@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import threading
 from types import SimpleNamespace
 
 from flask_jwt_extended import create_access_token
@@ -14,7 +13,6 @@ from app.auth.models import User
 from app.extensions import db
 from app.family.models import FamilyLink
 from app.orgs.models import Membership
-from tests.conftest import API
 
 _label = itertools.count(1)
 
@@ -96,23 +94,3 @@ def upload_handwriting(api, who) -> str:
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
 
-
-def all_at_once(app, requests: list[tuple[str, str, dict]], method: str = "POST") -> list[tuple[int, dict]]:
-    """Each (token, path, body) sent from its own thread and test client, released together."""
-    barrier = threading.Barrier(len(requests))
-    results: list = [None] * len(requests)
-
-    def fire(index: int, token: str, path: str, body: dict) -> None:
-        client = app.test_client()
-        barrier.wait(timeout=20)
-        kwargs = {"json": body} if method in ("POST", "PUT") else {}
-        response = client.open(API + path, method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        results[index] = (response.status_code, response.get_json())
-
-    threads = [threading.Thread(target=fire, args=(i, *r)) for i, r in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-    assert all(result is not None for result in results), results
-    return results

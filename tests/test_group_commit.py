@@ -3,35 +3,27 @@ arrive together are written together, each caller gets its own result or the bat
 and a batch never grows past its cap. The HTTP behaviour is tested in test_pledges.py."""
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from app.common.group_commit import GroupCommit, GroupWriteFailed
+from tests.concurrency import released_together
 
 
 def submit_all(app, batches: GroupCommit, items: list) -> list:
     """Each item submitted from its own thread (inside the app context), released together."""
-    barrier = threading.Barrier(len(items))
-    outcomes: list = [None] * len(items)
+    def submit(item):
+        def call():
+            with app.app_context():
+                try:
+                    return ("ok", batches.submit(item))
+                except Exception as error:  # noqa: BLE001 - the test looks at it
+                    return ("error", error)
+        return call
 
-    def run(index: int, item) -> None:
-        with app.app_context():
-            barrier.wait(timeout=20)
-            try:
-                outcomes[index] = ("ok", batches.submit(item))
-            except Exception as error:  # noqa: BLE001 - the test looks at it
-                outcomes[index] = ("error", error)
-
-    threads = [threading.Thread(target=run, args=(i, item), daemon=True) for i, item in enumerate(items)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert all(outcome is not None for outcome in outcomes), outcomes
-    return outcomes
+    return released_together([submit(item) for item in items], timeout=30)
 
 
 def test_items_arriving_together_share_writes_and_get_their_own_results(app):

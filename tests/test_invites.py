@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +20,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.orgs.models import Invite, Membership
-from tests.conftest import API, assert_error, wechat_login
+from tests.concurrency import all_at_once
+from tests.conftest import assert_error, wechat_login
 
 CODE_RE = re.compile(r"^[A-HJ-NP-Z2-9]{8}$")  # no 0/O, no 1/I
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -307,23 +307,7 @@ def test_unknown_code_is_not_found(api, world, code):
 
 def _accept_in_threads(app, code: str, tokens: list[str]) -> list[tuple[int, dict]]:
     """Everyone accepts at the same moment, each through their own test client (own session)."""
-    barrier = threading.Barrier(len(tokens))
-    results: list = [None] * len(tokens)
-
-    def accept(index: int, token: str) -> None:
-        client = app.test_client()
-        barrier.wait(timeout=10)
-        response = client.post(f"{API}/invites/{code}/accept", json={"real_name": "并发同学"},
-                               headers={"Authorization": f"Bearer {token}"})
-        results[index] = (response.status_code, response.get_json())
-
-    threads = [threading.Thread(target=accept, args=(i, t)) for i, t in enumerate(tokens)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert all(result is not None for result in results), results
-    return results
+    return all_at_once(app, [(token, f"/invites/{code}/accept", {"real_name": "并发同学"}) for token in tokens])
 
 
 def test_concurrent_accepts_never_exceed_max_uses(app, api, world):

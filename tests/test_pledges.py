@@ -14,11 +14,11 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.orgs.models import Membership
 from app.pledges.models import Signature
+from tests.concurrency import all_at_once
 from tests.conftest import assert_error, wechat_login
 from tests.pledge_helpers import (
     add_adult,
     add_students,
-    all_at_once,
     link_family,
     make_campaign,
     make_pledge,

@@ -14,8 +14,8 @@ from sqlalchemy import update
 from app.extensions import db
 from app.quizzes import services as quiz_services
 from app.quizzes.models import Attempt, Quiz
+from tests.concurrency import all_at_once
 from tests.conftest import assert_error
-from tests.pledge_helpers import all_at_once
 from tests.test_quizzes import (
     BANK,
     EXPLANATION,
