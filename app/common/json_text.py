@@ -2,8 +2,10 @@
 its database row, its batch parameter and its answer; the standard library's json spends ~50 µs
 on each such dump with `ensure_ascii=False` and ~55 µs on each load, orjson ~4 and ~20.
 
-Same output as `json.dumps(value, ensure_ascii=False)` for what the app stores and sends: UTF-8
-text, non-string keys written as strings, datetimes as ISO 8601."""
+The same values as `json.dumps(value, ensure_ascii=False)` for what the app stores and sends —
+UTF-8 text, non-string keys written as strings — written compactly (no spaces after `,` and
+`:`), with datetimes as ISO 8601 (`isoformat()`'s form, so API answers keep their format).
+Unlike json, NaN and infinities become null; the app stores neither."""
 from __future__ import annotations
 
 from typing import Any

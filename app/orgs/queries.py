@@ -16,7 +16,13 @@ class StudentClass(NamedTuple):
     school_id: Any  # the class's parent
     region_id: Any  # the school's parent
     path: Any
-    joins: list  # (target, on) pairs to add, in order, to the batch's FROM
+    joins: list  # (target, on) pairs that find it
+
+    def joined_to(self, rows):
+        """`rows` (a select over the batch) with the joins that find the class added."""
+        for target, on in self.joins:
+            rows = rows.join(target, on)
+        return rows
 
 
 def student_class(dialect: str, user_id, inside_path=None) -> StudentClass:

@@ -231,13 +231,10 @@ def _student_sign_statement(dialect: str):
         .join(Campaign, Campaign.id == Pledge.campaign_id)
         .join(campaign_org, campaign_org.id == Campaign.org_id)
     )
-    for target, on in klass.joins:
-        rows = rows.join(target, on)
-    rows = (rows
-            .where(Pledge.requires_handwriting.is_(False),
-                   or_(Pledge.opens_at.is_(None), Pledge.opens_at <= now),
-                   or_(Pledge.closes_at.is_(None), Pledge.closes_at > now),
-                   klass.path.startswith(campaign_org.path)))
+    rows = klass.joined_to(rows).where(Pledge.requires_handwriting.is_(False),
+                                       or_(Pledge.opens_at.is_(None), Pledge.opens_at <= now),
+                                       or_(Pledge.closes_at.is_(None), Pledge.closes_at > now),
+                                       klass.path.startswith(campaign_org.path))
     columns = ["pledge_id", "user_id", "status", "signed_at", "completed_at", "revoked", "serial",
                "class_id", "school_id", "region_id", "class_path"]
     statement = (statement.from_select(columns, rows)

@@ -607,14 +607,11 @@ def _fast_start_statement(dialect: str):
         .join(Campaign, Campaign.id == Quiz.campaign_id)
         .join(campaign_org, campaign_org.id == Campaign.org_id)
     )
-    for target, on in klass.joins:
-        rows = rows.join(target, on)
-    rows = (
-        rows.where(Quiz.bank_id == bindparam("bank_id"), QuestionBank.revision == bindparam("revision"),
-               used < Quiz.max_attempts,
-               or_(Quiz.opens_at.is_(None), Quiz.opens_at <= now),
-               or_(Quiz.closes_at.is_(None), Quiz.closes_at > now))
-    )
+    rows = klass.joined_to(rows).where(Quiz.bank_id == bindparam("bank_id"),
+                                       QuestionBank.revision == bindparam("revision"),
+                                       used < Quiz.max_attempts,
+                                       or_(Quiz.opens_at.is_(None), Quiz.opens_at <= now),
+                                       or_(Quiz.closes_at.is_(None), Quiz.closes_at > now))
     columns = ["quiz_id", "user_id", "level", "number", "open_key", "seed", "status", "org_id", "org_path", "device",
                "questions", "answers", "time_limit_s", "pass_score", "max_score", "started_at", "deadline",
                "updated_at"]
@@ -822,13 +819,13 @@ _BEST_SOURCE = (Attempt.id, Attempt.quiz_id, Attempt.user_id, Attempt.level, Att
                 Attempt.status)
 
 
-def _students_attempts(quiz_ids, user_ids):
-    """The attempts of these students in these quizzes, in id order, found through the unique
-    (quiz, user, level, number) index. Callers keep the scored ones in Python: with `status =
-    'scored'` in the SQL, the planner (before ANALYZE has seen the table) took the index on
-    (quiz, status, deadline) and read every scored attempt of the quiz for each submit — a scan
-    that grows with every student who hands in."""
-    return select(*_BEST_SOURCE).where(quiz_ids, user_ids).order_by(Attempt.id)
+def _students_attempts(quiz_condition, user_condition):
+    """Every attempt (any status) of the students `user_condition` names in the quizzes
+    `quiz_condition` names, in id order, found through the unique (quiz, user, level, number)
+    index. Callers keep the scored ones in Python: with `status = 'scored'` in the SQL, the
+    planner (before ANALYZE has seen the table) took the index on (quiz, status, deadline) and read
+    every scored attempt of the quiz for each submit — a scan that grows with every hand-in."""
+    return select(*_BEST_SOURCE).where(quiz_condition, user_condition).order_by(Attempt.id)
 
 
 def _best_values(attempts: list) -> dict:
@@ -1099,7 +1096,7 @@ _SUBMIT_READ = ("id", "user_id", "quiz_id", "level", "status", "deadline", "star
 @built_once_per_dialect
 def _submit_statements(dialect: str):
     """For a batch of submits: read the attempts (locked, in id order), write their scores with
-    one `UPDATE … FROM batch`, read the students' scored attempts for their best rows. None where
+    one `UPDATE … FROM batch`, read the students' attempts of the quiz for their best rows. None where
     the database lacks what they need."""
     table = Attempt.__table__
     batch = json_batch(dialect, "batch", {
