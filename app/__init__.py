@@ -8,7 +8,7 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.common.pool import ping_idle_connections
+from app.common.pool import ping_idle_connections, writer_engine_for
 from config import load_settings
 
 
@@ -61,6 +61,8 @@ def register_extensions(app: Flask) -> None:
 
     with app.app_context():
         ping_idle_connections(db.engine, app.config["DB_PING_IDLE_S"])
+        app.extensions["writer_engine"] = writer_engine_for(db.engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                            app.config["DB_PING_IDLE_S"])
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
 

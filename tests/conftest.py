@@ -72,6 +72,8 @@ def fresh_app(standin, tmp_path):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+            if app.extensions.get("writer_engine") is not None:
+                app.extensions["writer_engine"].dispose()
 
 
 @pytest.fixture

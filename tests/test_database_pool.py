@@ -48,3 +48,21 @@ def test_a_connection_in_steady_use_is_not_pinged(fresh_app):
     failed = lookup(client)
     assert failed.status_code == 500 and failed.get_json()["code"] == "internal_error", failed.get_json()
     assert lookup(client).status_code == 404
+
+
+def test_batch_writers_keep_one_generic_plan_and_the_urls_own_options(fresh_app):
+    """Group-commit statements run on a pool of their own whose connections plan each statement
+    once (app/common/pool.py `writer_engine_for`); the main pool keeps custom plans, which reads by
+    a path prefix need. Options given in the database URL reach both pools."""
+    from app.common.sql import writer_engine
+    from app.extensions import db
+
+    url = os.environ["TEST_DATABASE_URL"]
+    timeout = "options=-c%20statement_timeout%3D4321"
+    app = fresh_app(SQLALCHEMY_DATABASE_URI=url + ("&" if "?" in url else "?") + timeout)
+    with app.app_context():
+        assert writer_engine() is not db.engine
+        for engine, plans in ((writer_engine(), "force_generic_plan"), (db.engine, "auto")):
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == plans
+                assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "4321ms"

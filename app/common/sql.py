@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from flask import current_app
 from sqlalchemy import JSON, Integer, String, bindparam, cast, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Subquery
 from sqlalchemy.types import TypeEngine
 
@@ -80,11 +82,17 @@ def json_batch_params(rows: list[tuple | list]) -> dict:
     return {"rows": json_text.dumps(rows), "rows_count": len(rows)}
 
 
+def writer_engine() -> Engine:
+    """The engine for group-commit batch statements: on PostgreSQL a small pool of its own whose
+    connections keep one generic plan per statement (app/common/pool.py `writer_engine_for`)."""
+    return current_app.extensions.get("writer_engine") or db.engine
+
+
 def execute_committed(statement, params: dict) -> list:
     """Run one write statement in a transaction of its own that the database commits as the
     statement ends (autocommit), and return its rows. One round trip instead of statement +
     COMMIT, and row locks held for the statement only — not while the writing thread waits for
     the GIL between the two, which made other processes' batches queue behind it. For group
     commits, whose batch is exactly one statement."""
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    with writer_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         return connection.execute(statement, params).all()

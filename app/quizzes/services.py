@@ -43,7 +43,14 @@ from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.process_cache import process_cache, remember
 from app.common.schemas import MAX_ID
-from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
+from app.common.sql import (
+    built_once_per_dialect,
+    conflict_insert,
+    execute_committed,
+    json_batch,
+    json_batch_params,
+    writer_engine,
+)
 from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -1141,7 +1148,7 @@ def _write_submits(submits: list[tuple]) -> list:
     read, write, scored = _submit_statements()
     first = first_of_each(submits, _attempt_and_sender)
     done: dict[int, SimpleNamespace] = {}
-    with db.engine.begin() as connection:
+    with writer_engine().begin() as connection:
         rows = connection.execute(read, {"ids": sorted({attempt_id for attempt_id, _user in first})}).all()
         now = utcnow()  # once the rows are ours, as `submit_attempt` reads the clock after its lock
         for row in rows:
