@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from flask import current_app
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -24,3 +25,11 @@ def dumps(value: Any) -> str:
 
 
 loads = orjson.loads
+
+
+def response(payload: Any, status: int):
+    """A JSON answer for a hot path whose payload is already the whitelisted dict its schema would
+    dump (a signing, an attempt started or submitted): no second pass through marshmallow and
+    Flask's JSON provider (~85 µs of a signing). flask-smorest passes a Response through as it is;
+    the route still declares its schema for the OpenAPI document."""
+    return current_app.response_class(dumps_bytes(payload), status=status, mimetype="application/json")

@@ -4,6 +4,7 @@ from flask.views import MethodView
 from app.api import Blueprint
 from app.auth.current import current_user, current_user_id, load_current_user
 from app.auth.decorators import login_required
+from app.common import json_text
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import page_of
 from app.pledges import services
@@ -70,7 +71,7 @@ class PledgeSignatures(MethodView):
         Family mode: the student signs first (`awaiting_guardian`), then a linked guardian signs
         with `{child_id}` and the signature becomes `complete` (the recorded guardian consent)."""
         answer, created = services.sign_pledge(current_user_id(), load_current_user, pledge_id, body)
-        return answer, 201 if created else 200
+        return json_text.response(answer, 201 if created else 200)
 
 
 @blp.route("/pledges/<int:pledge_id>/stats")
