@@ -291,6 +291,9 @@ def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup,
         set_duration(app, result["id"], seconds)
     # s_a1 tries again and does worse: the best attempt counts.
     worse = take(api, world.s_a1, quiz["id"], 0)
+    # Scored as it was handed in (nothing recomputed by hand yet): the board keeps the better first attempt.
+    me = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/leaderboard").get_json()["me"]
+    assert (me["score"], me["duration_s"]) == (15, 100.0)
     set_duration(app, worse["id"], 10)
 
     board = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/leaderboard")

@@ -1096,8 +1096,8 @@ def save_answer(user_id: int, attempt_id: int, question_id: int, keys: list[str]
     return {"question_id": question_id, "choice": choice, "saved_at": now}
 
 
-_SUBMIT_READ = ("id", "user_id", "quiz_id", "level", "status", "deadline", "started_at", "questions", "answers",
-                "pass_score", "max_score", "org_id", "org_path")
+_SUBMIT_READ = ("id", "user_id", "quiz_id", "level", "number", "status", "deadline", "started_at", "questions",
+                "answers", "pass_score", "max_score", "org_id", "org_path")
 
 
 @built_once_per_dialect
@@ -1175,12 +1175,19 @@ def _write_submits(submits: list[tuple]) -> list:
             # then answers with what was stored.
             done = {attempt_id: a for attempt_id, a in done.items() if attempt_id in written}
         if done:
-            pairs = {(a.quiz_id, a.user_id) for a in done.values()}
             mine: dict[tuple, list] = defaultdict(list)
-            for row in connection.execute(scored, {"quiz_ids": sorted({q for q, _ in pairs}),
-                                                   "user_ids": sorted({u for _, u in pairs})}):
-                if (row.quiz_id, row.user_id) in pairs and row.status == "scored":
-                    mine[(row.quiz_id, row.user_id)].append(row)
+            # A first attempt at level 1 is the student's only scored attempt of the quiz (this one was
+            # open, so no other could be started, and higher levels open only after level 1 is passed):
+            # its best row needs no read. The others' rows come from all their scored attempts.
+            for a in done.values():
+                if a.level == 1 and a.number == 1:
+                    mine[(a.quiz_id, a.user_id)] = [a]
+            pairs = {(a.quiz_id, a.user_id) for a in done.values()} - mine.keys()
+            if pairs:
+                for row in connection.execute(scored, {"quiz_ids": sorted({q for q, _ in pairs}),
+                                                       "user_ids": sorted({u for _, u in pairs})}):
+                    if (row.quiz_id, row.user_id) in pairs and row.status == "scored":
+                        mine[(row.quiz_id, row.user_id)].append(row)
             connection.execute(_best_upsert(), [{"quiz_id": quiz_id, "user_id": user_id, **_best_values(theirs)}
                                                 for (quiz_id, user_id), theirs in sorted(mine.items())])
     for attempt_id in done:
