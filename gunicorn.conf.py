@@ -11,6 +11,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # 8 threads: signings that arrive together are written in one statement (group commit), and more
 # threads per worker make bigger batches (bench: 4 threads ~2 per statement, 8 threads ~4).
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Each thread may lead a group-commit batch: the app keeps that many batch-writer connections (PostgreSQL).
+os.environ.setdefault("DB_WRITER_POOL_SIZE", str(threads))
 worker_class = "gthread"
 # Most connections one worker holds (gunicorn default 1000). `make bench` lowers it so its 32 keep-alive
 # connections spread over both workers instead of, by accept luck, all landing on one.

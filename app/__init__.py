@@ -61,8 +61,9 @@ def register_extensions(app: Flask) -> None:
 
     with app.app_context():
         ping_idle_connections(db.engine, app.config["DB_PING_IDLE_S"])
-        app.extensions["writer_engine"] = writer_engine_for(db.engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-                                                            app.config["DB_PING_IDLE_S"])
+        app.extensions["writer_engine"] = writer_engine_for(
+            db.engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"], app.config["DB_PING_IDLE_S"],
+            app.config["DB_WRITER_POOL_SIZE"], echo=app.config.get("SQLALCHEMY_ECHO", False))
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
 

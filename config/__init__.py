@@ -50,12 +50,16 @@ class BaseConfig:
         "QUIZ_RANKING_CACHE_S": ("QUIZ_RANKING_CACHE_S", float),
         "QUIZ_READER_CLOSE_EVERY_S": ("QUIZ_READER_CLOSE_EVERY_S", float),
         "DB_PING_IDLE_S": ("DB_PING_IDLE_S", float),
+        "DB_WRITER_POOL_SIZE": ("DB_WRITER_POOL_SIZE", int),
     }
 
     SECRET_KEY = INSECURE_SECRET
     SQLALCHEMY_DATABASE_URI = f"sqlite:///{VAR / 'qinglang.db'}"
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     DB_PING_IDLE_S = 5.0  # app/common/pool.py: ping pooled connections idle this long before reuse
+    # PostgreSQL: connections kept per process for group-commit batches (app/common/pool.py
+    # `writer_engine_for`): one per batch that can be in flight, i.e. gunicorn's threads per worker.
+    DB_WRITER_POOL_SIZE = 8
     STORAGE_URL = f"file://{VAR / 'storage'}"
     REDIS_URL: str | None = None
     RATELIMIT_STORAGE_URI = "memory://"

@@ -50,19 +50,36 @@ def test_a_connection_in_steady_use_is_not_pinged(fresh_app):
     assert lookup(client).status_code == 404
 
 
-def test_batch_writers_keep_one_generic_plan_and_the_urls_own_options(fresh_app):
+@pytest.mark.parametrize("given_by", ["url", "PGOPTIONS"])
+def test_batch_writers_keep_one_generic_plan_and_the_deployments_options(fresh_app, monkeypatch, given_by):
     """Group-commit statements run on a pool of their own whose connections plan each statement
     once (app/common/pool.py `writer_engine_for`); the main pool keeps custom plans, which reads by
-    a path prefix need. Options given in the database URL reach both pools."""
+    a path prefix need. Options the deployment gives (in the URL or libpq's PGOPTIONS) reach both
+    pools, and the writers' connections stay open between batches (a new one per batch would
+    never be prepared)."""
     from app.common.sql import writer_engine
     from app.extensions import db
 
     url = os.environ["TEST_DATABASE_URL"]
-    timeout = "options=-c%20statement_timeout%3D4321"
-    app = fresh_app(SQLALCHEMY_DATABASE_URI=url + ("&" if "?" in url else "?") + timeout)
+    if given_by == "url":
+        url += ("&" if "?" in url else "?") + "options=-c%20statement_timeout%3D4321"
+    else:
+        monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=4321")
+    app = fresh_app(SQLALCHEMY_DATABASE_URI=url, DB_WRITER_POOL_SIZE=4)
     with app.app_context():
         assert writer_engine() is not db.engine
         for engine, plans in ((writer_engine(), "force_generic_plan"), (db.engine, "auto")):
             with engine.connect() as conn:
                 assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == plans
                 assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "4321ms"
+
+        def backends_of_four_batches_at_once() -> set:
+            held = [writer_engine().connect() for _ in range(4)]
+            try:
+                return {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for conn in held}
+            finally:
+                for conn in held:
+                    conn.close()
+
+        first = backends_of_four_batches_at_once()
+        assert len(first) == 4 and backends_of_four_batches_at_once() == first

@@ -41,23 +41,31 @@ def ping_idle_connections(engine: Engine, idle_s: float) -> None:
 # Every group-commit batch statement has the same shape at every call — one JSON batch parameter
 # and keys — yet PostgreSQL planned each execution afresh (pg_prepared_statements: 95 custom plans,
 # 0 generic): its generic plan's guessed cost never beat the custom ones, so it kept re-planning a
-# 20-join statement per batch (~0.5 ms of a 4-start statement's 2.2 ms). Their own small pool whose
+# 20-join statement per batch (~0.5 ms of a 4-start statement's 2.2 ms). Their own pool whose
 # connections use generic plans only: each statement is planned once per connection (after
 # psycopg's prepare threshold) and re-planned only when ANALYZE changes the tables' statistics.
 # The main pool keeps custom plans: reads such as `path LIKE :prefix` need the value to use an index.
-_GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
+def writer_engine_for(engine: Engine, options: dict, idle_s: float, pool_size: int,
+                      echo: bool = False) -> Engine | None:
+    """A second engine on `engine`'s database, with the same options, for batch writers; None where
+    the database has no plan cache setting (SQLite: writers use the main pool).
 
-
-def writer_engine_for(engine: Engine, options: dict, idle_s: float) -> Engine | None:
-    """A second engine on `engine`'s database for batch writers, or None where the database has
-    no plan cache setting (SQLite: its statements are cheap to prepare; writers use the main pool)."""
+    `pool_size` connections stay open: one per batch that can be in flight at once in a process
+    (one per group commit, per quiz for starts; at most the worker's threads). A connection the
+    pool closes after each use would never run a statement often enough to be prepared."""
     if engine.dialect.name != "postgresql":
         return None
-    url = engine.url
-    given = url.query.get("options")
-    connect_args = dict(options.get("connect_args", {}))
-    connect_args["options"] = " ".join(part for part in (given, connect_args.get("options"), _GENERIC_PLANS) if part)
-    # One writer per group commit at a time (per quiz for starts): a few connections serve a process.
-    writer = create_engine(url, **{**options, "connect_args": connect_args, "pool_size": 2, "max_overflow": 6})
+    sized = {} if "poolclass" in options else {"pool_size": pool_size, "max_overflow": pool_size}
+    writer = create_engine(engine.url, **{"echo": echo, "echo_pool": echo, **options, **sized})
+
+    # SET on each new connection rather than `options` in its connect arguments, which would
+    # replace what PGOPTIONS, a service file or the URL give both pools (a statement_timeout …).
+    @event.listens_for(writer, "connect")
+    def plan_once(dbapi_connection, _record) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute("SET plan_cache_mode = force_generic_plan")
+        dbapi_connection.autocommit = autocommit
+
     ping_idle_connections(writer, idle_s)
     return writer
