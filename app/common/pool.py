@@ -55,7 +55,12 @@ def writer_engine_for(engine: Engine, options: dict, idle_s: float, pool_size: i
     pool closes after each use would never run a statement often enough to be prepared."""
     if engine.dialect.name != "postgresql":
         return None
-    sized = {} if "poolclass" in options else {"pool_size": pool_size, "max_overflow": pool_size}
+    # LIFO: the connection just returned serves the next batch, so the few that are busy stay warm
+    # (their backend's caches and prepared statements) while the others wait for a peak. FIFO
+    # rotated every batch through all of them (signing alone, alternating runs: FIFO 0.44 and 0.42,
+    # LIFO 0.48 and 0.44).
+    sized = {} if "poolclass" in options else {"pool_size": pool_size, "max_overflow": pool_size,
+                                                "pool_use_lifo": True}
     writer = create_engine(engine.url, **{"echo": echo, "echo_pool": echo, **options, **sized})
 
     # SET on each new connection rather than `options` in its connect arguments, which would
