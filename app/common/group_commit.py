@@ -13,8 +13,9 @@ done and more items have queued meanwhile, it hands the lead to the oldest waiti
 thread writes the next batch (so no thread keeps writing other people's rows forever while its
 own response waits).
 
-`write(items)` runs in the leader's thread, inside its app context and with its database
-session, and returns one result per item in order (commit included). If it raises a database
+`write(items)` runs in the leader's thread, inside its app context, and returns one result per
+item in order (commit included); the app's writers run their statement on a connection of their
+own (`app.common.sql.execute_committed` / `writer_engine`), not on the request's session. If it raises a database
 error, the session is rolled back and every item gets the `fallback` result (its request then
 takes the full path on its own); any other error is raised by the leader and, as
 `GroupWriteFailed`, by every other request of the batch.

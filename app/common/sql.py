@@ -83,8 +83,9 @@ def json_batch_params(rows: list[tuple | list]) -> dict:
 
 
 def writer_engine() -> Engine:
-    """The engine for group-commit batch statements: on PostgreSQL a small pool of its own whose
-    connections keep one generic plan per statement (app/common/pool.py `writer_engine_for`)."""
+    """The engine for group-commit batch statements: on PostgreSQL a pool of its own (one kept
+    connection per batch that can be in flight) whose connections keep one generic plan per
+    statement (app/common/pool.py `writer_engine_for`); elsewhere the app's engine."""
     return current_app.extensions.get("writer_engine") or db.engine
 
 
