@@ -213,6 +213,64 @@ def test_garbage_authorization_header_is_401(app, api, header):
     assert_error(api.get("/me", headers={"Authorization": header}), 401)
 
 
+def segment_forms(token: str) -> dict[str, str]:
+    """Malformed copies of `token` that plain base64 decoding would still read (GHSA-hxm8-2xgr-2p9m):
+    junk after the signature, an inner '=', standard-alphabet characters, a segment of
+    impossible length, and non-canonical unused bits in the signature's last character."""
+    head, payload, signature = token.split(".")
+    last = signature[-1]
+    sibling = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused_bits = sibling[sibling.index(last) ^ 1]  # the same 4 decoded bits, one unused bit set
+    return {
+        "junk": f"{head}.{payload}.{signature}!!!!",
+        "inner_pad": f"{head}.{payload}.{signature[:8]}={signature[9:]}",
+        "standard_alphabet": f"{head}.{payload[:-2]}+/.{signature}",
+        "length": f"{head}.{payload}A.{signature}",
+        "unused_bits": f"{head}.{payload}.{signature[:-1]}{unused_bits}",
+        "header_junk": f"{head}*.{payload}.{signature}",
+    }
+
+
+@pytest.mark.parametrize("form", list(segment_forms("a.b.c")))
+def test_malformed_token_segments_are_refused(app, api, form):
+    """Tokens whose segments decode only leniently are refused with token_invalid, both when the
+    token is new and when the well-formed original was verified (and remembered) before."""
+    tokens = wechat_login(api, unique_label())
+    assert api.as_(tokens["access_token"]).get("/me").status_code == 200
+    with app.app_context():
+        fresh = create_access_token(identity=str(tokens["user"]["id"]))
+    for token in (segment_forms(tokens["access_token"])[form], segment_forms(fresh)[form]):
+        assert_error(api.as_(token).get("/me"), 401, "token_invalid")
+    assert api.as_(fresh).get("/me").status_code == 200
+
+
+def test_segment_decoding_answers_as_pyjwt_does(app):
+    """app/auth/tokens.py decodes token segments with its own C-speed alphabet check; PyJWT's
+    decoder (the class's, left alone) must give the same bytes or the same error on every form,
+    so an upgrade of PyJWT that changes its rules fails here."""
+    from jwt.api_jws import PyJWS
+    from jwt.exceptions import DecodeError
+
+    from app.auth.tokens import _decode_segment
+
+    with app.app_context():
+        token = create_access_token(identity="7")
+    forms = [part for form in [token, *segment_forms(token).values()] for part in form.split(".")]
+    forms.append(token.split(".")[2] + "=")  # PyJWT accepts a padded whole quantum (AWS ALB tokens)
+    forms += ["", "=", "==", "===", "QQ", "QQ=", "QQ==", "QQ===", "QR", "QUI", "QUJD", "Q", "QUJD=", "Q!Q=",
+              "w7w", "_-_-", "+/+/", "QQ\n", "ｑｑ"]
+
+    def outcome(decode, segment: str):
+        try:
+            return decode(segment.encode(), "crypto")
+        except DecodeError as error:
+            return str(error)
+
+    for segment in forms:
+        assert outcome(_decode_segment, segment) == outcome(PyJWS._decode_base64url_segment, segment), segment
+    assert outcome(_decode_segment, token.split(".")[2]) != "Invalid crypto padding"  # valid ones decode
+
+
 def test_a_token_accepted_before_is_refused_once_it_expires(app, api):
     """Verified tokens are remembered per worker (autosaves repeat them); the memory must not
     outlive the token's expiry, and a tampered copy of a remembered token is still refused."""

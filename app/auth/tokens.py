@@ -8,19 +8,24 @@ expired since. A token not seen before is decoded once when no custom decode-key
 registered (the two unverified decodes only feed that loader); this reaches into
 flask-jwt-extended's `_decode_jwt`, pinned in requirements.txt. Anything unusual (a CSRF
 value, allow_expired, an expired token) goes the library's own way, so its errors and error
-handlers stay as they are.
+handlers stay as they are. PyJWT's strict segment decoding is swapped for the same rules checked
+in C (`_decode_segment`), on the PyJWS object flask-jwt-extended uses (PyJWT pinned too).
 """
 from __future__ import annotations
 
+import binascii
 import time
 
 import jwt as pyjwt
+import jwt.api_jws
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config
 from flask_jwt_extended.default_callbacks import default_decode_key_callback
 from flask_jwt_extended.tokens import _decode_jwt
 from jwt import ExpiredSignatureError
 from jwt.algorithms import HMACAlgorithm
+from jwt.exceptions import DecodeError
+from jwt.utils import base64url_decode, base64url_encode
 
 from app.common.process_cache import process_cache, remember
 
@@ -49,6 +54,34 @@ class _CheckedOnceHMAC(HMACAlgorithm):
 # PyJWT's public registry, used by flask-jwt-extended's encode and decode.
 pyjwt.unregister_algorithm("HS256")
 pyjwt.register_algorithm("HS256", _CheckedOnceHMAC(HMACAlgorithm.SHA256))
+
+
+def _decode_segment(segment: bytes, name: str) -> bytes:
+    """PyJWT's strict decoding of one token segment (the fix for GHSA-hxm8-2xgr-2p9m: no
+    characters outside base64url, at most two '=' and only on a whole quantum, canonical
+    encoding), with the alphabet check done by `bytes.translate` in C. PyJWT 2.15 walks every
+    character with a Python generator: ~12 µs a token read, and each request with a token not
+    seen before reads it twice (the verified decode, then flask-jwt-extended's header read) —
+    every pledge signing. Same answers and errors as PyJWT's own (tests/test_auth.py compares
+    the two on valid and malformed segments)."""
+    stripped = segment.rstrip(b"=")
+    padding = len(segment) - len(stripped)
+    if (padding > 2 or (padding and len(segment) % 4 != 0) or len(stripped) % 4 == 1
+            or stripped.translate(None, _BASE64URL)):
+        raise DecodeError(f"Invalid {name} padding")
+    try:
+        decoded = base64url_decode(stripped)
+    except (TypeError, binascii.Error) as err:
+        raise DecodeError(f"Invalid {name} padding") from err
+    if base64url_encode(decoded) != stripped:
+        raise DecodeError(f"Invalid {name} padding")
+    return decoded
+
+
+_BASE64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# On the PyJWS object behind PyJWT's module functions (jwt.decode, jwt.get_unverified_header),
+# which flask-jwt-extended calls; the class and other instances keep PyJWT's own.
+pyjwt.api_jws._jws_global_obj._decode_base64url_segment = _decode_segment
 
 
 class CachingJWTManager(JWTManager):
