@@ -202,6 +202,7 @@ def test_one_batch_of_signings_writes_each_student_once_with_their_own_class(app
     assert [row is not None for row in written] == [True, True, False, False, False]
     assert {(row.user_id, row.serial) for row in written[:2]} == {(a2.id, "SERIAL-A2"), (a1.id, "SERIAL-A1")}
     assert written[0].signed_at == written[1].signed_at  # one statement
+    assert written[0].signed_at.tzinfo is not None  # read back as through SQLAlchemy: aware UTC
     rows = {row.user_id: row for row in signature_rows(app, pledge["id"])}
     assert set(rows) == {a1.id, a2.id}
     assert (rows[a1.id].class_id, rows[a2.id].class_id) == (world.class_a1.id, world.class_a2.id)
@@ -209,6 +210,34 @@ def test_one_batch_of_signings_writes_each_student_once_with_their_own_class(app
     again = sign(api, a2, pledge["id"])
     assert (again.status_code, again.get_json()["serial"]) == (200, "SERIAL-A2")
     assert_error(sign(api, world.s_b1, pledge["id"]), 404, "pledge_not_found")
+
+
+def test_a_batch_the_database_refuses_raises_sqlalchemys_error_and_writes_nothing(app, api, world):
+    """The batch statement runs on the driver's connection; a database error must still arrive as
+    SQLAlchemy's (what GroupCommit turns into each request's full path), write none of the batch,
+    and leave the connection as the pool lent it: the next batch and the request's own session
+    (which takes the same pooled connections on SQLite) work as before."""
+    from sqlalchemy.exc import IntegrityError
+
+    from app.pledges import services as pledge_services
+
+    pledge = make_pledge(api, world.sa_a, make_campaign(api, world.sa_a, world.school_a.id))
+    first, second, third = add_students(app, world.class_a1.id, ["撞号甲", "撞号乙", "撞号丙"])
+    with app.app_context():
+        assert pledge_services._write_student_signatures([(pledge["id"], first.id, "SERIAL-TAKEN")])[0] is not None
+        with pytest.raises(IntegrityError):  # the serial is unique: once in 2^100 for real
+            pledge_services._write_student_signatures([(pledge["id"], second.id, "SERIAL-FREE"),
+                                                       (pledge["id"], third.id, "SERIAL-TAKEN")])
+        assert [row.serial for row in signature_rows(app, pledge["id"])] == ["SERIAL-TAKEN"]
+        again = pledge_services._write_student_signatures([(pledge["id"], second.id, "SERIAL-FREE")])
+        assert again[0].serial == "SERIAL-FREE"
+    for student in (second, third):  # the full rules answer: already signed / a fresh signature
+        assert sign(api, student, pledge["id"]).status_code in (200, 201)
+    assert sorted(row.user_id for row in signature_rows(app, pledge["id"])) == sorted([first.id, second.id, third.id])
+    with app.app_context():  # a session transaction still rolls back (not left in autocommit)
+        db.session.execute(update(Signature).where(Signature.user_id == first.id).values(revoked=True))
+        db.session.rollback()
+        assert db.session.scalar(select(Signature.revoked).where(Signature.user_id == first.id)) is False
 
 
 def test_progress_per_level_and_who_has_not_signed(app, api, world, city_pledge, fresh_counts):
