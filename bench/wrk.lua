@@ -1,4 +1,5 @@
--- wrk script for `make bench`: `wrk ... -s bench/wrk.lua URL -- MODE PATH FILE`.
+-- wrk script for `make bench`: `wrk ... -s bench/wrk.lua URL -- MODE PATH FILE [FIRST]`.
+-- FIRST: skip the file's first lines (a later slice of a run continues with fresh students).
 -- MODE sign: POST PATH with `{}` as a different student per request (tokens split between wrk
 -- threads, none reused while they last); MODE get: GET PATH (optionally with a bearer token);
 -- MODE list: FILE holds one request per line, `METHOD<TAB>PATH<TAB>TOKEN<TAB>BODY` (PATH ignored),
@@ -16,12 +17,13 @@ end
 
 function init(args)
   mode, path, file = args[1], args[2], args[3]
+  local first = tonumber(args[4] or "0")  -- lines before it were used by an earlier run
   tokens = {}
   requests = {}
   if file and file ~= "" then
     local i = 0
     for line in io.lines(file) do
-      if (mode ~= "sign" and mode ~= "list") or i % count_threads() == tid then
+      if i >= first and ((mode ~= "sign" and mode ~= "list") or i % count_threads() == tid) then
         if mode == "list" then
           local m, p, t, b = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
           local headers = {["Authorization"] = "Bearer " .. t, ["Content-Type"] = "application/json"}
