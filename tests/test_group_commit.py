@@ -89,3 +89,26 @@ def test_a_write_that_loses_results_is_an_error_not_a_silent_none(app):
     batches = GroupCommit(lambda items: [])
     with app.app_context(), pytest.raises(RuntimeError, match="0 results for 1 items"):
         batches.submit("x")
+
+
+def test_a_batch_statement_that_gets_no_connection_raises_sqlalchemys_error(app):
+    """No connection to be had (the server down, too many clients): the batch statement raises
+    SQLAlchemy's DBAPIError — what the fallback above turns into each request's full path — not the
+    driver's own error, which would fail every request of the batch."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.exc import DBAPIError
+
+    from app.common.sql import _driver_statement
+    from app.extensions import db
+    from app.pledges.models import Signature
+
+    with app.app_context():
+        url = db.engine.url
+    unreachable = (url.set(host="127.0.0.1", port=1) if url.get_backend_name() == "postgresql"
+                   else url.set(database="/nonexistent-dir/none.db"))
+    engine = create_engine(unreachable, connect_args={"connect_timeout": 2} if url.get_backend_name() == "postgresql"
+                           else {})
+    statement = select(Signature.id).where(Signature.id == 1)
+    with pytest.raises(DBAPIError):
+        _driver_statement(statement, engine.dialect).run(engine, {})
+    engine.dispose()

@@ -124,7 +124,12 @@ class _DriverStatement:
     """A Core statement compiled once for one dialect, run on a pooled connection's DBAPI cursor
     with SQLAlchemy's own type conversions (public `bind_processor` / `result_processor` of each
     type: a `UTCDateTime` is stored naive and read back aware, as through SQLAlchemy). Refuses
-    statements that need per-execution compilation (expanding IN lists, literal-execute values)."""
+    statements that need per-execution compilation (expanding IN lists, literal-execute values).
+
+    Made for the group-commit statements (explicit columns, RETURNING plain columns): bound values
+    given as callables are taken once, at compile time; result types whose processor needs the
+    driver's type code (Numeric/Float on PostgreSQL) fail when the statement is first built; the
+    cursor events and echo logging of SQLAlchemy are not fired. Anything else: use SQLAlchemy."""
 
     def __init__(self, statement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -150,7 +155,7 @@ class _DriverStatement:
 
     def _processed(self, name: str, value):
         process = self._binds.get(name)
-        return process(value) if process is not None and value is not None else value
+        return process(value) if process is not None else value
 
     def parameters(self, values: dict):
         """The driver's parameters: the fixed values, then `values` converted by their types."""
@@ -169,28 +174,43 @@ class _DriverStatement:
     def run(self, engine: Engine, values: dict) -> list:
         dialect = engine.dialect
         params = self.parameters(values)
-        connection = engine.raw_connection()
-        driver = connection.driver_connection
-        cursor = None
+        failure = dialect.loaded_dbapi.Error
         try:
-            dialect.set_isolation_level(driver, "AUTOCOMMIT")
+            connection = engine.raw_connection()
+        except failure as error:  # no connection to be had (the server down, too many clients)
+            raise DBAPIError.instance(self._sql, params, error, failure, dialect=dialect) from error
+        try:
+            driver = connection.driver_connection
+            cursor = None
             try:
+                dialect.set_isolation_level(driver, "AUTOCOMMIT")
                 cursor = driver.cursor()
                 cursor.execute(self._sql, params)
                 fetched = cursor.fetchall() if cursor.description else []
-            except dialect.loaded_dbapi.Error as error:
-                if dialect.is_disconnect(error, driver, cursor):
-                    connection.invalidate(error)
-                raise DBAPIError.instance(self._sql, params, error, dialect.loaded_dbapi.Error,
-                                          dialect=dialect) from error
+            except failure as error:
+                lost = dialect.is_disconnect(error, driver, cursor)
+                if lost:  # as SQLAlchemy does: this connection and every other one opened before it
+                    engine.pool._invalidate(connection, error)
+                raise DBAPIError.instance(self._sql, params, error, failure, dialect=dialect,
+                                          connection_invalidated=lost) from error
             finally:
-                if cursor is not None:
+                if cursor is not None and connection.is_valid:
                     cursor.close()
-                if connection.is_valid:
-                    dialect.reset_isolation_level(driver)
+                self._restore(dialect, connection, driver)
         finally:
             connection.close()
         return [self._row_of(values) for values in fetched]
+
+    @staticmethod
+    def _restore(dialect: Dialect, connection, driver) -> None:
+        """Back to the isolation level the pool lent it in; a connection that cannot be reset is
+        discarded rather than returned in autocommit (on SQLite the sessions share the pool)."""
+        if not connection.is_valid:
+            return
+        try:
+            dialect.reset_isolation_level(driver)
+        except Exception as error:  # noqa: BLE001 - the statement's own error, if any, is the one to raise
+            connection.invalidate(error)
 
     def _row_of(self, values) -> tuple:
         return self._row(*[value if process is None else process(value)
