@@ -12,7 +12,8 @@ and port), creates a region with a few thousand students and a pledge, then driv
    `POST /api/v1/quizzes/{id}/attempts`        — start, every request a different student
    `PUT /api/v1/attempts/{id}/answers/{qid}`    — autosave, over the attempts opened beforehand
    `POST /api/v1/attempts/{id}/submit`          — submit, each open attempt once
-   then `GET /api/v1/health` again: the quiz ratios use the health runs either side of them
+   then `GET /api/v1/health` again: the quiz ratios use the mean of the last health slice
+   before them and this run
 4. `GET /api/v1/pledges/{id}/stats`           — a region with BENCH_STATS_ROWS signatures
 5. `GET /api/v1/quizzes/{id}/leaderboard`     — a city with BENCH_LEADERBOARD_ROWS attempts and
    as many best rows, seen by a student from the middle of the table, at 1 and 32 connections

@@ -3,7 +3,6 @@ hot-path statements built once per database."""
 from __future__ import annotations
 
 import functools
-import weakref
 from collections import namedtuple
 from collections.abc import Callable
 
@@ -107,16 +106,18 @@ def execute_committed(statement, params: dict) -> list:
     return _driver_statement(statement, engine.dialect).run(engine, params)
 
 
-_compiled_by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# (dialect name, statement) → compiled: like the statements themselves (`built_once_per_dialect`),
+# compiled once per database kind and kept for the process — a handful of entries, however many
+# apps (tests) a process makes. Keyed per dialect instance it would grow with every app: the type
+# processors hold their dialect.
+_compiled: dict[tuple[str, object], _DriverStatement] = {}
 
 
 def _driver_statement(statement, dialect: Dialect) -> _DriverStatement:
-    compiled = _compiled_by_dialect.get(dialect)
-    if compiled is None:
-        compiled = _compiled_by_dialect.setdefault(dialect, {})
-    found = compiled.get(statement)
+    key = (dialect.name, statement)
+    found = _compiled.get(key)
     if found is None:  # two threads racing here compile twice; harmless
-        found = compiled.setdefault(statement, _DriverStatement(statement, dialect))
+        found = _compiled.setdefault(key, _DriverStatement(statement, dialect))
     return found
 
 
