@@ -10,6 +10,7 @@ import json
 import random
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 BANK_SIZE = 5000
 DRAW = 20
@@ -123,10 +124,13 @@ def request_lists(app, quiz_id: int, work: Path) -> tuple[Path, Path, int]:
 
     from app.extensions import db
     from app.quizzes.models import Attempt
+    from app.quizzes.services import attempt_questions
 
     with app.app_context():
-        attempts = db.session.execute(select(Attempt.id, Attempt.user_id, Attempt.questions).where(
+        rows = db.session.execute(select(Attempt.id, Attempt.user_id, Attempt.questions).where(
             Attempt.quiz_id == quiz_id, Attempt.status == "open").order_by(Attempt.id)).all()
+        attempts = [SimpleNamespace(id=row.id, user_id=row.user_id, questions=attempt_questions(row.questions))
+                    for row in rows]
         tokens = _tokens({a.user_id for a in attempts})
     saves, submits = work / "autosave.txt", work / "submit.txt"
     with saves.open("w") as out:

@@ -6,14 +6,16 @@ type (multiple choice all-or-nothing unless the quiz turns on partial credit).
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
+from app.auth.models import User
 from app.extensions import db
 from app.quizzes import services as quiz_services
-from app.quizzes.models import Attempt, Quiz
+from app.quizzes.models import Attempt, Question, QuestionVersion, Quiz
 from tests.concurrency import all_at_once
 from tests.conftest import assert_error
 from tests.test_quizzes import (
@@ -450,3 +452,75 @@ def test_editing_the_bank_never_changes_an_attempt_already_taken(api, world, qui
     assert shown["stem"] == question["stem"] and shown["explanation"] == EXPLANATION.format(stem=question["stem"])
     # New attempts draw from the bank as it is now: 13 questions left for a draw of 14.
     assert_error(start(api, world.s_a1, quiz["id"]), 409, "not_enough_questions")
+
+
+def test_of_two_edits_of_one_question_at_once_the_later_is_refused(api, app, world, quiz):
+    """Two staff save the same question at once: the one that read it before the other's save is
+    refused (409 `question_changed`), not written over it — else the version an attempt drew
+    would name texts it never showed. Both editors' reads are forced to happen first."""
+    attempt = started(api, world.s_a1, quiz["id"])
+    question = next(q for q in attempt["questions"] if q["type"] == "single")
+    with app.app_context():
+        stale = db.session.get(Question, question["id"])  # the second editor's read
+        db.session.expunge(stale)
+        db.session.commit()
+        first = []  # the first editor saves from another thread (its own app context and session)
+        editor = threading.Thread(target=lambda: first.append(api.as_(world.city_admin).put(
+            f"/questions/{question['id']}", json={"stem": "第一位老师的改法"})))
+        editor.start()
+        editor.join(timeout=30)
+        assert first and first[0].status_code == 200, first and first[0].get_json()
+        db.session.add(stale)  # the second editor saves what it read before
+        with pytest.raises(quiz_services.QuestionChanged):
+            quiz_services.update_question(db.session.get(User, world.city_admin.id), question["id"],
+                                          {"stem": "第二位老师的改法"})
+    assert api.as_(world.city_admin).get(f"/questions/{question['id']}").get_json()["stem"] == "第一位老师的改法"
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["questions"] == attempt["questions"]
+
+
+def test_attempts_stored_with_their_texts_are_read_as_stored(api, app, world, quiz):
+    """Attempts started before question versions were kept hold each question's texts in their
+    snapshot: they resume and score by those texts, whatever the bank holds now."""
+    attempt = started(api, world.s_a1, quiz["id"])
+    with app.app_context():
+        stored = db.session.get(Attempt, attempt["id"]).questions
+        legacy = [{k: v for k, v in q.items() if k != "v"} for q in quiz_services.attempt_questions(stored)]
+        db.session.execute(update(Attempt).where(Attempt.id == attempt["id"]).values(questions=legacy))
+        db.session.commit()
+    question = next(q for q in attempt["questions"] if q["type"] == "single")
+    assert api.as_(world.city_admin).put(f"/questions/{question['id']}", json={
+        "stem": "改过的题干", "options": ["新A", "新B"], "answer": "B"}).status_code == 200
+    with app.app_context():  # nothing but the attempt itself remembers the old texts
+        db.session.execute(delete(QuestionVersion))
+        db.session.commit()
+
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["questions"] == attempt["questions"]
+    result = submit(api, world.s_a1, attempt["id"], {str(q["id"]): right_keys(q) for q in attempt["questions"]})
+    assert result["score"] == result["max_score"] == 70
+    shown = next(q for q in result["questions"] if q["id"] == question["id"])
+    assert shown["stem"] == question["stem"] and shown["correct"]
+
+
+def test_each_attempt_keeps_the_version_it_drew_through_several_edits(api, world):
+    """A question edited twice: the attempt from before the first edit and the one from between
+    the edits each show (and explain) the version they were given."""
+    bank = make_bank(api, world.city_admin, world.city.id)
+    campaign = make_campaign(api, world.city_admin, world.city.id)
+    every = make_quiz(api, world.city_admin, campaign, bank, draw=[{"count": len(BANK)}])
+    first = started(api, world.s_a1, every["id"])
+    question = next(q for q in first["questions"] if q["type"] == "single")
+
+    def edit(stem: str) -> None:
+        response = api.as_(world.city_admin).put(f"/questions/{question['id']}",
+                                                 json={"stem": stem, "explanation": f"{stem}的解析"})
+        assert response.status_code == 200, response.get_json()
+
+    edit("第二版题干")
+    second = started(api, world.s_b1, every["id"])
+    assert next(q for q in second["questions"] if q["id"] == question["id"])["stem"] == "第二版题干"
+    edit("第三版题干")
+    for who, attempt, stem, explanation in (
+            (world.s_a1, first, question["stem"], EXPLANATION.format(stem=question["stem"])),
+            (world.s_b1, second, "第二版题干", "第二版题干的解析")):
+        shown = next(q for q in submit(api, who, attempt["id"])["questions"] if q["id"] == question["id"])
+        assert (shown["stem"], shown["explanation"]) == (stem, explanation)

@@ -1,8 +1,10 @@
 """Question banks, questions, quizzes, attempts and each student's best result.
 
-An attempt is owned by the server: it snapshots the drawn questions (stem, options, answer,
-explanation) and the per-attempt permutation of the options, so editing or deleting a question
-never changes an attempt already taken. `QuizBest` keeps one row per (quiz, student) with the
+An attempt is owned by the server: it snapshots which version of each drawn question it got and
+the per-attempt permutation of the options. A question's texts (stem, options, answer,
+explanation) are versioned: an edit or a deletion keeps the texts it replaces as a
+`QuestionVersion`, so editing or deleting a question never changes an attempt already taken,
+and an attempt stores ~0.6 KB instead of ~13 KB of copied texts. `QuizBest` keeps one row per (quiz, student) with the
 ranking key, so leaderboards read an index instead of scanning attempts.
 """
 from __future__ import annotations
@@ -37,7 +39,19 @@ class QuestionBank(db.Model):
     org: Mapped[Org] = relationship(lazy="joined")
 
 
-class Question(db.Model):
+class QuestionTexts:
+    """What an attempt shows and scores by: a question's texts, or a kept version of them."""
+
+    type: Mapped[str] = mapped_column(String(16))
+    stem: Mapped[str] = mapped_column(Text)
+    options: Mapped[list] = mapped_column(JSON, default=list)
+    answer: Mapped[list] = mapped_column(JSON, default=list)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(40))
+    legal_basis: Mapped[str | None] = mapped_column(String(200))
+
+
+class Question(QuestionTexts, db.Model):
     """`options` are the texts in their authored order (true/false: 正确, 错误); `answer` holds
     indexes into them. `stem_key` is the normalised stem used to skip duplicates."""
 
@@ -49,17 +63,28 @@ class Question(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("question_banks.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(16))
-    stem: Mapped[str] = mapped_column(Text)
     stem_key: Mapped[str] = mapped_column(String(64))
-    options: Mapped[list] = mapped_column(JSON, default=list)
-    answer: Mapped[list] = mapped_column(JSON, default=list)
-    explanation: Mapped[str | None] = mapped_column(Text)
-    category: Mapped[str | None] = mapped_column(String(40))
     difficulty: Mapped[int] = mapped_column(default=2)
-    legal_basis: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # SQLAlchemy's version counter: every UPDATE sets it one higher and requires the value it read,
+    # so of two edits at once the later one fails instead of silently overwriting; attempts name
+    # the (id, version) they drew.
+    version: Mapped[int] = mapped_column(server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class QuestionVersion(QuestionTexts, db.Model):
+    """The texts of a question as they were before an edit or its deletion, kept for the attempts
+    that drew that version. Not tied to `questions` by a key: it outlives a deleted question."""
+
+    __tablename__ = "question_versions"
+
+    question_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("question_banks.id", ondelete="CASCADE"), index=True)
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Quiz(db.Model):
@@ -88,8 +113,11 @@ class Quiz(db.Model):
 
 class Attempt(db.Model):
     """One sitting of one level. `questions` is the snapshot, in display order:
-    `[{id, type, stem, options, answer, explanation, legal_basis, category, perm, points}]`
-    where `perm[i]` is the authored index of the option shown with key chr(65 + i).
+    `[{id, v, perm, points, partial}]` — question id and version (its texts: the question row
+    while it is at that version, else its `QuestionVersion`), `perm[i]` the authored index of the
+    option shown with key chr(65 + i), the points it is worth and whether a partly right multiple
+    choice earns half. Attempts started before versions were kept hold the texts themselves
+    (`type, stem, options, answer, explanation, legal_basis, category` in each entry).
     `answers` maps question id (a string) to the displayed keys the student chose.
 
     `open_key` is `"quiz:user"` while the attempt is open and NULL after: the unique index

@@ -161,7 +161,8 @@ class QuestionDetail(MethodView):
     @banks_blp.response(200, QuestionSchema)
     @banks_blp.alt_response(403, description="forbidden")
     @banks_blp.alt_response(404, description="question_not_found")
-    @banks_blp.alt_response(409, description="duplicate_question")
+    @banks_blp.alt_response(409, description="duplicate_question; question_changed (saved or deleted by "
+                                             "someone else since it was read: reload and edit again)")
     @banks_blp.alt_response(422, description="validation_error or invalid_question")
     def put(self, body, question_id):
         """Change a question (fields left out stay); attempts already started keep the old version"""
@@ -171,8 +172,9 @@ class QuestionDetail(MethodView):
     @banks_blp.response(204)
     @banks_blp.alt_response(403, description="forbidden")
     @banks_blp.alt_response(404, description="question_not_found")
+    @banks_blp.alt_response(409, description="question_changed (edited by someone else meanwhile)")
     def delete(self, question_id):
-        """Remove a question from its bank; attempts that drew it keep their copy"""
+        """Remove a question from its bank; attempts that drew it keep its last version"""
         services.delete_question(current_user, question_id)
 
 

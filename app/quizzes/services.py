@@ -28,10 +28,25 @@ from functools import partial
 from types import SimpleNamespace
 
 from flask import current_app, g, request
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, String, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
@@ -59,7 +74,7 @@ from app.orgs.models import Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
 from app.orgs.queries import student_class
 from app.quizzes import importers
-from app.quizzes.models import Attempt, Question, QuestionBank, Quiz, QuizBest
+from app.quizzes.models import Attempt, Question, QuestionBank, QuestionVersion, Quiz, QuizBest
 
 LETTERS = importers.LETTERS
 DEFAULT_POINTS = {"single": 5, "multiple": 5, "true_false": 5}
@@ -249,19 +264,41 @@ def _normalized(data: dict) -> dict:
         raise ValidationFailed({"question": [str(error)]}, message=str(error), code="invalid_question") from error
 
 
+EDITABLE = ("type", "stem", "options", "answer", "explanation", "category", "difficulty", "legal_basis")
+CONTENT = ("type", "stem", "options", "answer", "explanation", "category", "legal_basis")  # QuestionTexts
+
+
+class QuestionChanged(Conflict):
+    code, message = "question_changed", "这道题刚刚被其他人修改或删除，请刷新后重试"
+
+
+def _keep_version(question: Question) -> None:
+    """Keep the texts of the question's current version for the attempts that drew it (before an
+    edit replaces them or the question is deleted)."""
+    db.session.add(QuestionVersion(question_id=question.id, version=question.version, bank_id=question.bank_id,
+                                   **{name: getattr(question, name) for name in CONTENT}))
+
+
 def _save_question(bank: QuestionBank, question: Question, item: dict) -> None:
     key = importers.stem_key(item["stem"])
     clash = db.session.scalar(select(Question.id).where(Question.bank_id == bank.id, Question.stem_key == key,
                                                         Question.id != (question.id or 0)))
     if clash:
         raise Conflict("duplicate_question", "题库中已有相同题干的题目")
-    for name in ("type", "stem", "options", "answer", "explanation", "category", "difficulty", "legal_basis"):
+    if question.id is not None:
+        if all(getattr(question, name) == item[name] for name in EDITABLE):
+            return  # nothing changed: no new version
+        _keep_version(question)  # the update below makes the next version (Question.version)
+    for name in EDITABLE:
         setattr(question, name, item[name])
     question.stem_key = key
     db.session.add(question)
-    _bump(bank)
     try:
+        _bump(bank)  # flushes the question first
         db.session.commit()
+    except StaleDataError as error:  # another edit or a deletion of this question got there first
+        db.session.rollback()
+        raise QuestionChanged() from error
     except IntegrityError as error:
         db.session.rollback()
         raise Conflict("duplicate_question", "题库中已有相同题干的题目") from error
@@ -308,10 +345,16 @@ def update_question(actor: User, question_id: int, data: dict) -> dict:
 
 
 def delete_question(actor: User, question_id: int) -> None:
+    """Gone from the bank; attempts that drew it keep showing and scoring it (its last version is kept)."""
     question, bank = _question(actor, question_id, edit=True)
+    _keep_version(question)
     db.session.delete(question)
-    _bump(bank)
-    db.session.commit()
+    try:
+        _bump(bank)  # flushes the deletion first
+        db.session.commit()
+    except (StaleDataError, IntegrityError) as error:  # edited or deleted by someone else meanwhile
+        db.session.rollback()
+        raise QuestionChanged() from error
 
 
 # --- quizzes ------------------------------------------------------------------------------
@@ -506,9 +549,24 @@ def _draw(bank, points: dict, multiple_partial: bool, level: dict, rng: random.R
     return snapshot
 
 
+STORED = ("id", "v", "perm", "points", "partial")  # per question in `Attempt.questions`
+MAX_VERSIONS = 20_000  # ~1 KB each
+VERSION_READ_CHUNK = 500
+
+
+def _texts(row) -> dict:
+    """A question version as attempts use it: `{id, v, type, stem, options, answer, explanation,
+    legal_basis, category}` (`row`: the columns of a question or of a kept version)."""
+    options = list(importers.TRUE_FALSE_OPTIONS) if row.type == "true_false" else list(row.options)
+    return {"id": row.id, "v": row.version, "type": row.type, "stem": row.stem, "options": options,
+            "answer": list(row.answer), "explanation": row.explanation, "legal_basis": row.legal_basis,
+            "category": row.category}
+
+
 def _question_data(bank: QuestionBank, ids: list[int]) -> dict[int, dict]:
-    """The questions' content for a snapshot, cached per bank revision (an edit bumps it), so a
-    start reads only the questions this process has not seen yet."""
+    """The questions' current versions for a snapshot, cached per bank revision (an edit bumps
+    it), so a start reads only the questions this process has not seen yet. What it reads also
+    serves `attempt_questions` (an autosave or submit of an attempt another worker started)."""
     cache = process_cache("quiz_questions")
     key = (bank.id, bank.revision)
     known = cache.get(key)
@@ -518,17 +576,48 @@ def _question_data(bank: QuestionBank, ids: list[int]) -> dict[int, dict]:
         known = remember(cache, key, {}, 50)
     missing = [qid for qid in ids if qid not in known]
     if missing:
-        columns = (Question.id, Question.type, Question.stem, Question.options, Question.answer,
-                   Question.explanation, Question.legal_basis, Question.category)
-        query = select(*columns).where(Question.bank_id == bank.id)
+        query = select(Question.id, Question.version, *[getattr(Question, name) for name in CONTENT]
+                       ).where(Question.bank_id == bank.id)
         if known:  # a warm cache fetches what it lacks; a cold one loads the bank once
             query = query.where(Question.id.in_(missing))
+        versions = process_cache("question_versions")  # what `attempt_questions` reads: the same texts
         for row in db.session.execute(query):
-            options = list(importers.TRUE_FALSE_OPTIONS) if row.type == "true_false" else list(row.options)
-            known[row.id] = {"id": row.id, "type": row.type, "stem": row.stem, "options": options,
-                             "answer": list(row.answer), "explanation": row.explanation,
-                             "legal_basis": row.legal_basis, "category": row.category}
+            known[row.id] = remember(versions, (row.id, row.version), _texts(row), MAX_VERSIONS)
     return {qid: known[qid] for qid in ids if qid in known}
+
+
+def _stored(snapshot: list[dict]) -> list[dict]:
+    """What an attempt stores of its drawn questions: which version, shown how, worth what."""
+    return [{name: q[name] for name in STORED} for q in snapshot]
+
+
+def attempt_questions(stored: list[dict]) -> list[dict]:
+    """An attempt's questions with their texts, in display order. The texts of a (question,
+    version) never change, so each worker keeps those it has read. Entries that hold their texts
+    (attempts from before versions were kept, a snapshot just drawn) are used as they are."""
+    cache = process_cache("question_versions")
+    wanted = {(q["id"], q["v"]) for q in stored if "stem" not in q}
+    texts = {key: cache.get(key) for key in wanted}
+    missing = sorted(key for key, found in texts.items() if found is None)
+    for start in range(0, len(missing), VERSION_READ_CHUNK):
+        chunk = missing[start:start + VERSION_READ_CHUNK]
+        ids = sorted({qid for qid, _v in chunk})
+        columns = [getattr(Question, name) for name in CONTENT]
+        kept = [getattr(QuestionVersion, name) for name in CONTENT]
+        # One statement, so one snapshot of both tables: an edit committing in between moves a
+        # version from the first to the second as a whole.
+        rows = db.session.execute(union_all(
+            select(Question.id, Question.version, *columns).where(Question.id.in_(ids)),
+            select(QuestionVersion.question_id, QuestionVersion.version, *kept)
+            .where(QuestionVersion.question_id.in_(ids)),
+        ))
+        for row in rows:
+            if (row.id, row.version) in texts:
+                texts[(row.id, row.version)] = remember(cache, (row.id, row.version), _texts(row), MAX_VERSIONS)
+    gone = [key for key, found in texts.items() if found is None]
+    if gone:
+        raise RuntimeError(f"question versions missing for an attempt: {gone[:5]}")
+    return [q if "stem" in q else texts[(q["id"], q["v"])] | q for q in stored]
 
 
 def _open_payload(attempt) -> dict:
@@ -541,7 +630,7 @@ def _open_payload(attempt) -> dict:
         "questions": [
             {"id": q["id"], "type": q["type"], "stem": q["stem"], "points": q["points"],
              "options": [{"key": LETTERS[i], "text": q["options"][orig]} for i, orig in enumerate(q["perm"])]}
-            for q in attempt.questions
+            for q in attempt_questions(attempt.questions)
         ],
         "saved": dict(attempt.answers or {}),
     }
@@ -640,7 +729,8 @@ def _write_starts(starts: list[tuple]) -> list:
     rows = []
     for index in sorted(first.values(), key=lambda i: starts[i][1]):  # by user: the same key order as others
         _same_facts, user_id, seed, device, snapshot = starts[index]
-        rows.append((user_id, f"{facts.quiz_id}:{user_id}", seed, device, snapshot, sum(q["points"] for q in snapshot)))
+        rows.append((user_id, f"{facts.quiz_id}:{user_id}", seed, device, _stored(snapshot),
+                     sum(q["points"] for q in snapshot)))
     created = execute_committed(statement, {
         "quiz_id": facts.quiz_id, "bank_id": facts.id, "revision": facts.revision, "now": now,
         "deadline": now + timedelta(seconds=level["time_limit_s"]), "time_limit_s": level["time_limit_s"],
@@ -725,19 +815,19 @@ def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device:
     deadline = now + timedelta(seconds=level["time_limit_s"])
     if quiz.closes_at and quiz.closes_at < deadline:
         deadline = quiz.closes_at
+    drawn = _draw(db.session.get(QuestionBank, quiz.bank_id), quiz.points, quiz.multiple_partial, level,
+                  random.Random(seed))
     attempt = Attempt(
         quiz_id=quiz.id, user_id=user.id, level=level_no, number=mine["attempts_used"] + 1, open_key=open_key,
         seed=seed, status="open", org_id=org.id if org else None, org_path=org.path if org else None,
-        device=device, questions=_draw(db.session.get(QuestionBank, quiz.bank_id), quiz.points, quiz.multiple_partial,
-                                       level, random.Random(seed)), answers={},
+        device=device, questions=_stored(drawn), answers={}, max_score=sum(q["points"] for q in drawn),
         time_limit_s=level["time_limit_s"], pass_score=level["pass_score"], started_at=now, deadline=deadline,
     )
-    attempt.max_score = sum(q["points"] for q in attempt.questions)
     db.session.add(attempt)
     try:
         db.session.flush()
         payload = _open_payload(attempt)  # before the commit expires the attempt's attributes
-        facts = (attempt.id, user.id, attempt.questions)
+        facts = (attempt.id, user.id, drawn)
         db.session.commit()
         _remember_facts(*facts)  # this worker will likely get the student's autosaves
     except IntegrityError:
@@ -777,7 +867,7 @@ def _scoring(attempt, now: datetime) -> dict:
     """Marks, score, pass and time of an open attempt (an Attempt or a row with its columns)
     scored at `now` with the answers it holds."""
     answers = attempt.answers or {}
-    marks = {str(q["id"]): _earned(q, answers.get(str(q["id"]), [])) for q in attempt.questions}
+    marks = {str(q["id"]): _earned(q, answers.get(str(q["id"]), [])) for q in attempt_questions(attempt.questions)}
     score = sum(marks.values())
     finished_at = min(now, attempt.deadline)
     return {"marks": marks, "score": score, "passed": score >= attempt.pass_score, "finished_at": finished_at,
@@ -931,7 +1021,7 @@ def _result(attempt) -> dict:
     """The scored attempt with the answers and explanations (an Attempt, or its values)."""
     answers = attempt.answers or {}
     questions = []
-    for q in attempt.questions:
+    for q in attempt_questions(attempt.questions):
         keys = answers.get(str(q["id"]), [])
         earned = (attempt.marks or {}).get(str(q["id"]), 0)
         display_of = {orig: LETTERS[i] for i, orig in enumerate(q["perm"])}
@@ -977,7 +1067,7 @@ def _clean_keys(question_type: str, option_count: int, keys: list[str], field: s
 
 
 def _question_in(attempt: Attempt, question_id: str) -> dict:
-    for q in attempt.questions:
+    for q in attempt_questions(attempt.questions):
         if str(q["id"]) == question_id:
             return q
     raise NotFound("question_not_in_attempt", "这道题不在本次答题中")
@@ -994,7 +1084,7 @@ def _facts(attempt_id: int) -> tuple | None:
         row = db.session.execute(select(Attempt.user_id, Attempt.questions).where(Attempt.id == attempt_id)).first()
         if row is None:
             return None
-        facts = _remember_facts(attempt_id, row.user_id, row.questions)
+        facts = _remember_facts(attempt_id, row.user_id, attempt_questions(row.questions))
     return facts
 
 
@@ -1156,6 +1246,7 @@ def _write_submits(submits: list[tuple]) -> list:
                 continue  # only the owner's submit counts; a stranger's gets the full rules' 404
             extra = submits[first[(row.id, row.user_id)]][2]
             attempt = SimpleNamespace(**row._mapping)
+            attempt.questions = attempt_questions(attempt.questions)  # once, for checking, scoring and the result
             if _expired(attempt, now):
                 attempt.ended_by = "deadline"  # only what was saved in time counts; what was sent is ignored
             else:
@@ -1484,7 +1575,7 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     groups: dict[int, dict] = defaultdict(lambda: {"upper": [0, 0], "lower": [0, 0]})
     categories: dict = defaultdict(lambda: [0, 0])
     for attempt in attempts:
-        for q in attempt.questions:
+        for q in attempt_questions(attempt.questions):
             stat = per_question.setdefault(q["id"], {
                 "id": q["id"], "type": q["type"], "stem": q["stem"], "category": q.get("category"),
                 "answer": [LETTERS[i] for i in sorted(q["answer"])], "attempts": 0, "answered": 0, "correct": 0,
