@@ -10,7 +10,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 
 from app.auth.models import User
 from app.extensions import db
@@ -435,7 +435,13 @@ def test_an_attempt_left_open_is_scored_when_touched_again(api, app, world, quiz
     assert progress["levels"][0]["attempts_used"] == 2 and progress["levels"][0]["best_score"] == 15
 
 
-def test_editing_the_bank_never_changes_an_attempt_already_taken(api, world, quiz):
+def forget_process_caches(app) -> None:
+    """What a worker that did not serve the earlier requests knows: nothing cached."""
+    for name in [name for name in app.extensions if name.startswith("process_cache:")]:
+        app.extensions[name].clear()
+
+
+def test_editing_the_bank_never_changes_an_attempt_already_taken(api, app, world, quiz):
     attempt = started(api, world.s_a1, quiz["id"])
     question = next(q for q in attempt["questions"] if q["type"] == "single")
     # The teacher rewrites the question: new stem, new answer, new explanation, then deletes another.
@@ -445,7 +451,9 @@ def test_editing_the_bank_never_changes_an_attempt_already_taken(api, world, qui
     other = next(q for q in attempt["questions"] if q["type"] == "true_false")
     assert api.as_(world.city_admin).delete(f"/questions/{other['id']}").status_code == 204
 
+    forget_process_caches(app)  # read back as another worker would: from the database
     assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["questions"] == attempt["questions"]
+    forget_process_caches(app)
     result = submit(api, world.s_a1, attempt["id"], {str(q["id"]): right_keys(q) for q in attempt["questions"]})
     assert result["score"] == 70
     shown = next(q for q in result["questions"] if q["id"] == question["id"])
@@ -524,3 +532,23 @@ def test_each_attempt_keeps_the_version_it_drew_through_several_edits(api, world
             (world.s_b1, second, "第二版题干", "第二版题干的解析")):
         shown = next(q for q in submit(api, who, attempt["id"])["questions"] if q["id"] == question["id"])
         assert (shown["stem"], shown["explanation"]) == (stem, explanation)
+
+
+def test_a_new_question_never_takes_a_deleted_ones_id(api, app, world, quiz):
+    """Attempts and kept versions name questions by id: a question added after the newest one
+    was deleted gets an id of its own (SQLite would otherwise reuse the highest), so the attempt
+    that drew the deleted one still shows it and the new one can be edited."""
+    attempt = started(api, world.s_a1, quiz["id"])
+    newest = max(attempt["questions"], key=lambda q: q["id"])
+    with app.app_context():
+        assert db.session.scalar(select(func.max(Question.id))) == newest["id"]  # the bank's newest
+        bank_id = db.session.get(Question, newest["id"]).bank_id
+    assert api.as_(world.city_admin).delete(f"/questions/{newest['id']}").status_code == 204
+    added = api.as_(world.city_admin).post(f"/question-banks/{bank_id}/questions", json={
+        "type": "single", "stem": "新加的一道题", "options": ["甲", "乙"], "answer": "A"})
+    assert added.status_code == 201, added.get_json()
+    assert added.get_json()["id"] > newest["id"]
+    assert api.as_(world.city_admin).put(f"/questions/{added.get_json()['id']}",
+                                         json={"stem": "新加的一道题（改）"}).status_code == 200
+    forget_process_caches(app)
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["questions"] == attempt["questions"]

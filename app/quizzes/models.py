@@ -4,7 +4,7 @@ An attempt is owned by the server: it snapshots which version of each drawn ques
 the per-attempt permutation of the options. A question's texts (stem, options, answer,
 explanation) are versioned: an edit or a deletion keeps the texts it replaces as a
 `QuestionVersion`, so editing or deleting a question never changes an attempt already taken,
-and an attempt stores ~0.6 KB instead of ~13 KB of copied texts. `QuizBest` keeps one row per (quiz, student) with the
+and an attempt stores ~1.2 KB instead of ~13 KB of copied texts. `QuizBest` keeps one row per (quiz, student) with the
 ranking key, so leaderboards read an index instead of scanning attempts.
 """
 from __future__ import annotations
@@ -59,6 +59,9 @@ class Question(QuestionTexts, db.Model):
     __table_args__ = (
         UniqueConstraint("bank_id", "stem_key"),
         Index("ix_questions_draw", "bank_id", "category", "difficulty", "type"),
+        # SQLite would otherwise give a deleted question's id (the highest) to the next new one,
+        # and attempts and kept versions name questions by id.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -162,7 +162,7 @@ class QuestionDetail(MethodView):
     @banks_blp.alt_response(403, description="forbidden")
     @banks_blp.alt_response(404, description="question_not_found")
     @banks_blp.alt_response(409, description="duplicate_question; question_changed (saved or deleted by "
-                                             "someone else since it was read: reload and edit again)")
+                                             "someone else at the same moment: reload and edit again)")
     @banks_blp.alt_response(422, description="validation_error or invalid_question")
     def put(self, body, question_id):
         """Change a question (fields left out stay); attempts already started keep the old version"""

@@ -272,11 +272,14 @@ class QuestionChanged(Conflict):
     code, message = "question_changed", "这道题刚刚被其他人修改或删除，请刷新后重试"
 
 
-def _keep_version(question: Question) -> None:
-    """Keep the texts of the question's current version for the attempts that drew it (before an
-    edit replaces them or the question is deleted)."""
-    db.session.add(QuestionVersion(question_id=question.id, version=question.version, bank_id=question.bank_id,
-                                   **{name: getattr(question, name) for name in CONTENT}))
+def _kept_version(question: Question) -> QuestionVersion:
+    """The texts of the question's current version, to keep for the attempts that drew it (read
+    before an edit replaces them or the question is deleted). Added to the session only after the
+    question's own UPDATE or DELETE is flushed: that takes the row lock and checks the version
+    first, in the same order in every path (an edit and a deletion at once: one waits, then gets
+    `question_changed` — not a deadlock, not a clash on the kept version's key)."""
+    return QuestionVersion(question_id=question.id, version=question.version, bank_id=question.bank_id,
+                           **{name: getattr(question, name) for name in CONTENT})
 
 
 def _save_question(bank: QuestionBank, question: Question, item: dict) -> None:
@@ -285,16 +288,20 @@ def _save_question(bank: QuestionBank, question: Question, item: dict) -> None:
                                                         Question.id != (question.id or 0)))
     if clash:
         raise Conflict("duplicate_question", "题库中已有相同题干的题目")
+    kept = None
     if question.id is not None:
         if all(getattr(question, name) == item[name] for name in EDITABLE):
             return  # nothing changed: no new version
-        _keep_version(question)  # the update below makes the next version (Question.version)
+        kept = _kept_version(question)  # the update below makes the next version (Question.version)
     for name in EDITABLE:
         setattr(question, name, item[name])
     question.stem_key = key
     db.session.add(question)
     try:
-        _bump(bank)  # flushes the question first
+        db.session.flush()
+        if kept is not None:
+            db.session.add(kept)
+        _bump(bank)
         db.session.commit()
     except StaleDataError as error:  # another edit or a deletion of this question got there first
         db.session.rollback()
@@ -347,10 +354,12 @@ def update_question(actor: User, question_id: int, data: dict) -> dict:
 def delete_question(actor: User, question_id: int) -> None:
     """Gone from the bank; attempts that drew it keep showing and scoring it (its last version is kept)."""
     question, bank = _question(actor, question_id, edit=True)
-    _keep_version(question)
+    kept = _kept_version(question)
     db.session.delete(question)
     try:
-        _bump(bank)  # flushes the deletion first
+        db.session.flush()
+        db.session.add(kept)
+        _bump(bank)
         db.session.commit()
     except (StaleDataError, IntegrityError) as error:  # edited or deleted by someone else meanwhile
         db.session.rollback()
@@ -591,10 +600,18 @@ def _stored(snapshot: list[dict]) -> list[dict]:
     return [{name: q[name] for name in STORED} for q in snapshot]
 
 
-def attempt_questions(stored: list[dict]) -> list[dict]:
-    """An attempt's questions with their texts, in display order. The texts of a (question,
-    version) never change, so each worker keeps those it has read. Entries that hold their texts
-    (attempts from before versions were kept, a snapshot just drawn) are used as they are."""
+def attempt_questions(stored: list[dict], texts: dict | None = None) -> list[dict]:
+    """An attempt's questions with their texts, in display order (`texts`: from `version_texts`
+    for many attempts at once). Entries that hold their texts (attempts from before versions were
+    kept, a snapshot just drawn) are used as they are."""
+    if texts is None:
+        texts = version_texts(stored)
+    return [q if "stem" in q else texts[(q["id"], q["v"])] | q for q in stored]
+
+
+def version_texts(stored: list[dict]) -> dict[tuple[int, int], dict]:
+    """(question id, version) → texts for the entries of `stored` (one or many attempts' stored
+    questions). A version never changes, so each worker keeps those it has read."""
     cache = process_cache("question_versions")
     wanted = {(q["id"], q["v"]) for q in stored if "stem" not in q}
     texts = {key: cache.get(key) for key in wanted}
@@ -617,7 +634,7 @@ def attempt_questions(stored: list[dict]) -> list[dict]:
     gone = [key for key, found in texts.items() if found is None]
     if gone:
         raise RuntimeError(f"question versions missing for an attempt: {gone[:5]}")
-    return [q if "stem" in q else texts[(q["id"], q["v"])] | q for q in stored]
+    return texts
 
 
 def _open_payload(attempt) -> dict:
@@ -1574,8 +1591,9 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     per_question: dict[int, dict] = {}
     groups: dict[int, dict] = defaultdict(lambda: {"upper": [0, 0], "lower": [0, 0]})
     categories: dict = defaultdict(lambda: [0, 0])
+    texts = version_texts([q for attempt in attempts for q in attempt.questions])  # read at once
     for attempt in attempts:
-        for q in attempt_questions(attempt.questions):
+        for q in attempt_questions(attempt.questions, texts):
             stat = per_question.setdefault(q["id"], {
                 "id": q["id"], "type": q["type"], "stem": q["stem"], "category": q.get("category"),
                 "answer": [LETTERS[i] for i in sorted(q["answer"])], "attempts": 0, "answered": 0, "correct": 0,

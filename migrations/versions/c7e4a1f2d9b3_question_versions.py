@@ -20,7 +20,11 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('questions', schema=None) as batch_op:
+    # SQLite: the table is rebuilt with AUTOINCREMENT, so a deleted question's id is never given to
+    # a new one (attempts and kept versions name questions by id). PostgreSQL's sequence never reuses.
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    with op.batch_alter_table('questions', schema=None, recreate='always' if sqlite else 'auto',
+                              table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
 
     op.create_table('question_versions',
