@@ -1083,8 +1083,9 @@ def _clean_keys(question_type: str, option_count: int, keys: list[str], field: s
     return sorted(cleaned)
 
 
-def _question_in(attempt: Attempt, question_id: str) -> dict:
-    for q in attempt_questions(attempt.questions):
+def _question_in(questions: list[dict], question_id: str) -> dict:
+    """The attempt's question `question_id` (`questions`: `attempt_questions` of the attempt)."""
+    for q in questions:
         if str(q["id"]) == question_id:
             return q
     raise NotFound("question_not_in_attempt", "这道题不在本次答题中")
@@ -1194,7 +1195,7 @@ def save_answer(user_id: int, attempt_id: int, question_id: int, keys: list[str]
         _score(attempt, now, "deadline")
         db.session.commit()
         raise Conflict("attempt_deadline_passed", "答题时间已到，已按保存的答案自动交卷")
-    q = _question_in(attempt, str(question_id))
+    q = _question_in(attempt_questions(attempt.questions), str(question_id))
     choice = _clean_choice(q, keys, "choice")
     answers = dict(attempt.answers or {})
     answers[str(question_id)] = choice
@@ -1238,9 +1239,10 @@ def _stored_time(value: datetime) -> str:
 def _sent_answers(attempt, answers: dict) -> dict:
     """The answers sent with a submit, as {question id: displayed keys}: each must be a question of
     the attempt (404) and a valid choice (422)."""
+    questions = attempt_questions(attempt.questions)  # texts joined once, not per answer
     cleaned = {}
     for question_id, keys in answers.items():
-        q = _question_in(attempt, str(question_id).strip())
+        q = _question_in(questions, str(question_id).strip())
         cleaned[str(q["id"])] = _clean_choice(q, keys, f"answers.{question_id}")
     return cleaned
 
