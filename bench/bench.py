@@ -18,8 +18,9 @@ and port), creates a region with a few thousand students and a pledge, then driv
 5. `GET /api/v1/quizzes/{id}/leaderboard`     — a city with BENCH_LEADERBOARD_ROWS attempts and
    as many best rows, seen by a student from the middle of the table, at 1 and 32 connections
 
-and prints requests/s, p50/p99, errors and the ratio to health. Absolute numbers on a
-shared machine are noise; the ratio holds. Targets (issue 4): ratio ≥ 0.50, 0 errors, p99 <
+and prints requests/s, p50/p99, errors and the ratio to health; below each run, what one request
+cost: CPU of the app server's processes and of a local PostgreSQL, and the app's thread switches
+(bench/cpu_meter.py, from /proc). Absolute numbers on a shared machine are noise; the ratio holds. Targets (issue 4): ratio ≥ 0.50, 0 errors, p99 <
 100 ms at 32 connections; stats p95 < 50 ms. Issue 5: start ≥ 0.30, autosave ≥ 0.50,
 submit ≥ 0.30, leaderboard with 1 M attempts p95 < 50 ms.
 
@@ -48,6 +49,7 @@ import urllib.request
 from pathlib import Path
 
 import quiz_bench
+from cpu_meter import CpuMeter, per_request
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -75,14 +77,21 @@ def wait_for(url: str, seconds: float = 60) -> None:
     raise SystemExit(f"the app did not answer at {url}")
 
 
+# Set by main once the server runs: every wrk run then also reports the CPU it cost (cpu_meter.py).
+METER: CpuMeter | None = None
+
+
 def wrk(base: str, mode: str, path: str, tokens: Path | None, duration: int, connections: int,
         first: int = 0) -> dict:
+    before = METER.snapshot() if METER else None
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", str(LUA),
                base + path, "--", mode, path, str(tokens or ""), str(first)]
     out = subprocess.run(command, capture_output=True, text=True, check=True,  # noqa: S603 - fixed command
                          env={**os.environ, "WRK_THREADS": "1"})
     line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
     result = json.loads(line)
+    if METER:
+        result.update(CpuMeter.since(before, METER.snapshot()))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["errors"] = (result["non_2xx"] + result["connect_errors"] + result["read_errors"]
                         + result["write_errors"] + result["timeouts"])
@@ -130,11 +139,13 @@ def warm_all_workers(base: str, path: str, token: str, connections: int) -> None
                     "-H", "Authorization: Bearer " + token], capture_output=True, check=True)
 
 
-def show(name: str, r: dict) -> str:
+def show(name: str, r: dict, extra: str = "") -> str:
+    """One line of figures (then `extra`), and below it the CPU per request when measured."""
     return (f"{name:<16} {r['rps']:8.1f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  p95 {r['p95_us'] / 1000:6.1f} ms  "
             f"p99 {r['p99_us'] / 1000:6.1f} ms  requests {r['requests']}  errors {r['errors']}"
             + (f" (non-2xx {r['non_2xx']}, timeouts {r['timeouts']}, socket {r['connect_errors'] + r['read_errors']})"
-               if r["errors"] else ""))
+               if r["errors"] else "")
+            + extra + (f"\n{' ' * 16}{per_request(r)}" if per_request(r) else ""))
 
 
 def seed(students: int) -> dict:
@@ -274,9 +285,9 @@ def run_quiz(base: str, world: dict, quiz_id: int, warm_quiz_id: int, tokens: Pa
     health = wrk(base, "get", "/api/v1/health", None, duration, connections)
     ceiling = (health_before["rps"] + health["rps"]) / 2
     log("")
-    log(show("start", start) + f"  new {start['created']}  resumed {start['ok']}")
-    log(show("autosave", autosave) + f"  over {listed} open attempts")
-    log(show("submit", submit) + f"  scored {scored}")
+    log(show("start", start, f"  new {start['created']}  resumed {start['ok']}"))
+    log(show("autosave", autosave, f"  over {listed} open attempts"))
+    log(show("submit", submit, f"  scored {scored}"))
     log(show("health", health))
     targets = {"start": (start, 0.30), "autosave": (autosave, 0.50), "submit": (submit, 0.30)}
     for name, (result, target) in targets.items():
@@ -310,8 +321,8 @@ def run_leaderboard(base: str, world: dict, quiz_id: int, first_student: int, ro
     seconds = env_int("BENCH_LEADERBOARD_DURATION_S", max(duration, 20))
     one = wrk(base, "get", path, viewer, seconds, 1)
     many = wrk(base, "get", path, viewer, seconds, connections)
-    log(show("leaderboard c=1", one) + f"  ({seconds} s)")
-    log(show(f"leaderboard c={connections}", many) + f"  ({seconds} s)")
+    log(show("leaderboard c=1", one, f"  ({seconds} s)"))
+    log(show(f"leaderboard c={connections}", many, f"  ({seconds} s)"))
     log(f"leaderboard first requests (caches cold, then warm): {', '.join(f'{t:.0f}' for t in first)} ms; "
         f"p95 target < 50 ms: {'met' if one['p95_us'] < 50_000 else 'NOT met'} at c=1, "
         f"{'met' if many['p95_us'] < 50_000 else 'NOT met'} at c={connections}")
@@ -371,6 +382,9 @@ def main() -> int:
                               cwd=ROOT,
                               stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    global METER
+    local = database.startswith("postgresql") and any(host in database for host in ("@127.0.0.1", "@localhost"))
+    METER = CpuMeter(server.pid, local_database=local)
     try:
         wait_for(base + "/api/v1/health")
         wrk(base, "get", "/api/v1/health", None, 2, connections)  # warm-up
@@ -382,7 +396,7 @@ def main() -> int:
         log(f"(health and signing alternate in {slices} slices each, health first and last; "
             "percentiles: the worst slice's)")
         log(show("health", health))
-        log(show("signing", signing) + f"  new {signing['created']}  again {signing['ok']}")
+        log(show("signing", signing, f"  new {signing['created']}  again {signing['ok']}"))
         log(f"RATIO signing / health = {ratio:.2f}  (target >= 0.50; p99 target < 100 ms, 0 errors)")
         log(signing_batches(world["app"], world["signing"]))
         if signing["ok"]:
