@@ -26,6 +26,15 @@ def dialect_name() -> str:
     return db.engine.dialect.name
 
 
+def release_read_transaction() -> None:
+    """Before a hot path waits in a group commit: commit the request session's read transaction,
+    if it opened one, so the waiting request holds no pooled connection. Looks for the session
+    without making one: `db.session()` would build a Session for a request that read nothing (the
+    common autosave), and the request's teardown would close it again (~10 µs together)."""
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.commit()
+
+
 def conflict_insert(model):
     """`INSERT … ON CONFLICT` for the session's database, or None where it has no such clause."""
     make = _INSERTS.get(dialect_name())

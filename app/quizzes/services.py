@@ -64,6 +64,7 @@ from app.common.sql import (
     execute_committed,
     json_batch,
     json_batch_params,
+    release_read_transaction,
     writer_engine,
 )
 from app.common.time import utcnow
@@ -774,8 +775,7 @@ def start_as_student(user_id: int, quiz_id: int, level_no: int | None, device: s
         snapshot = _draw(facts, facts.points, facts.multiple_partial, facts.level, random.Random(seed))
     except ApiError:
         return None
-    if db.session().in_transaction():  # the draw read questions: don't hold the connection while waiting
-        db.session.commit()
+    release_read_transaction()  # the draw may have read questions
     row = group_commit(f"quiz_starts:{quiz_id}", _write_starts).submit((facts, user_id, seed, device, snapshot))
     if row is None:
         return None
@@ -1175,8 +1175,7 @@ def _save_directly(user_id: int, attempt_id: int, question_id: int, keys: list[s
         return None
     if _save_statement() is None:
         return None
-    if db.session().in_transaction():  # the facts were read: don't hold the connection while waiting
-        db.session.commit()
+    release_read_transaction()  # a worker new to this attempt read its facts
     saves = group_commit("quiz_autosaves", _write_saves, fallback=False)
     if not saves.submit((attempt_id, user_id, str(question_id), choice)):
         return None  # submitted, closed or past the deadline meanwhile
