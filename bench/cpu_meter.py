@@ -5,6 +5,10 @@ A ratio says how much dearer a request is than /health; these figures say in wha
 VM every process shares the same two cores, so a signing pays for its own Python, for the
 database's work on its batch, and for the thread hand-offs its group commit and its round trip
 cause (a context switch costs ~20 µs here: `perf bench sched pipe` measures ~45 µs a round trip).
+
+Figures are summed per process over the processes alive at the end of a run: one that started
+during the run counts from zero, one that ended during it is missing (its share is small: an
+autovacuum worker, a pool connection closed). Nothing goes negative.
 """
 from __future__ import annotations
 
@@ -16,18 +20,19 @@ TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class CpuMeter:
-    """Snapshots of CPU time (user + system) and context switches. `server_group` is the process
-    group of the app server (bench starts gunicorn in a session of its own); database processes
-    are the local PostgreSQL server's (`postgres:` in their command line), when `local_database`."""
+    """`server_group`: the process group of the app server (bench starts gunicorn in a session of
+    its own). `database_server`: the pid of the PostgreSQL server (postmaster) whose processes to
+    count, or None (SQLite runs inside the app; a remote server is not visible)."""
 
-    def __init__(self, server_group: int, local_database: bool) -> None:
+    def __init__(self, server_group: int, database_server: int | None) -> None:
         self.server_group = server_group
-        self.local_database = local_database
+        self.database_server = database_server
 
     def snapshot(self) -> dict | None:
+        """pid → (app or database, CPU ticks, context switches) for the processes measured."""
         if not PROC.is_dir():
             return None
-        app_ticks = database_ticks = switches = 0
+        found = {}
         for entry in PROC.iterdir():
             if not entry.name.isdigit():
                 continue
@@ -35,20 +40,47 @@ class CpuMeter:
                 # Fields after the command name (which may hold spaces): state ppid pgrp … utime stime.
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
                 ticks = int(fields[11]) + int(fields[12])
+                pid, parent = int(entry.name), int(fields[1])
                 if int(fields[2]) == self.server_group:
-                    app_ticks += ticks
-                    switches += _switches(entry)
-                elif self.local_database and (entry / "cmdline").read_bytes().startswith(b"postgres"):
-                    database_ticks += ticks
+                    found[pid] = ("app", ticks, _switches(entry))
+                elif self.database_server is not None and self.database_server in (pid, parent):
+                    found[pid] = ("db", ticks, 0)
             except (OSError, IndexError, ValueError):  # the process ended meanwhile
                 continue
-        return {"app_cpu_s": app_ticks / TICKS, "db_cpu_s": database_ticks / TICKS, "switches": switches}
+        return found
 
     @staticmethod
     def since(before: dict | None, after: dict | None) -> dict:
+        """Totals over the run: app_cpu_s, db_cpu_s, switches (the app's threads)."""
         if before is None or after is None:
             return {}
-        return {key: after[key] - before[key] for key in before}
+        app_ticks = db_ticks = switches = 0
+        for pid, (kind, ticks, switched) in after.items():
+            _kind, ticks_before, switched_before = before.get(pid, (kind, 0, 0))
+            if kind == "app":
+                app_ticks += ticks - ticks_before
+                switches += max(0, switched - switched_before)  # a thread that ended takes its count along
+            else:
+                db_ticks += ticks - ticks_before
+        return {"app_cpu_s": app_ticks / TICKS, "db_cpu_s": db_ticks / TICKS, "switches": switches}
+
+
+def database_server_pid(app) -> int | None:
+    """The PostgreSQL server behind `app`, when it runs on this machine: the parent of the
+    backend serving one of the app's connections (None for SQLite or a server out of sight)."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return None
+        backend = db.session.scalar(text("SELECT pg_backend_pid()"))
+        db.session.rollback()
+    try:
+        return int((PROC / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _switches(process: Path) -> int:
@@ -65,11 +97,11 @@ def _switches(process: Path) -> int:
 
 
 def per_request(result: dict) -> str:
-    """`  per request: app … µs CPU, database … µs CPU, … thread switches` (empty without figures)."""
+    """`per request: app … µs CPU, database … µs CPU, … app thread switches` (empty without figures)."""
     if "app_cpu_s" not in result or not result.get("requests"):
         return ""
     n = result["requests"]
-    text = f"  per request: app {1e6 * result['app_cpu_s'] / n:.0f} µs CPU"
+    text = f"per request: app {1e6 * result['app_cpu_s'] / n:.0f} µs CPU"
     if result.get("db_cpu_s"):
         text += f", database {1e6 * result['db_cpu_s'] / n:.0f} µs CPU"
     return text + f", {result['switches'] / n:.1f} app thread switches"
