@@ -552,3 +552,28 @@ def test_a_new_question_never_takes_a_deleted_ones_id(api, app, world, quiz):
                                          json={"stem": "新加的一道题（改）"}).status_code == 200
     forget_process_caches(app)
     assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["questions"] == attempt["questions"]
+
+
+def test_an_autosave_waits_for_its_batch_holding_no_database_connection(api, app, world, quiz):
+    """A worker that did not start the attempt reads its facts from the database first. That
+    read's transaction (and its pooled connection) is given back before the autosave waits in its
+    group commit — under load it waits behind other batches, and 16 waiting requests each holding
+    a connection would drain the pool and time out the rest. The autosave is saved as usual."""
+    from app.common.group_commit import GroupCommit
+
+    attempt = started(api, world.s_a1, quiz["id"])
+    question = next(q for q in attempt["questions"] if q["type"] == "single")
+    forget_process_caches(app)  # another worker: the facts come from the database
+    holding = []
+
+    def write(saves):  # runs in the request's own thread (a lone request leads its batch)
+        holding.append(db.session.registry.has() and db.session().in_transaction())
+        return quiz_services._write_saves(saves)
+
+    app.extensions["group_commit:quiz_autosaves"] = GroupCommit(write, fallback=False)
+    saved = api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{question['id']}",
+                                    json={"choice": right_keys(question)})
+    assert saved.status_code == 200, saved.get_json()
+    assert holding == [False]  # the write ran (fast path) and the request held no transaction
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["saved"] == {
+        str(question["id"]): right_keys(question)}
