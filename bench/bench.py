@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -85,12 +86,17 @@ METER: CpuMeter | None = None
 def wrk(base: str, mode: str, path: str, tokens: Path | None, duration: int, connections: int,
         first: int = 0) -> dict:
     before = METER.snapshot() if METER else None
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", str(LUA),
                base + path, "--", mode, path, str(tokens or ""), str(first)]
     out = subprocess.run(command, capture_output=True, text=True, check=True,  # noqa: S603 - fixed command
                          env={**os.environ, "WRK_THREADS": "1"})
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
     result = json.loads(line)
+    # wrk shares the two cores with the server: what it spends per request is printed too
+    result["client_cpu_s"] = (client_after.ru_utime + client_after.ru_stime
+                              - client_before.ru_utime - client_before.ru_stime)
     if METER:
         result.update(CpuMeter.since(before, METER.snapshot()))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)

@@ -104,4 +104,7 @@ def per_request(result: dict) -> str:
     text = f"per request: app {1e6 * result['app_cpu_s'] / n:.0f} µs CPU"
     if result.get("db_cpu_s"):
         text += f", database {1e6 * result['db_cpu_s'] / n:.0f} µs CPU"
-    return text + f", {result['switches'] / n:.1f} app thread switches"
+    text += f", {result['switches'] / n:.1f} app thread switches"
+    if "client_cpu_s" in result:
+        text += f"; wrk {1e6 * result['client_cpu_s'] / n:.0f} µs CPU"
+    return text

@@ -35,6 +35,23 @@ function init(args)
       i = i + 1
     end
   end
+  -- Every request is formatted here, before the run: formatting it per request cost wrk ~40 µs
+  -- more CPU for a signing than for health, taken from the same two cores as the server's.
+  if mode ~= "list" then
+    for n = 1, math.max(#tokens, 1) do
+      local headers = {}
+      if #tokens > 0 then
+        headers["Authorization"] = "Bearer " .. tokens[n]
+      end
+      if mode == "sign" then
+        headers["Content-Type"] = "application/json"
+        requests[n] = wrk.format("POST", path, headers, "{}")
+      else
+        requests[n] = wrk.format("GET", path, headers)
+      end
+    end
+    tokens = nil
+  end
   idx = 0
   created, existing, other = 0, 0, 0
 end
@@ -45,18 +62,7 @@ end
 
 function request()
   idx = idx + 1
-  if mode == "list" then
-    return requests[((idx - 1) % #requests) + 1]
-  end
-  local headers = {}
-  if #tokens > 0 then
-    headers["Authorization"] = "Bearer " .. tokens[((idx - 1) % #tokens) + 1]
-  end
-  if mode == "sign" then
-    headers["Content-Type"] = "application/json"
-    return wrk.format("POST", path, headers, "{}")
-  end
-  return wrk.format("GET", path, headers)
+  return requests[((idx - 1) % #requests) + 1]
 end
 
 function response(status, headers, body)
