@@ -51,7 +51,7 @@ import urllib.request
 from pathlib import Path
 
 import quiz_bench
-from cpu_meter import CpuMeter, database_server_pid, per_request
+from cpu_meter import CpuMeter, database_server_pid, per_request, process_cpu_s
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -85,18 +85,26 @@ METER: CpuMeter | None = None
 
 def wrk(base: str, mode: str, path: str, tokens: Path | None, duration: int, connections: int,
         first: int = 0) -> dict:
-    before = METER.snapshot() if METER else None
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", str(LUA),
                base + path, "--", mode, path, str(tokens or ""), str(first)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True,  # noqa: S603 - fixed command
-                         env={**os.environ, "WRK_THREADS": "1"})
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,  # noqa: S603
+                              env={**os.environ, "WRK_THREADS": "1"})
+    # wrk.lua says "ready" once it has read and formatted its requests; the measured run starts then.
+    lines = []
+    while (line := client.stdout.readline()) and line.strip() != "ready":
+        lines.append(line)
+    client_at_start = process_cpu_s(client.pid)
+    before = METER.snapshot() if METER else None
+    rest, errors = client.communicate()
+    if client.returncode:
+        raise subprocess.CalledProcessError(client.returncode, command, rest, errors)
     client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = [x for x in out.stdout.splitlines() if x.startswith("{")][-1]
+    line = [x for x in [*lines, *rest.splitlines()] if x.startswith("{")][-1]
     result = json.loads(line)
-    # wrk shares the two cores with the server: what it spends per request is printed too
+    # wrk shares the two cores with the server: what it spends per request during the run is shown too
     result["client_cpu_s"] = (client_after.ru_utime + client_after.ru_stime
-                              - client_before.ru_utime - client_before.ru_stime)
+                              - client_before.ru_utime - client_before.ru_stime - (client_at_start or 0))
     if METER:
         result.update(CpuMeter.since(before, METER.snapshot()))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)

@@ -83,6 +83,15 @@ def database_server_pid(app) -> int | None:
         return None
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """CPU (user and system) one process has used so far, or None when it is gone."""
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _switches(process: Path) -> int:
     """Voluntary and involuntary context switches of every thread of a process."""
     total = 0
