@@ -7,7 +7,8 @@ and port), creates a region with a few thousand students and a pledge, then driv
 1. `GET /api/v1/health`                       — the ceiling of this machine and server setup
 2. `POST /api/v1/pledges/{id}/signatures`     — every request a different student
    (1 and 2 alternate in BENCH_SLICES slices each, health first and last: both see the same
-   drift of the host's load)
+   drift of the host's load; 2 s of each warm the workers up first, and the signing warm-up is
+   printed on its own line)
 3. the quizzes of issue 5 (bench/quiz_bench.py; a 5,000-question bank, quizzes drawing 20):
    `POST /api/v1/quizzes/{id}/attempts`        — start, every request a different student
    `PUT /api/v1/attempts/{id}/answers/{qid}`    — autosave, over the attempts opened beforehand
