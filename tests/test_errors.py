@@ -31,6 +31,13 @@ EMPTY_STRINGS = {
     "password-login": ({"username": "", "password": ""}, {"username", "password"}),
     "orgs": ({"name": "", "kind": "", "parent_id": None}, {"name", "kind"}),
 }
+# A lone surrogate escaped in JSON ("\\ud83d": an emoji cut in half) loads as text that no UTF-8
+# database or answer can hold: refused per field like a NUL.
+HALF_EMOJI = {
+    "wechat-login": ('{"code": "test:\\ud83d"}', {"code"}),
+    "password-login": ('{"username": "t_a", "password": "x\\udfff"}', {"password"}),
+    "orgs": ('{"name": "\\ud83d学校", "kind": "school", "parent_id": 1}', {"name"}),
+}
 NULLS = {
     "wechat-login": ({"code": None}, {"code"}),
     "password-login": ({"username": None, "password": None}, {"username", "password"}),
@@ -44,12 +51,17 @@ CASES = {
     "truncated json": ({"data": '{"code": "x"', "content_type": "application/json"}, 400, "invalid_json", None),
     "json array": ({"json": [{"code": "test:a"}]}, 422, "validation_error", {"_schema"}),
     "json string": ({"json": "hello"}, 422, "validation_error", {"_schema"}),
+    "json nested 5000 deep": ({"data": "[" * 5000 + "]" * 5000, "content_type": "application/json"}, 400,
+                              "invalid_json", None),
+    "json number of 5000 digits": ({"data": '{"code": ' + "9" * 5000 + "}", "content_type": "application/json"},
+                                   400, "invalid_json", None),
     "json null": ({"data": "null", "content_type": "application/json"}, 422, "validation_error", None),
     "form encoded": ({"data": "code=x&username=a&password=b&name=ab&kind=region",
                       "content_type": "application/x-www-form-urlencoded"}, 422, "validation_error", "fields"),
     "wrong types": (WRONG_TYPES, 422, "validation_error", None),
     "empty strings": (EMPTY_STRINGS, 422, "validation_error", None),
     "nulls": (NULLS, 422, "validation_error", None),
+    "half an emoji": (HALF_EMOJI, 422, "validation_error", None),
 }
 
 
@@ -66,6 +78,9 @@ def test_bad_input_gets_the_error_shape(request, app, api, endpoint, case):
     if send in (WRONG_TYPES, EMPTY_STRINGS, NULLS):
         body, fields = send[endpoint]
         send = {"json": body}
+    elif send is HALF_EMOJI:
+        body, fields = send[endpoint]
+        send = {"data": body, "content_type": "application/json"}
     if fields == "fields":
         fields = required
 

@@ -9,6 +9,7 @@ Aiken, the template and the export (which import back), and question CRUD for st
 from __future__ import annotations
 
 import io
+import zipfile
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -323,6 +324,71 @@ def test_unreadable_files_are_refused_as_a_whole(api, world, data, filename, cod
     bank = make_bank(api, world.t_a, world.school_a.id)
     error = assert_error(upload(api, world.t_a, bank, data, filename), 422, code)
     assert "file" in error["errors"]
+    assert questions(api, world.t_a, bank) == []
+
+
+def damaged(part: str, content: bytes | None) -> bytes:
+    """A good workbook with one part replaced (None: removed), as a half-copied or hand-edited
+    file arrives."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx([HEADER, row("题目")])))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            if item.filename != part:
+                target.writestr(item, source.read(item))
+            elif content is not None:
+                target.writestr(item, content)
+    return buffer.getvalue()
+
+
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+def sheet_with(cell: bytes) -> bytes:
+    return (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+            b'<row r="1">' + cell + b"</row></sheetData></worksheet>")
+
+
+@pytest.mark.parametrize(
+    ("part", "content"),
+    [
+        ("xl/workbook.xml", b"<<<"),
+        ("xl/styles.xml", b"<<<"),
+        (SHEET, b"<not xml"),
+        (SHEET, None),
+        (SHEET, sheet_with(b'<c r="A1" t="n"><v>abc</v></c>')),
+        (SHEET, sheet_with(b'<c r="A1" t="d"><v>notadate</v></c>')),
+        (SHEET, sheet_with(b'<c r="A1" t="s"><v>9999</v></c>')),
+        (SHEET, sheet_with(b'<c r="ZZZZZZ99999999"><v>1</v></c>')),
+    ],
+    ids=["workbook-xml", "styles-xml", "sheet-xml", "sheet-missing", "bad-number", "bad-date", "bad-string-index",
+         "bad-cell-name"],
+)
+def test_damaged_workbooks_are_refused_as_a_whole(api, world, part, content):
+    """openpyxl reads a sheet only while its rows are read, and a damaged part raises whatever
+    its XML or cell reader raises: each is the same clear 422, never a 500, nothing imported."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    error = assert_error(upload(api, world.t_a, bank, damaged(part, content)), 422, "unreadable_file")
+    assert "file" in error["errors"]
+    assert questions(api, world.t_a, bank) == []
+
+
+def test_csv_with_classic_mac_line_endings_imports(api, world):
+    """Excel for Mac's "CSV (Macintosh)" ends lines with a bare CR."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    text = ("题型,题目,选项A,选项B,答案\r"
+            "单选题,收到陌生链接应该？,点击,不点击并核实,B\r"
+            "判断题,验证码可以告诉客服。,,,错\r")
+    result = imported(api, world.t_a, bank, text.encode(), filename="mac.csv")
+    assert (result["imported"], result["errors"]) == (2, [])
+    assert by_stem(api, world.t_a, bank)["收到陌生链接应该？"]["answer"] == ["B"]
+
+
+def test_a_csv_field_beyond_the_readers_limit_names_its_line(api, world):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    text = "题型,题目,选项A,选项B,答案\n单选题,正常的题,甲,乙,A\n单选题,\"" + "长" * 140_000 + "\",甲,乙,A\n"
+    error = assert_error(upload(api, world.t_a, bank, text.encode(), "long.csv"), 422, "unreadable_file")
+    assert "第 3 行" in error["errors"]["file"][0]
     assert questions(api, world.t_a, bank) == []
 
 

@@ -388,6 +388,24 @@ def test_bad_choices_are_refused(api, world, quiz, choice, status, code):
     assert_error(response, status, code)
 
 
+def test_half_an_emoji_in_a_choice_is_refused_and_nothing_saved(api, world, quiz):
+    """A lone surrogate ("\\ud83d") is valid JSON but no UTF-8 text: refused per field before the
+    service sees it (its "选项「…」不存在" message would repeat the character back, and the
+    answer could not be encoded), and the attempt is as it was."""
+    attempt = started(api, world.s_a1, quiz["id"])
+    single = next(q for q in attempt["questions"] if q["type"] == "single")
+    student = api.as_(world.s_a1)
+    body = assert_error(student.put(f"/attempts/{attempt['id']}/answers/{single['id']}",
+                                    data='{"choice": ["\\ud83d"]}', content_type="application/json"), 422)
+    assert "choice.0" in body["errors"]
+    body = assert_error(student.post(f"/attempts/{attempt['id']}/submit",
+                                     data=f'{{"answers": {{"{single["id"]}": ["\\udfff"]}}}}',
+                                     content_type="application/json"), 422)
+    assert f"answers.{single['id']}.0" in body["errors"]
+    resumed = student.get(f"/attempts/{attempt['id']}").get_json()
+    assert resumed["status"] == "open" and resumed["saved"] == {}
+
+
 def test_questions_outside_the_attempt_are_refused(api, world, quiz):
     attempt = started(api, world.s_a1, quiz["id"])
     assert_error(api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/999999", json={"choice": ["A"]}),

@@ -1,6 +1,7 @@
 """Schema building blocks shared by every domain package."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -12,31 +13,40 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2099, 12, 31, tzinfo=UTC)
 
 
-def _nul_fields(data, prefix="") -> list[str]:
+# NUL (PostgreSQL cannot store it) and lone UTF-16 surrogates: JSON may escape one ("\ud800"),
+# e.g. from a string cut in the middle of an emoji, and no UTF-8 text (database, answer) can hold it.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _unstorable_fields(data, prefix="") -> list[str]:
     found = []
     if isinstance(data, Mapping):  # JSON objects, and the MultiDicts of query strings and forms
         for key, value in data.items():
-            found += _nul_fields(value, f"{prefix}.{key}" if prefix else str(key))
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, str) and _UNSTORABLE.search(key):
+                found.append(prefix or "_schema")  # a key cannot name itself in the answer either
+                continue
+            found += _unstorable_fields(value, name)
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            found += _nul_fields(value, f"{prefix}.{index}" if prefix else str(index))
-    elif isinstance(data, str) and "\x00" in data:
+            found += _unstorable_fields(value, f"{prefix}.{index}" if prefix else str(index))
+    elif isinstance(data, str) and _UNSTORABLE.search(data):
         found.append(prefix or "_schema")
     return found
 
 
 class BaseSchema(ma.Schema):
     """Unknown fields are ignored, so older clients keep working when the contract grows.
-    A NUL character in any text is refused here (PostgreSQL cannot store it)."""
+    Text no database or answer can hold (a NUL, a lone surrogate) is refused here, per field."""
 
     class Meta:
         unknown = ma.EXCLUDE
 
     @pre_load
-    def _refuse_nul(self, data, **_):
-        bad = _nul_fields(data)
+    def _refuse_unstorable_text(self, data, **_):
+        bad = _unstorable_fields(data)
         if bad:
-            raise ValidationError({name: ["不能包含控制字符"] for name in bad})
+            raise ValidationError({name: ["不能包含控制字符或残缺的字符（如被截断的表情符号）"] for name in bad})
         return data
 
 

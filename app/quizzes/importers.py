@@ -13,13 +13,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import re
 import unicodedata
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.quizzes.models import TRUE_FALSE_OPTIONS
+
+log = logging.getLogger(__name__)
 
 MAX_OPTIONS = 6
 MAX_ROWS = 10_000
@@ -308,24 +310,33 @@ def read_xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
 
     if data[:4] == b"\xd0\xcf\x11\xe0":
         raise ImportFormatError("unsupported_file", "暂不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 后重试")
+    # Everything that parses the upload is inside the try: read-only workbooks parse each sheet
+    # lazily, while its rows are read. A damaged part surfaces as whatever openpyxl's XML and
+    # cell readers raise (ParseError, ValueError, IndexError, KeyError, zlib.error, …), so any
+    # exception here means "this file cannot be read" — the code inside does nothing else.
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
-        raise ImportFormatError("unreadable_file", "无法读取该 Excel 文件，请确认是 .xlsx 格式") from error
-    try:
-        sheet = workbook.worksheets[0]
-        rows = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            rows.append((number, list(values)))
-            if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
-                break
-        return rows
-    finally:
-        workbook.close()
+        try:
+            if not workbook.worksheets:
+                raise ImportFormatError("unreadable_file", "该 Excel 文件中没有工作表")
+            rows = []
+            for number, values in enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1):
+                rows.append((number, list(values)))
+                if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
+                    break
+            return rows
+        finally:
+            workbook.close()
+    except ImportFormatError:
+        raise
+    except Exception as error:  # noqa: BLE001 - see above: only the upload's parsing is inside
+        log.info("unreadable .xlsx upload: %s", type(error).__name__)
+        raise ImportFormatError("unreadable_file", "无法读取该 Excel 文件，请确认是 .xlsx 格式且未损坏") from error
 
 
 def read_csv(data: bytes) -> list[tuple[int, list[Any]]]:
-    """UTF-8 (with or without BOM) or GB18030, which is what Excel on Chinese Windows writes."""
+    """UTF-8 (with or without BOM) or GB18030, which is what Excel on Chinese Windows writes.
+    Lines may end in CRLF, LF or a bare CR (Excel for Mac's "CSV (Macintosh)")."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -338,12 +349,18 @@ def read_csv(data: bytes) -> list[tuple[int, list[Any]]]:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    # newline="": lines split at any line ending and handed to csv as they are (the csv module's
+    # documented way); without it a bare CR stopped the reader with csv.Error.
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
     rows = []
-    for number, values in enumerate(reader, start=1):
-        rows.append((number, values))
-        if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
-            break
+    try:
+        for number, values in enumerate(reader, start=1):
+            rows.append((number, values))
+            if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
+                break
+    except csv.Error as error:  # a field over csv's limit (128 K characters), a stray quote
+        raise ImportFormatError("unreadable_file", f"CSV 文件第 {reader.line_num} 行无法读取（内容过长或引号不成对），"
+                                                   "请检查后重试") from error
     return rows
 
 
