@@ -327,6 +327,24 @@ def test_deep_subtree_built_through_the_api(api, world):
     assert_error(api.as_(prov_admin).get(f"/orgs/{world.school_a.id}"), 404, "org_not_found")
 
 
+def test_the_tree_stops_at_ten_levels_with_a_clear_answer(api, world):
+    """Regions nest, so nothing else bounds the depth; PostgreSQL refused the 84th level (its
+    materialised path is 255 characters) with an error naming no field, SQLite took 200. Ten
+    levels on every database; the eleventh is 422 on `parent_id` and creates nothing."""
+    parent = None
+    for level in range(10):
+        parent = create(api, world.admin, f"第{level + 1}级区域", "region", parent and parent["id"])
+    assert parent["depth"] == 9
+    body = assert_error(api.as_(world.admin).post("/orgs", json={"name": "第11级区域", "kind": "region",
+                                                                 "parent_id": parent["id"]}), 422, "org_too_deep")
+    assert "parent_id" in body["errors"]
+    assert child_ids(api, world.admin, parent["id"]) == []
+    # The same limit for every kind: a school on the tenth level has no room for a class.
+    school = create(api, world.admin, "深处小学", "school", parent["parent_id"])
+    assert_error(api.as_(world.admin).post("/orgs", json={"name": "一班", "kind": "class", "parent_id": school["id"]}),
+                 422, "org_too_deep")
+
+
 def test_path_prefix_does_not_leak_into_lookalike_ids(api, world):
     """`/1/` must not match `/12/`: a region admin of org N gets nothing in a root whose id starts
     with the digits of N (the trailing slash of the materialised path is what keeps them apart)."""

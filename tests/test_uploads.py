@@ -341,7 +341,11 @@ def test_signed_links_serve_the_stored_bytes_and_nothing_else(app, api, client, 
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
     foreign = URLSafeTimedSerializer("another-secret", salt="qinglang-file-url").dumps(
         {"k": media.storage_key, "t": "image/jpeg", "n": None, "e": 600})
-    for bad in (payload + "." + flipped, token[:-5], foreign, "nonsense", token.replace(payload, payload[:-3])):
+    # Only our secret signs a key of another type; it must still be a clean "not found".
+    odd_key = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="qinglang-file-url").dumps(
+        {"k": 5, "t": "image/jpeg", "n": None, "e": 600})
+    for bad in (payload + "." + flipped, token[:-5], foreign, "nonsense", token.replace(payload, payload[:-3]),
+                odd_key):
         assert_error(client.get(prefix + bad), 404, "not_found")
 
     with app.test_request_context():  # a link handed out 11 minutes ago with the default 10-minute life

@@ -12,6 +12,8 @@ proves every packet can be read.
 """
 from __future__ import annotations
 
+import logging
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ import filetype
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from app.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 try:  # HEIC/HEIF photos from iPhones
     from pillow_heif import register_heif_opener
@@ -112,6 +116,10 @@ def process_image(path: Path, workdir: Path, max_pixels: int) -> Processed:
     try:
         source_format = image.format
         try:
+            if source_format == "GIF" and _gif_pixels(image) > max_pixels:
+                # Each frame is decoded and saved again at the full canvas: 20 frames of 7000² in
+                # one colour are 738 KB of GIF and took 51 s and gigabytes to clean.
+                raise MediaRejected("image_too_large", "动图的帧数太多或画面太大，请缩短或缩小后再上传")
             image.load()
             if getattr(image, "n_frames", 1) > 1 and source_format == "GIF":
                 for frame in ImageSequence.Iterator(image):  # every frame must decode
@@ -127,7 +135,7 @@ def process_image(path: Path, workdir: Path, max_pixels: int) -> Processed:
             image.save(out, "GIF", save_all=True, optimize=False)
             upright = image.copy().convert("RGB")
         else:
-            upright = ImageOps.exif_transpose(image)  # orientation applied, then the tag is moot
+            upright = _upright(image)
             upright.info = {}
             if source_format in ("PNG", "WEBP", "GIF") and upright.mode in ("RGBA", "LA", "P", "PA", "L"):
                 webp = source_format == "WEBP"
@@ -147,6 +155,23 @@ def process_image(path: Path, workdir: Path, max_pixels: int) -> Processed:
         image.close()
 
 
+def _gif_pixels(image: Image.Image) -> int:
+    """Pixels decoded over all frames (counting frames reads their headers, not their data)."""
+    width, height = image.size
+    return getattr(image, "n_frames", 1) * width * height
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Turned as its EXIF orientation says (then the tag is moot). A damaged EXIF block — a
+    camera app's or an editor's bug — leaves the picture as it is: it is metadata, and the clean
+    file is saved without it anyway."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (SyntaxError, struct.error, OSError, ValueError, KeyError, TypeError) as error:
+        log.info("unreadable EXIF ignored: %s", type(error).__name__)
+        return image.copy()
+
+
 def _save_thumbnail(image: Image.Image, target: Path) -> None:
     thumb = image.copy()
     thumb.thumbnail(THUMB_SIZE)
@@ -158,6 +183,7 @@ def _save_thumbnail(image: Image.Image, target: Path) -> None:
     thumb.save(target, "JPEG", quality=80)
 
 
+VIDEO_CODEC_MESSAGE = "视频编码不受支持，请用手机相机重新录制或导出为 MP4"
 MP4_VIDEO = {"h264", "hevc", "mpeg4", "av1", "vp9", "h263"}
 MP4_AUDIO = {"aac", "mp3", "opus", "alac", "ac3", "eac3"}
 WEBM_VIDEO = {"vp8", "vp9", "av1"}
@@ -176,6 +202,8 @@ def process_video(path: Path, workdir: Path, max_pixels: int) -> Processed:
             raise MediaRejected("unsupported_type")
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
+        if video.codec_context is None or (audio is not None and audio.codec_context is None):
+            raise MediaRejected("unsupported_type", VIDEO_CODEC_MESSAGE)  # a codec FFmpeg does not know
         vcodec = video.codec_context.name
         if (video.codec_context.width or 0) * (video.codec_context.height or 0) > max_pixels:
             raise MediaRejected("video_too_large")  # before decoding a frame of that size
@@ -193,7 +221,7 @@ def process_video(path: Path, workdir: Path, max_pixels: int) -> Processed:
         elif vcodec in MP4_VIDEO and (acodec is None or acodec in MP4_AUDIO):
             out_format, mime, ext = "mp4", "video/mp4", "mp4"
         else:
-            raise MediaRejected("unsupported_type", "视频编码不受支持，请用手机相机重新录制或导出为 MP4")
+            raise MediaRejected("unsupported_type", VIDEO_CODEC_MESSAGE)
 
         out = workdir / f"clean.{ext}"
         last_time = _remux(container, [s for s in (video, audio) if s is not None], out, out_format)

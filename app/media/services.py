@@ -246,6 +246,12 @@ def _finish(owner: User, upload: Upload, source: Path, work: Path) -> dict:
         processed = content.process(source, work, current_app.config["MEDIA_MAX_PIXELS"])
     except MediaRejected as rejected:
         _fail(upload, rejected.code, rejected.message)
+    except Exception:  # noqa: BLE001 - the decoders met a file in a way content.py did not foresee
+        # Logged for engineers (no file content in it); for the person it is a file we cannot
+        # read, and the upload is failed for good rather than left `assembling` or retried into
+        # the same error.
+        log.warning("processing upload %s failed unexpectedly", upload.id, exc_info=True)
+        _fail(upload, "corrupt_file")
     media_id = uuid.uuid4().hex
     backend = storage.backend
     key = f"media/{media_id}/file.{processed.extension}"

@@ -30,6 +30,9 @@ PARENT_KIND = {"region": ("region", None), "school": ("region",), "class": ("sch
 INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
 INVITE_CODE_LENGTH = 8
 KIND_NAMES = {"region": "区域", "school": "学校", "class": "班级"}
+# Regions nest (province → city → district → town), then school → class: ten levels is room to
+# spare, and keeps the materialised path (String(255), ids of up to 10 digits) far from its limit.
+MAX_LEVELS = 10
 ROLE_NAMES = {"student": "学生", "teacher": "教师", "judge": "评委", "school_admin": "学校管理员",
               "region_admin": "教育局管理员"}
 
@@ -72,6 +75,9 @@ def create_org(actor: User, name: str, kind: str, parent_id: int | None) -> Org:
             )
         if kind == "region" and authority_rank(actor, parent) < ROLE_RANK["region_admin"]:
             raise Forbidden("forbidden", "只有教育局管理员可以创建下级区域")
+        if parent.depth + 1 >= MAX_LEVELS:
+            raise ValidationFailed({"parent_id": [f"组织层级最多 {MAX_LEVELS} 级，不能再往下创建"]},
+                                   code="org_too_deep")
     org = add_org(name, kind, parent)
     db.session.commit()
     return org

@@ -165,7 +165,7 @@ class FileStorage(Storage):
             check_key(data["k"])
         except SignatureExpired:
             raise StorageError("expired") from None
-        except (BadSignature, KeyError, TypeError, ValueError):
+        except (BadSignature, KeyError, TypeError, ValueError, AttributeError):  # a payload of another shape
             raise StorageError("invalid") from None
         return data
 

@@ -24,11 +24,12 @@ PUSH_MAX_AGE_S = 300
 def _verify() -> None:
     """WeChat's signature covers token, timestamp and nonce (not the body): a signed URL seen
     once could be replayed with another body, so only fresh timestamps are accepted."""
-    try:
-        age = abs(time.time() - int(request.args.get("timestamp", "")))
-    except ValueError:
-        age = None
-    if age is None or age > PUSH_MAX_AGE_S:
+    timestamp = request.args.get("timestamp", "")
+    # Plain ASCII digits, as WeChat sends them (int() would also take " 1", "1_0", "١٢" or a
+    # number too large to subtract from the clock).
+    fresh = (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12
+             and abs(time.time() - int(timestamp)) <= PUSH_MAX_AGE_S)
+    if not fresh:
         raise Forbidden("invalid_signature", "签名校验失败")
     try:
         check_signature(current_app.config["WECHAT_PUSH_TOKEN"], request.args.get("signature", ""),
@@ -53,10 +54,26 @@ class WeChatPush(MethodView):
         from app.media.services import apply_media_check
 
         _verify()
-        event = request.get_json(force=True, silent=True) or {}
-        if event.get("Event") == "wxa_media_check" and event.get("trace_id"):
-            suggest = (event.get("result") or {}).get("suggest")
-            apply_media_check(str(event["trace_id"]), suggest)
+        event = _pushed_event()
+        trace_id, result = event.get("trace_id"), event.get("result")
+        if event.get("Event") == "wxa_media_check" and _plain_id(trace_id):
+            suggest = result.get("suggest") if isinstance(result, dict) else None
+            apply_media_check(trace_id, suggest if isinstance(suggest, str) else None)
         else:
-            log.info("ignored wechat push event %s", event.get("Event"))
+            log.info("ignored wechat push event %s", str(event.get("Event"))[:40].encode("ascii", "replace"))
         return current_app.response_class("success", mimetype="text/plain")
+
+
+def _pushed_event() -> dict:
+    """The pushed JSON object; any other body (not JSON, not an object, nested deeper than the
+    parser goes) is an event we do not handle, answered "success" so WeChat stops retrying."""
+    try:
+        event = current_app.json.loads(request.get_data())
+    except (ValueError, RecursionError):
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def _plain_id(value) -> bool:
+    """WeChat's trace ids are short printable ASCII; anything else cannot be one of ours."""
+    return isinstance(value, str) and 0 < len(value) <= 128 and value.isascii() and value.isprintable()
