@@ -171,9 +171,9 @@ class ProductionConfig(BaseConfig):
         if settings.get("CONTENT_SECURITY") and settings.get("WECHAT_PUSH_TOKEN") == BaseConfig.WECHAT_PUSH_TOKEN:
             problems.append("WECHAT_PUSH_TOKEN must be the message-push token set in the mini-program console "
                             "(or set CONTENT_SECURITY=0)")
-        if (settings.get("CONTENT_SECURITY") and str(settings.get("STORAGE_URL", "")).startswith("file:")
-                and not settings.get("PUBLIC_BASE_URL")):
-            problems.append("PUBLIC_BASE_URL must be set: WeChat fetches pictures to check from the file backend")
+        if not settings.get("PUBLIC_BASE_URL"):
+            problems.append("PUBLIC_BASE_URL must be set: certificate QR codes and links WeChat fetches are built "
+                            "from it (never from the request's Host header)")
         if problems:
             raise RuntimeError("Refusing to start in production: " + "; ".join(problems))
 

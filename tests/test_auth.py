@@ -444,6 +444,15 @@ def test_production_starts_with_real_settings(production_env):
         db.engine.dispose()
 
 
+def test_production_needs_its_public_address_even_without_content_checks(production_env):
+    """Certificate posters are public and cached: their QR code must not take the address from
+    whatever Host header the first caller sent, so production always names its own."""
+    production_env.setenv("CONTENT_SECURITY", "0")
+    production_env.delenv("PUBLIC_BASE_URL")
+    with pytest.raises(RuntimeError, match="PUBLIC_BASE_URL"):
+        create_app("production")
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "mentioned"),
     [

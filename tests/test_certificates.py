@@ -3,14 +3,16 @@ QR code that decodes to the verification URL, its cache in storage, and revocati
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageChops
 
 from app.common import poster
 from app.common.masking import mask_name
 from app.extensions import storage
+from app.pledges.services import BEIJING
 from tests.conftest import assert_error
 from tests.pledge_helpers import add_students, make_campaign, make_pledge, signed, upload_handwriting
 
@@ -88,14 +90,47 @@ def test_poster_is_a_png_whose_qr_code_opens_the_verification(app, api, world, p
     assert decode_qr(public) == [f"https://qinglang.example.cn/api/v1/certificates/{serial}"]
 
 
-def test_poster_with_a_handwritten_signature(app, api, world):
+def served_and_drawn(app, api, serial: str):
+    """The served poster, and a function drawing one from the public verification's details
+    (the masked name unless another is given) with the renderer itself."""
+    from app.pledges.certificate import render_poster
+
+    served = Image.open(io.BytesIO(api.get(f"/certificates/{serial}/image").get_data())).convert("RGB")
+    public = api.get(f"/certificates/{serial}").get_json()
+    signed_at = datetime.fromisoformat(public["signed_at"]).astimezone(BEIJING)
+    details = {"name_masked": public["name_masked"], "title": public["title"], "school": public["school"],
+               "serial": serial, "signed_on": f"{signed_at.year}年{signed_at.month}月{signed_at.day}日",
+               "url": f"http://localhost/api/v1/certificates/{serial}"}
+
+    def drawn(**overrides) -> Image.Image:
+        with app.app_context():
+            return Image.open(io.BytesIO(render_poster(**{**details, **overrides}))).convert("RGB")
+
+    return served, drawn
+
+
+def same_pixels(one: Image.Image, other: Image.Image) -> bool:
+    return ImageChops.difference(one, other).getbbox() is None
+
+
+def test_the_public_poster_shows_the_masked_name_and_no_handwriting(app, api, world):
+    """The poster is shared to Moments: its printed name is masked, and the drawn signature
+    (usually the child's full name in their own hand) is not on it. Checked by pixels: the
+    served poster is exactly what the renderer draws from the public details alone, and not
+    what it draws with the full name."""
     campaign = make_campaign(api, world.sa_a, world.school_a.id)
     pid = make_pledge(api, world.sa_a, campaign, requires_handwriting=True)["id"]
-    upload = upload_handwriting(api, world.s_a1)
-    serial = signed(api, world.s_a1, pid, handwriting_upload_id=upload)["serial"]
-    response = api.get(f"/certificates/{serial}/image")
-    assert response.status_code == 200
-    assert decode_qr(response.get_data()) == [f"http://localhost/api/v1/certificates/{serial}"]
+    serial = signed(api, world.s_a1, pid, handwriting_upload_id=upload_handwriting(api, world.s_a1))["serial"]
+    served, drawn = served_and_drawn(app, api, serial)
+    assert same_pixels(served, drawn(name_masked="张*三"))
+    assert not same_pixels(served, drawn(name_masked="张小三"))
+
+
+def test_a_teachers_poster_does_not_call_them_a_student(app, api, world, pledge):
+    """"同学" is for students; a teacher who takes the pledge is named without it."""
+    served, drawn = served_and_drawn(app, api, signed(api, world.t_a1, pledge["id"])["serial"])
+    assert same_pixels(served, drawn(student=False))
+    assert not same_pixels(served, drawn(student=True))
 
 
 def test_revoked_certificate_says_so_and_the_poster_is_drawn_again(app, api, world, pledge):

@@ -6,16 +6,19 @@ from __future__ import annotations
 import io
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 
+from app.common.downloads import file_name_part
 from app.extensions import db
 from app.orgs.models import Membership
 from app.pledges.models import Signature
 from tests.concurrency import all_at_once
 from tests.conftest import assert_error, wechat_login
+from tests.media_files import noisy_jpeg
 from tests.pledge_helpers import (
     add_adult,
     add_students,
@@ -382,6 +385,41 @@ def test_signing_only_inside_the_window(app, api, world):
     assert_error(sign(api, world.s_b1, open_now["id"]), 404, "pledge_not_found")
 
 
+def test_the_campaigns_period_bounds_signing_too(app, api, world):
+    """A pledge without a window of its own is open only while its campaign runs; a window
+    outside the campaign's period is refused when the pledge is made."""
+    from app.campaigns.models import Campaign
+
+    now = datetime.now(UTC)
+    campaign = api.as_(world.sa_a).post("/campaigns", json={
+        "title": "网络安全宣传周", "org_id": world.school_a.id,
+        "starts_at": iso(now - timedelta(days=10)), "ends_at": iso(now + timedelta(days=10))}).get_json()["id"]
+    for window, field in (({"opens_at": iso(now - timedelta(days=20))}, "opens_at"),
+                          ({"opens_at": iso(now + timedelta(days=11))}, "opens_at"),
+                          ({"closes_at": iso(now + timedelta(days=30))}, "closes_at")):
+        body = assert_error(api.as_(world.sa_a).post(f"/campaigns/{campaign}/pledges", json={
+            "title": "承诺书", "body": "内容", **window}), 422, "outside_campaign_period")
+        assert field in body["errors"], body
+    plain = make_pledge(api, world.sa_a, campaign)
+    drawn = make_pledge(api, world.sa_a, campaign, requires_handwriting=True)
+    early, late = add_students(app, world.class_a1.id, ["早同学", "晚同学"])
+    signed(api, early, plain["id"])
+
+    def move_period(**period):
+        with app.app_context():
+            db.session.execute(update(Campaign).where(Campaign.id == campaign).values(**period))
+            db.session.commit()
+
+    move_period(ends_at=now - timedelta(minutes=1))  # the campaign is over
+    assert api.as_(late).get(f"/pledges/{plain['id']}").get_json()["status"] == "closed"
+    assert_error(sign(api, late, plain["id"]), 409, "pledge_closed")  # the batched student path
+    assert_error(sign(api, late, drawn["id"], handwriting_upload_id=upload_handwriting(api, late)), 409,
+                 "pledge_closed")  # the full path
+    move_period(starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=5))  # not begun
+    assert_error(sign(api, late, plain["id"]), 409, "pledge_not_open")
+    assert [row.user_id for row in signature_rows(app, plain["id"])] == [early.id]
+
+
 def test_a_pledge_you_cannot_see_is_not_found(api, world):
     campaign = make_campaign(api, world.sa_a, world.school_a.id)
     pid = make_pledge(api, world.sa_a, campaign)["id"]
@@ -405,6 +443,10 @@ def test_handwriting_must_be_the_signers_own_ready_upload(app, api, world):
     assert_error(sign(api, world.s_a1, pid, handwriting_upload_id="x" * 33), 422)
     pending = api.as_(world.s_a1).post("/uploads", json={"filename": "sign.png", "size": 1000}).get_json()["id"]
     assert_error(sign(api, world.s_a1, pid, handwriting_upload_id=pending), 422, "handwriting_not_ready")
+    # A photo is not a signature drawn on the pad (the pad exports PNG).
+    photo = api.as_(world.s_a1).post("/uploads/direct", data={"file": (io.BytesIO(noisy_jpeg()), "me.jpg")},
+                                     content_type="multipart/form-data").get_json()["id"]
+    assert_error(sign(api, world.s_a1, pid, handwriting_upload_id=photo), 422, "invalid_handwriting")
     assert signature_rows(app, pid) == []
 
     mine = upload_handwriting(api, world.s_a1)
@@ -497,7 +539,11 @@ def test_excel_export_for_staff_in_scope(app, api, world, city_pledge):
                                         query_string={"org_id": world.class_a1.id})
     assert response.status_code == 200, response.get_data()[:300]
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    assert "attachment" in response.headers["Content-Disposition"]
+    # Named after the pledge and the class; an ASCII name for browsers that cannot read it.
+    disposition = response.headers["Content-Disposition"]
+    named = quote(f"{file_name_part(city_pledge['title'])}-一年级一班-签名名单.xlsx", safe="")
+    assert disposition.startswith("attachment") and f"filename*=UTF-8''{named}" in disposition
+    assert f'filename="signatures-pledge{pid}-org{world.class_a1.id}.xlsx"' in disposition
     book = load_workbook(io.BytesIO(response.get_data()))
     rows = [list(r) for r in book.active.iter_rows(values_only=True)]
     assert "全国青少年网络文明公约" in rows[0][0]

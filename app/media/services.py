@@ -17,12 +17,13 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from flask import current_app, has_request_context
+from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
 from app.common.time import utcnow
+from app.common.urls import public_url
 from app.errors import ApiError, NotFound, ValidationFailed
 from app.extensions import db, storage
 from app.media import content
@@ -314,15 +315,7 @@ def media_urls(media: Media) -> dict:
 
 
 def _absolute(url: str) -> str:
-    if url.startswith("/"):
-        base = current_app.config.get("PUBLIC_BASE_URL")
-        if base:
-            return base.rstrip("/") + url
-        if has_request_context():
-            from flask import request
-
-            return request.host_url.rstrip("/") + url
-    return url
+    return public_url(url) if url.startswith("/") else url
 
 
 def ready_answer(upload: Upload) -> dict:

@@ -1,9 +1,6 @@
 """The pledge certificate poster (文明上网承诺证书), drawn with app/common/poster.py."""
 from __future__ import annotations
 
-import io
-import logging
-
 from PIL import Image, ImageDraw
 
 from app.common.poster import (
@@ -24,8 +21,6 @@ from app.common.poster import (
     wrap,
 )
 
-log = logging.getLogger(__name__)
-
 
 def render_poster(**details) -> bytes:
     """The poster as PNG bytes; see `_draw` for the details it shows."""
@@ -34,11 +29,14 @@ def render_poster(**details) -> bytes:
 
 
 def _draw(*, name_masked: str, title: str, school: str | None, signed_on: str, serial: str, url: str,
-          revoked: bool = False, family: bool = False, handwriting: bytes | None = None) -> bytes:
+          revoked: bool = False, family: bool = False, student: bool = True) -> bytes:
+    """No handwriting on it: the poster is public (shared to Moments, opened without a login),
+    and a drawn signature is usually the child's full name in their own hand, which the masked
+    printed name exists to keep off public pages. The drawing stays with the signature record."""
     image, draw = framed_page()
     y = centered(draw, 80, "文明上网承诺证书", font(56), RED) + 20
     y = centered(draw, y, "争做中国好网民", font(28), GOLD) + 60
-    who = f"{name_masked} 同学及家长" if family else f"{name_masked} 同学"
+    who = name_masked + (" 同学" if student else "") + (" 及家长" if family else "")
     y = centered(draw, y, who, font(44), INK) + 24
     if school:
         y = centered(draw, y, school, font(28), GREY) + 30
@@ -46,16 +44,6 @@ def _draw(*, name_masked: str, title: str, school: str | None, signed_on: str, s
     for line in ["郑重签署", *wrap(draw, f"《{title}》", body_font, WIDTH - 160)]:
         y = centered(draw, y, line, body_font, INK) + 14
     y = centered(draw, y + 6, "承诺文明上网，争做中国好网民。", font(26), GREY) + 20
-
-    if handwriting:
-        try:
-            sign = Image.open(io.BytesIO(handwriting))
-            sign.thumbnail((320, 110))
-            sign = sign.convert("RGBA")
-            image.paste(sign, ((WIDTH - sign.width) // 2, y), sign)
-            y += sign.height + 10
-        except Exception:  # noqa: BLE001 - a broken drawing never breaks the certificate
-            log.warning("handwriting image could not be drawn", exc_info=True)
 
     footer(image, draw, f"签署日期：{signed_on}", serial, url)
 

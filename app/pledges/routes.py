@@ -98,8 +98,7 @@ class PledgeSignaturesExport(MethodView):
     @blp.alt_response(422, description="org_outside_campaign, validation_error")
     def get(self, args, pledge_id):
         """Export the signatures of the students in an org's subtree to Excel"""
-        data, filename = services.export_signatures(current_user, pledge_id, args.get("org_id"))
-        return xlsx_download(data, filename)
+        return xlsx_download(*services.export_signatures(current_user, pledge_id, args.get("org_id")))
 
 
 @blp.route("/signatures/<int:signature_id>/revoke")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 from sqlalchemy import BigInteger, String, bindparam, case, func, insert, literal, null, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -27,11 +27,13 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
+from app.common.downloads import file_name_part
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
 from app.common.time import utcnow
+from app.common.urls import public_url
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db, storage
 from app.family.models import FamilyLink
@@ -65,6 +67,7 @@ def create_pledge(actor: User, campaign_id: int, data: dict) -> dict:
     visible_campaign(actor, campaign_id)  # 404 when the campaign is not visible
     campaign = db.session.get(Campaign, campaign_id)
     org_with_authority(actor, campaign.org_id, "school_admin")
+    _check_inside_campaign(campaign, data.get("opens_at"), data.get("closes_at"))
     pledge = Pledge(
         campaign_id=campaign.id, title=data["title"], body=data["body"], mode=data["mode"],
         requires_handwriting=data["requires_handwriting"], opens_at=data.get("opens_at"),
@@ -73,6 +76,20 @@ def create_pledge(actor: User, campaign_id: int, data: dict) -> dict:
     db.session.add(pledge)
     db.session.commit()
     return describe_pledge(pledge, actor)
+
+
+def _check_inside_campaign(campaign: Campaign, opens_at: datetime | None, closes_at: datetime | None) -> None:
+    """A pledge's window lies within its campaign's period (the campaign bounds signing anyway)."""
+    errors = {}
+    shown = "%Y-%m-%d %H:%M"
+    if campaign.starts_at and opens_at and opens_at < campaign.starts_at:
+        errors["opens_at"] = [f"不能早于活动开始时间（{campaign.starts_at.astimezone(BEIJING):{shown}}）"]
+    if campaign.ends_at and opens_at and opens_at >= campaign.ends_at:
+        errors["opens_at"] = [f"必须早于活动结束时间（{campaign.ends_at.astimezone(BEIJING):{shown}}）"]
+    if campaign.ends_at and closes_at and closes_at > campaign.ends_at:
+        errors["closes_at"] = [f"不能晚于活动结束时间（{campaign.ends_at.astimezone(BEIJING):{shown}}）"]
+    if errors:
+        raise ValidationFailed(errors, "承诺的签署时间需在活动时间之内", code="outside_campaign_period")
 
 
 def _visible_pledge(user: User, pledge_id: int) -> Pledge:
@@ -85,9 +102,12 @@ def _visible_pledge(user: User, pledge_id: int) -> Pledge:
 
 
 def _window_status(pledge: Pledge, now: datetime) -> str:
-    if pledge.opens_at and now < pledge.opens_at:
+    """Signing is open inside the pledge's own window and its campaign's period (the fast
+    signing statement checks the same four bounds in SQL)."""
+    campaign = pledge.campaign
+    if (pledge.opens_at and now < pledge.opens_at) or (campaign.starts_at and now < campaign.starts_at):
         return "upcoming"
-    if pledge.closes_at and now >= pledge.closes_at:
+    if (pledge.closes_at and now >= pledge.closes_at) or (campaign.ends_at and now >= campaign.ends_at):
         return "closed"
     return "open"
 
@@ -179,8 +199,9 @@ def _handwriting(user: User, pledge: Pledge, upload_id: str | None) -> str | Non
     if media is None:
         raise ValidationFailed({field: ["签名图片尚未上传完成"]}, "签名图片尚未上传完成",
                                code="handwriting_not_ready")
-    if media.kind != "image":
-        raise ValidationFailed({field: ["手写签名应为图片"]}, "签名图片无效", code="invalid_handwriting")
+    if media.mime != "image/png":  # what the mini-program's signature canvas exports; not a photo
+        raise ValidationFailed({field: ["手写签名应为签名板导出的 PNG 图片"]}, "签名图片无效",
+                               code="invalid_handwriting")
     return media.id
 
 
@@ -234,6 +255,8 @@ def _student_sign_statement(dialect: str):
     rows = klass.joined_to(rows).where(Pledge.requires_handwriting.is_(False),
                                        or_(Pledge.opens_at.is_(None), Pledge.opens_at <= now),
                                        or_(Pledge.closes_at.is_(None), Pledge.closes_at > now),
+                                       or_(Campaign.starts_at.is_(None), Campaign.starts_at <= now),
+                                       or_(Campaign.ends_at.is_(None), Campaign.ends_at > now),
                                        klass.path.startswith(campaign_org.path))
     columns = ["pledge_id", "user_id", "status", "signed_at", "completed_at", "revoked", "serial",
                "class_id", "school_id", "region_id", "class_path"]
@@ -671,8 +694,9 @@ def _beijing(value: datetime | None):
     return value.astimezone(BEIJING).replace(tzinfo=None) if value else None
 
 
-def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[bytes, str]:
-    """The signatures of students in the subtree as an .xlsx workbook (real names: staff only)."""
+def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[bytes, str, str]:
+    """The signatures of students in the subtree as an .xlsx workbook (real names: staff only),
+    its file name (pledge title and org) and an ASCII name for browsers that need one."""
     from openpyxl import Workbook
 
     pledge = _visible_pledge(user, pledge_id)
@@ -705,7 +729,8 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
         sheet.append(line)
     out = io.BytesIO()
     book.save(out)
-    return out.getvalue(), f"签名名单-{pledge.id}-{org.id}.xlsx"
+    name = f"{file_name_part(pledge.title)}-{file_name_part(org.name)}-签名名单.xlsx"
+    return out.getvalue(), name, f"signatures-pledge{pledge.id}-org{org.id}.xlsx"
 
 
 # --- certificates -----------------------------------------------------------------------------
@@ -741,10 +766,7 @@ def certificate(serial: str) -> dict:
 
 
 def verification_url(serial: str) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if not base and has_request_context():
-        base = request.host_url
-    return (base or "http://localhost").rstrip("/") + "/api/v1/certificates/" + serial
+    return public_url("/api/v1/certificates/" + serial)
 
 
 def certificate_image(serial: str) -> bytes:
@@ -763,20 +785,12 @@ def certificate_image(serial: str) -> bytes:
             return backend.read_bytes(key)
         except Exception:  # noqa: BLE001 - removed between exists() and read: draw it again
             log.warning("cached poster unreadable, rendering again", exc_info=True)
-    handwriting = None
-    if signature.handwriting_media_id:
-        media = db.session.get(Media, signature.handwriting_media_id)
-        if media is not None:
-            try:
-                handwriting = backend.read_bytes(media.storage_key)
-            except Exception:  # noqa: BLE001 - the poster is still valid without it
-                log.warning("handwriting unreadable for poster", exc_info=True)
     signed_at = (signature.completed_at or signature.signed_at).astimezone(BEIJING)
     png = render_poster(
         name_masked=mask_name(signature.user.real_name), title=signature.pledge.title,
         school=_school_name(signature), signed_on=f"{signed_at.year}年{signed_at.month}月{signed_at.day}日",
         serial=signature.serial, url=url, revoked=signature.revoked, family=signature.pledge.mode == "family",
-        handwriting=handwriting,
+        student=_is_student(signature.user),
     )
     backend.save_bytes(key, png, "image/png")
     return png
