@@ -133,6 +133,32 @@ def test_a_teachers_poster_does_not_call_them_a_student(app, api, world, pledge)
     assert not same_pixels(served, drawn(student=True))
 
 
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/webp,*/*;q=0.8"
+
+
+def test_a_browser_opening_the_qr_code_gets_a_chinese_page(app, api, world, pledge):
+    """WeChat's scanner or a phone camera opens the QR link in a browser: the same public
+    details as a page in Chinese, with the date in Beijing time and still no full name; the
+    mini-program (no HTML in its Accept header) keeps getting JSON."""
+    signature = signed(api, world.s_a1, pledge["id"])
+    serial = signature["serial"]
+    page = api.get(f"/certificates/{serial}", headers={"Accept": BROWSER})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    day = datetime.fromisoformat(signature["completed_at"]).astimezone(BEIJING)
+    on_day = f"{day.year}年{day.month}月{day.day}日"
+    for shown in ("有效证书", "张*三", "第一小学", "《文明上网倡议书》", serial, on_day):
+        assert shown in text, shown
+    assert "张小三" not in text and "<script" not in text
+    assert "script-src" not in page.headers["Content-Security-Policy"]
+    assert api.get(f"/certificates/{serial}", headers={"Accept": "*/*"}).get_json()["serial"] == serial
+
+    api.as_(world.sa_a).post(f"/signatures/{signature['id']}/revoke", json={"reason": "重复提交"})
+    assert "已被撤销" in api.get(f"/certificates/{serial}", headers={"Accept": BROWSER}).get_data(as_text=True)
+    missing = api.get("/certificates/AAAAAAAAAAAAAAAAAAAA", headers={"Accept": BROWSER})
+    assert missing.status_code == 404 and "证书不存在" in missing.get_data(as_text=True)
+
+
 def test_revoked_certificate_says_so_and_the_poster_is_drawn_again(app, api, world, pledge):
     signature = signed(api, world.s_a1, pledge["id"])
     serial = signature["serial"]

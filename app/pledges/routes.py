@@ -1,4 +1,4 @@
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from flask.views import MethodView
 
 from app.api import Blueprint
@@ -22,6 +22,7 @@ from app.pledges.schemas import (
 )
 
 blp = Blueprint("pledges", __name__, url_prefix="/api/v1", description="承诺签署与证书")
+PAGE_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"  # the page runs no script
 
 
 @blp.route("/campaigns/<int:campaign_id>/pledges")
@@ -116,12 +117,19 @@ class SignatureRevoke(MethodView):
 
 @blp.route("/certificates/<string:serial>")
 class Certificate(MethodView):
-    @blp.response(200, CertificateSchema)
+    @blp.response(200, CertificateSchema, description="JSON; a browser that asks for HTML (the QR code "
+                                                         "opened by WeChat's scanner) gets the same as a Chinese page")
     @blp.alt_response(404, description="certificate_not_found")
     def get(self, serial):
         """Public verification of a certificate (no login): masked name, school, pledge, validity"""
-        response = jsonify(CertificateSchema().dump(services.certificate(serial)))
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            page, status = services.certificate_page(serial)
+            response = Response(page, status=status, mimetype="text/html")
+            response.headers["Content-Security-Policy"] = PAGE_POLICY
+        else:
+            response = jsonify(CertificateSchema().dump(services.certificate(serial)))
         response.headers["Cache-Control"] = "public, max-age=30"
+        response.vary.add("Accept")
         return response
 
 

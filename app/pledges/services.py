@@ -765,6 +765,24 @@ def certificate(serial: str) -> dict:
     }
 
 
+def beijing_day(value: datetime) -> str:
+    """2026年11月22日: the date in Beijing, as the poster and the verification page print it."""
+    day = value.astimezone(BEIJING)
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def certificate_page(serial: str) -> tuple[str, int]:
+    """The verification as a Chinese page, for a browser that opened the QR code (WeChat's
+    scanner, a phone camera): no login, the same public details as the JSON."""
+    from flask import render_template
+
+    try:
+        cert = certificate(serial)
+    except NotFound:
+        return render_template("certificate.html", cert=None), 404
+    return render_template("certificate.html", cert=cert, signed_on=beijing_day(cert["signed_at"])), 200
+
+
 def verification_url(serial: str) -> str:
     return public_url("/api/v1/certificates/" + serial)
 
@@ -788,7 +806,7 @@ def certificate_image(serial: str) -> bytes:
     signed_at = (signature.completed_at or signature.signed_at).astimezone(BEIJING)
     png = render_poster(
         name_masked=mask_name(signature.user.real_name), title=signature.pledge.title,
-        school=_school_name(signature), signed_on=f"{signed_at.year}年{signed_at.month}月{signed_at.day}日",
+        school=_school_name(signature), signed_on=beijing_day(signed_at),
         serial=signature.serial, url=url, revoked=signature.revoked, family=signature.pledge.mode == "family",
         student=_is_student(signature.user),
     )
