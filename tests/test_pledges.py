@@ -526,6 +526,40 @@ def test_two_guardians_at_once_complete_it_once(app, api, world):
     assert row.guardian_id in (mother.id, father.id)
 
 
+def test_a_family_pledge_with_handwriting_taps_guardians_and_export(app, api, world):
+    """Handwriting required in family mode: 40 taps of the child at once through the full path
+    (handwriting attached) make one signature; the guardian needs a drawing of their own (not
+    the child's); the class's export then names the guardian and when they signed."""
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign, mode="family", requires_handwriting=True,
+                      title="小手牵大手家庭承诺书")["id"]
+    mother = add_adult(app, "张妈妈")
+    link_family(app, mother.id, world.s_a1.id)
+    child_drawing = upload_handwriting(api, world.s_a1)
+    assert_error(sign(api, world.s_a1, pid), 422, "handwriting_required")
+
+    path, body = f"/pledges/{pid}/signatures", {"handwriting_upload_id": child_drawing}
+    results = all_at_once(app, [(world.s_a1.token, path, body)] * 40)
+    assert sorted(status for status, _ in results) == [200] * 39 + [201], results
+    assert {answer["status"] for _, answer in results} == {"awaiting_guardian"}
+    assert len({answer["serial"] for _, answer in results}) == 1
+
+    cosign = {"child_id": world.s_a1.id}
+    assert_error(sign(api, mother, pid, **cosign), 422, "handwriting_required")
+    assert_error(sign(api, mother, pid, handwriting_upload_id=child_drawing, **cosign), 422, "invalid_handwriting")
+    done = signed(api, mother, pid, handwriting_upload_id=upload_handwriting(api, mother), **cosign)
+    assert done["status"] == "complete"
+    (row,) = signature_rows(app, pid)
+    assert row.guardian_id == mother.id and row.handwriting_media_id is not None
+
+    response = api.as_(world.t_a1).get(f"/pledges/{pid}/signatures.xlsx", query_string={"org_id": world.class_a1.id})
+    rows = [list(r) for r in load_workbook(io.BytesIO(response.get_data())).active.iter_rows(values_only=True)]
+    assert rows[1] == ["序号", "姓名", "学校", "班级", "状态", "签署时间（北京时间）", "家长",
+                       "家长签署时间（北京时间）", "证书编号", "是否撤销"]
+    assert rows[2][1] == "张小三" and rows[2][4] == "已完成" and rows[2][6] == "张妈妈"
+    assert isinstance(rows[2][7], datetime) and rows[2][8] == done["serial"]
+
+
 # --- export and revocation --------------------------------------------------------------------
 
 
