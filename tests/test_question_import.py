@@ -82,7 +82,7 @@ def test_a_messy_teacher_spreadsheet_imports_its_good_rows_and_reports_the_rest(
         HEADER,                                                                  # row 4
         row("网络安全法自哪一天起施行？", answer=" Ｂ ", a="2016年11月7日", b="2017年6月1日",
             c="2018年1月1日", d="2021年11月1日", basis="《网络安全法》第七十九条"),     # row 5
-        row("下列哪些属于个人信息？", qtype="多选题", answer="A、C", category="个人信息保护"),  # row 6
+        row("下列哪些属于个人信息？", qtype="多选题", answer="A、C", category="个人信息保护法"),  # row 6
         [],                                                                      # row 7 (blank)
         row("网络不是法外之地。", qtype="判断题", answer="√", a=None, b=None, c=None, d=None,
             difficulty=1),                                                       # row 8
@@ -160,6 +160,45 @@ def test_answer_and_type_forms(api, world, qtype, answer, expected_type, expecte
     assert question["type"] == expected_type and question["answer"] == expected
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "answer", "expected"),
+    [
+        ("对", "错", "A", ["A"]), ("对", "错", "B", ["B"]),
+        ("错", "对", "A", ["B"]), ("错", "对", "b", ["A"]),
+        ("√", "×", "A", ["A"]), ("×", "√", "A", ["B"]),
+        ("是", "否", "B", ["B"]), ("否", "是", "B", ["A"]),
+        ("正确", "错误", "A", ["A"]), ("错误", "正确", "A", ["B"]),
+        ("T", "F", "Ａ", ["A"]), ("F", "T", "A", ["B"]),
+        ("true", "false", "B", ["B"]), ("False", "True", "B", ["A"]),
+    ],
+)
+def test_true_false_answered_with_a_letter_reads_it_through_its_options(api, world, a, b, answer, expected):
+    """A 判断题 row with two options that read as true and false (either order) and a letter
+    answer: the letter picks the option, stored as 正确/错误 (A = 正确)."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, xlsx([HEADER, row("判断题目", qtype="判断题", answer=answer, a=a, b=b,
+                                                              c=None, d=None)]))
+    assert (result["imported"], result["errors"]) == (1, [])
+    [question] = questions(api, world.t_a, bank)
+    assert question["type"] == "true_false" and question["answer"] == expected
+    assert [o["text"] for o in question["options"]] == ["正确", "错误"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "c"),
+    [("甲", "乙", None), ("对", "是", None), ("对", None, None), ("对", "错", "不确定")],
+    ids=["not-true-false-words", "both-true", "one-option", "three-options"],
+)
+def test_true_false_letter_answers_need_options_that_say_which_is_true(api, world, a, b, c):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    data = xlsx([HEADER, row("好题一"), row("判断题目", qtype="判断题", answer="A", a=a, b=b, c=c, d=None),
+                 row("好题二")])
+    result = imported(api, world.t_a, bank, data)
+    assert result["imported"] == 2
+    [error] = result["errors"]
+    assert error["row"] == 6 and "判断题答案「A」无法识别" in error["message"], error
+
+
 @pytest.mark.parametrize(("value", "expected"), [("易", 1), ("中", 2), ("难", 3), (1, 1), (2, 2), (3, 3),
                                                  ("3", 3), (None, 2), ("简单", 1), ("困难", 3)])
 def test_difficulty_forms(api, world, value, expected):
@@ -203,6 +242,41 @@ def test_bad_rows_are_reported_with_their_row_number(api, world, cells, reason):
     assert reason in error["message"], error
 
 
+def test_the_questions_may_be_on_a_later_sheet_after_instructions(api, world):
+    """A workbook whose first sheet is 填写说明 (and an empty second one): the header is looked
+    for on each sheet in turn and the first sheet that has one is imported, with its own row
+    numbers. A workbook with no header on any sheet is still import_no_header."""
+    workbook = Workbook()
+    notes = workbook.active
+    notes.title = "填写说明"
+    for line in ("题库导入说明", "1. 题型填写单选题、多选题或判断题", "2. 正确答案填写选项字母", "3. 请勿修改表头"):
+        notes.append([line])
+    workbook.create_sheet("空白页")
+    sheet = workbook.create_sheet("题目")
+    sheet.append(["2026年网络安全知识竞赛题库"])
+    sheet.append(HEADER)
+    sheet.append(row("第三张表里的题目", answer="C"))
+    sheet.append(row("没有答案", answer=None))
+    sheet.append(row("同一张表的第二题", answer="A"))
+    later = workbook.create_sheet("另一张题目表")  # after the first sheet with a header: not read
+    later.append(HEADER)
+    later.append(row("第四张表里的题目"))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, buffer.getvalue())
+    assert result["imported"] == 2 and result["errors"] == [{"row": 4, "message": "缺少正确答案"}]
+    assert set(by_stem(api, world.t_a, bank)) == {"第三张表里的题目", "同一张表的第二题"}
+
+    only_notes = Workbook()
+    only_notes.active.title = "填写说明"
+    only_notes.active.append(["请在第二张表填写题目"])
+    only_notes.create_sheet("题目").append(["序号", "备注"])
+    buffer = io.BytesIO()
+    only_notes.save(buffer)
+    assert_error(upload(api, world.t_a, bank, buffer.getvalue()), 422, "import_no_header")
+
+
 def test_english_headers_in_any_order_and_extra_columns(api, world):
     bank = make_bank(api, world.t_a, world.school_a.id)
     data = xlsx([
@@ -223,8 +297,8 @@ def test_csv_in_the_encodings_excel_writes(api, world, encoding):
     bank = make_bank(api, world.t_a, world.school_a.id)
     text = ("题库导出\n\n"
             "题型,题目,选项A,选项B,选项C,答案,解析,分类,难度,依据\n"
-            "单选题,收到陌生链接应该？,点击,不点击并核实,转发,B,不点不明链接,防范网络诈骗,易,《反电信网络诈骗法》\n"
-            "判断题,验证码可以告诉客服。,,,,错,验证码不告诉任何人,防范网络诈骗,1,\n"
+            "单选题,收到陌生链接应该？,点击,不点击并核实,转发,B,不点不明链接,防范电信网络诈骗,易,《反电信网络诈骗法》\n"
+            "判断题,验证码可以告诉客服。,,,,错,验证码不告诉任何人,防范电信网络诈骗,1,\n"
             "多选题,没有答案的题,甲,乙,丙,,,,,\n")
     result = imported(api, world.t_a, bank, text.encode(encoding), filename="questions.csv")
     assert result["imported"] == 2 and result["format"] == "csv"
@@ -437,6 +511,9 @@ def test_template_imports_as_it_is_and_the_export_round_trips(api, world):
     assert "A1:N1" in {str(r) for r in sheet.merged_cells.ranges}
     bank = make_bank(api, world.t_a, world.school_a.id)
     assert imported(api, world.t_a, bank, response.data)["imported"] == 3
+    from app.quizzes.starter_bank import CATEGORIES  # the spec's six topics, as the starter bank names them
+
+    assert {q["category"] for q in questions(api, world.t_a, bank)} <= set(CATEGORIES)
 
     data = xlsx([HEADER, row("单选题目", answer="C", explanation="单选解析", basis="《网络安全法》第十二条"),
                  row("多选题目", qtype="多选题", answer="ABD", difficulty="难"),
@@ -464,7 +541,7 @@ def test_question_crud_for_staff(api, world):
     bank = make_bank(api, world.sa_a, world.school_a.id)
     body = {"type": "multiple", "stem": "下列哪些做法能保护个人信息？",
             "options": ["撕毁快递单", "晒车票", "不乱点链接"],
-            "answer": ["A", "C"], "explanation": "信息不外泄", "category": "个人信息保护", "difficulty": "易",
+            "answer": ["A", "C"], "explanation": "信息不外泄", "category": "个人信息保护法", "difficulty": "易",
             "legal_basis": "《个人信息保护法》"}
     created = api.as_(world.t_a).post(f"/question-banks/{bank}/questions", json=body)
     assert created.status_code == 201, created.get_json()

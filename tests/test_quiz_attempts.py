@@ -66,7 +66,7 @@ def test_a_whole_attempt(api, world, quiz):
     assert response.status_code == 201, response.get_json()
     assert_no_leak(response)
     attempt = response.get_json()
-    assert len(attempt["questions"]) == 14 and attempt["saved"] == {}
+    assert len(attempt["questions"]) == 14 and attempt["saved"] == {} and attempt["resumed"] is False
     deadline = datetime.fromisoformat(attempt["deadline"])
     assert timedelta(seconds=595) < deadline - datetime.now(UTC) <= timedelta(seconds=600)
     for question in attempt["questions"]:
@@ -87,6 +87,7 @@ def test_a_whole_attempt(api, world, quiz):
     result = submit(api, world.s_a1, attempt["id"], rest)
     assert (result["score"], result["max_score"], result["passed"]) == (55, 70, True)
     assert result["ended_by"] == "submit" and 0 <= result["duration_s"] < 60
+    assert result["late_answers_ignored"] is False
     by_id = {q["id"]: q for q in result["questions"]}
     assert [q["id"] for q in result["questions"]] == [q["id"] for q in questions], "display order kept"
     for question in questions:
@@ -141,6 +142,7 @@ def test_resume_returns_the_open_attempt_with_saved_choices(api, world, quiz):
     assert_no_leak(again)
     body = again.get_json()
     assert body["id"] == first["id"] and body["questions"] == first["questions"]
+    assert (first["resumed"], body["resumed"]) == (False, True)
     assert body["saved"] == {str(question["id"]): right_keys(question)}
     fetched = api.as_(world.s_a1).get(f"/attempts/{first['id']}")
     assert fetched.status_code == 200 and fetched.get_json()["id"] == first["id"]
@@ -213,6 +215,7 @@ def test_starts_after_the_first_still_obey_every_rule(api, app, world, monkeypat
     assert datetime.fromisoformat(first["deadline"]) <= now + timedelta(seconds=121), "capped by the quiz's close"
     again = start(api, world.s_a1, quiz["id"])  # an open attempt is resumed, not doubled
     assert again.status_code == 200 and again.get_json()["id"] == first["id"]
+    assert (first["resumed"], again.get_json()["resumed"]) == (False, True)
     submit(api, world.s_a1, first["id"])
     second = started(api, world.s_a1, quiz["id"])
     assert second["number"] == 2 and datetime.fromisoformat(second["deadline"]) > now
@@ -228,6 +231,7 @@ def test_starts_after_the_first_still_obey_every_rule(api, app, world, monkeypat
     results = all_at_once(app, [(s.token, f"/quizzes/{quiz['id']}/attempts", {}) for s in crowd]
                           + [(crowd[0].token, f"/quizzes/{quiz['id']}/attempts", {})] * 9)
     assert sorted(status for status, _ in results) == [200] * 9 + [201] * 8, results
+    assert all(body["resumed"] is (status == 200) for status, body in results)
     assert len({body["id"] for _, body in results}) == 8
     orders = {tuple(q["id"] for q in body["questions"]) for _, body in results}
     assert len(orders) > 1 and all(len(order) == 14 for order in orders)
@@ -282,12 +286,14 @@ def test_submits_arriving_together_are_scored_exactly_as_one_by_one(api, app, wo
         points = 5 * (2 + n) if n < 4 else 10
         assert (result["score"], result["status"]) == (points, "scored"), (n, result)
         assert result["ended_by"] == ("submit" if n < 4 else "deadline")
+        assert result["late_answers_ignored"] is (n == 4)  # the app is told its answers came too late
         assert sum(q["earned"] for q in result["questions"]) == points
         assert all(q["explanation"] for q in result["questions"])
     assert results[5][1] == results[0][1]  # the same attempt submitted twice
     assert len(full_rules) == 3  # only the repeat, the stranger and the bad choice needed the full rules
     for s, a, (_, result) in zip(students, attempts, results[:5], strict=True):
-        assert api.as_(s).get(f"/attempts/{a['id']}").get_json() == result  # as stored
+        # as stored (reading it back carries no answers: none ignored)
+        assert api.as_(s).get(f"/attempts/{a['id']}").get_json() == result | {"late_answers_ignored": False}
         me = api.as_(s).get(f"/quizzes/{quiz['id']}").get_json()["me"]
         assert me["levels"][0]["best_score"] == result["score"] and me["open_attempt_id"] is None
     board = api.as_(students[0]).get(f"/quizzes/{quiz['id']}/leaderboard").get_json()
@@ -436,6 +442,64 @@ def test_the_deadline_is_the_servers(api, app, world, quiz):
     assert result["ended_by"] == "deadline" and result["score"] == 5
     assert result["duration_s"] == 600.0
     assert [q["choice"] for q in result["questions"]][1:] == [[]] * 13
+    assert result["late_answers_ignored"] is True  # said, not silently dropped
+    # Submitted again (the app retries): the same score, and the same warning while it sends the lost answers.
+    again = submit(api, world.s_a1, attempt["id"], {str(q["id"]): right_keys(q) for q in questions})
+    assert again == result
+    # Sending nothing, or only what was saved in time, loses nothing: no warning.
+    assert submit(api, world.s_a1, attempt["id"])["late_answers_ignored"] is False
+    saved_only = {str(questions[0]["id"]): right_keys(questions[0])}
+    assert submit(api, world.s_a1, attempt["id"], saved_only)["late_answers_ignored"] is False
+
+
+def test_a_late_submit_after_the_attempt_was_closed_says_its_answers_were_ignored(api, app, world, quiz):
+    """Closed by the deadline before the app's submit arrives (the cron job, a leaderboard
+    reader): the submit answers the stored result and says its answers were not counted."""
+    attempt = started(api, world.s_a1, quiz["id"])
+    questions = attempt["questions"]
+    expire(app, attempt["id"], seconds_ago=30)
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["ended_by"] == "deadline"
+    result = submit(api, world.s_a1, attempt["id"], {str(q["id"]): right_keys(q) for q in questions[:3]})
+    assert (result["score"], result["ended_by"], result["late_answers_ignored"]) == (0, "deadline", True)
+    in_time = started(api, world.s_a1, quiz["id"])
+    first = submit(api, world.s_a1, in_time["id"], {str(in_time["questions"][0]["id"]): ["A"]})
+    repeated = submit(api, world.s_a1, in_time["id"], {str(q["id"]): ["A"] for q in in_time["questions"]})
+    assert first["late_answers_ignored"] is False and repeated == first  # a repeat, not a late submit
+
+
+def test_the_device_id_is_the_apps_own_and_junk_is_ignored(api, app, world, quiz):
+    """X-Device-Id is recorded (hashed) when it looks like an id; without one nothing is recorded
+    — the address and user agent say nothing about the device (a class on the school's Wi-Fi
+    shares both) — and anything odd in it is ignored, never an error."""
+    headers = [
+        ({"X-Device-Id": "mp-lx2k9f-3fa94c0e1b2d4e6f8a9b0c1d"}, True),
+        ({}, False),
+        ({"X-Device-Id": "short"}, False),
+        ({"X-Device-Id": "x" * 129}, False),
+        ({"X-Device-Id": "has spaces in it"}, False),
+        ({"X-Device-Id": "café-device-id"}, False),
+        ({"X-Device-Id": "id;drop table"}, False),
+        ({"X-Device-Id": "   "}, False),
+    ]
+    recorded = []
+    for index, (header, kept) in enumerate(headers):
+        who = add_student(app, world.class_a2.id, f"设备{index}")
+        response = api.as_(who).post(f"/quizzes/{quiz['id']}/attempts", json={}, headers=header)
+        assert response.status_code == 201, response.get_data(as_text=True)[:300]
+        with app.app_context():
+            device = db.session.get(Attempt, response.get_json()["id"]).device
+        assert (device is not None) is kept, (header, device)
+        recorded.append(device)
+        submit(api, who, response.get_json()["id"])
+    assert len(recorded[0]) == 32 and "mp-" not in recorded[0]  # a hash, not the id itself
+    # Three classmates without the header, from one address and browser: not one device.
+    for name in ("无头一", "无头二", "无头三"):
+        who = add_student(app, world.class_a1.id, name)
+        attempt = api.as_(who).post(f"/quizzes/{quiz['id']}/attempts", json={},
+                                    headers={"User-Agent": "Mozilla/5.0 MicroMessenger"}).get_json()
+        submit(api, who, attempt["id"])
+    flags = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/flags").get_json()["flags"]
+    assert "shared_device" not in {f["kind"] for f in flags}
 
 
 def test_an_attempt_left_open_is_scored_when_touched_again(api, app, world, quiz):

@@ -24,7 +24,7 @@ BANK = [
     ("single", f"单选题{i}：哪一个是正确的？", ["正确的选项", "错误一", "错误二", "错误三"], ["A"], "网络安全法")
     for i in range(1, 7)
 ] + [
-    ("multiple", f"多选题{i}：哪些是正确的？", ["对一", "错一", "对二", "错二"], ["A", "C"], "个人信息保护")
+    ("multiple", f"多选题{i}：哪些是正确的？", ["对一", "错一", "对二", "错二"], ["A", "C"], "个人信息保护法")
     for i in range(1, 5)
 ] + [
     ("true_false", f"判断题{i}：这句话是对的。", [], ["A"], "防沉迷") for i in range(1, 5)
@@ -142,11 +142,13 @@ def expire(app, attempt_id: int, seconds_ago: int = 60) -> None:
 
 def test_create_a_quiz_with_defaults_and_points(api, world, setup):
     quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank,
-                     draw=[{"count": 3, "type": "single"}, {"count": 2, "category": "个人信息保护"}],
+                     draw=[{"count": 3, "type": "single"},
+                           {"count": 2, "category": "个人信息保护法", "type": "multiple"}],
                      points={"multiple": 10})
     assert quiz["question_count"] == 5 and quiz["leveled"] is False and len(quiz["levels"]) == 1
     assert quiz["points"] == {"single": 5, "multiple": 10, "true_false": 5}
     assert quiz["status"] == "open" and quiz["multiple_partial"] is False
+    assert quiz["pass_score"] == 15  # given; left out it would be 60% of 3 × 5 + 2 × 10
     minimal = api.as_(world.city_admin).post(f"/campaigns/{setup.campaign}/quizzes",
                                              json={"title": "最小竞赛", "bank_id": setup.bank, "draw": [{"count": 10}]})
     assert minimal.status_code == 201, minimal.get_json()
@@ -187,6 +189,39 @@ def test_bad_quiz_bodies_are_422(api, world, setup, fields, field):
     assert field in error["errors"], error
 
 
+def test_points_per_type_need_typed_draw_rules_and_score_exactly(api, world, setup):
+    """With different points per type, a rule without a type would give students different full
+    scores (one draws more multiple choice than another): refused, naming the rule. Typed rules
+    score exactly, and the default pass score is 60% of the full score."""
+    points = {"single": 2, "multiple": 10, "true_false": 1}
+    error = assert_error(create_quiz(api, world.city_admin, setup.campaign, setup.bank, points=points,
+                                     draw=[{"count": 2, "type": "single"}, {"count": 3}]), 422, "draw_type_required")
+    assert list(error["errors"]) == ["draw.1.type"]
+    assert "第 2 条抽题规则" in error["message"] and "必须指定题型" in error["message"]
+    leveled = assert_error(create_quiz(api, world.city_admin, setup.campaign, setup.bank, points={"multiple": 10},
+                                       draw=None, levels=[{"draw": [{"count": 1, "type": "single"}]},
+                                                          {"draw": [{"count": 2, "category": "网络安全法"}]}]),
+                           422, "draw_type_required")
+    assert list(leveled["errors"]) == ["levels.1.draw.0.type"] and "第2关的第 1 条抽题规则" in leveled["message"]
+    # Equal points for every type: an untyped rule is fine, every draw is worth the same.
+    same = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 5}], pass_score=None,
+                     points={"single": 4, "multiple": 4, "true_false": 4})
+    assert same["pass_score"] == 12  # 60% of 5 × 4
+
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, points=points, pass_score=None,
+                     draw=[{"count": 2, "type": "single"}, {"count": 1, "type": "multiple"},
+                           {"count": 2, "type": "true_false"}])
+    assert quiz["pass_score"] == 10  # ⌈60% of 2 × 2 + 10 + 2 × 1 = 16⌉
+    for who in (world.s_a1, world.s_b1):
+        attempt = started(api, who, quiz["id"])
+        assert sorted(q["points"] for q in attempt["questions"]) == [1, 1, 2, 2, 10]
+        first_single = next(q["id"] for q in attempt["questions"] if q["type"] == "single")
+        answers = {str(q["id"]): right_keys(q, q["id"] != first_single) for q in attempt["questions"]}
+        result = submit(api, who, attempt["id"], answers)
+        assert (result["score"], result["max_score"], result["passed"]) == (14, 16, True)
+        assert sorted(q["earned"] for q in result["questions"]) == [0, 1, 1, 2, 10]
+
+
 def test_who_may_create_quizzes_and_with_which_bank(api, world, setup):
     school_campaign = make_campaign(api, world.sa_a, world.school_a.id)
     school_b_bank = make_bank(api, world.sa_b, world.school_b.id, rows=BANK[:5])
@@ -224,7 +259,8 @@ def test_window_and_attempt_limits_have_clear_codes(api, app, world, setup):
     second = started(api, world.s_a1, closing["id"])
     assert second["number"] == 2 and second["id"] != first["id"]
     submit(api, world.s_a1, second["id"])
-    assert_error(start(api, world.s_a1, closing["id"]), 409, "attempts_exhausted")
+    exhausted = assert_error(start(api, world.s_a1, closing["id"]), 409, "attempts_exhausted")
+    assert exhausted["message"] == "答题次数已用完（最多 2 次）"  # no 每关: this quiz has no levels
     # Another student has their own count; strangers do not see the quiz at all.
     started(api, world.s_b1, closing["id"])
     stranger = add_student(app, world.class_a1.id, "王五")
@@ -249,7 +285,8 @@ def test_levels_open_one_after_another(api, world, setup):
     assert_error(start(api, world.s_a1, quiz["id"], level=2), 409, "level_locked")
     passed = take(api, world.s_a1, quiz["id"], correct=3)
     assert passed["passed"] is True and passed["next_level"] == 2
-    assert_error(start(api, world.s_a1, quiz["id"], level=1), 409, "attempts_exhausted")
+    exhausted = assert_error(start(api, world.s_a1, quiz["id"], level=1), 409, "attempts_exhausted")
+    assert exhausted["message"] == "答题次数已用完（每关最多 2 次）"
     level_two = started(api, world.s_a1, quiz["id"])  # the first level not yet passed
     assert level_two["level"] == 2 and level_two["time_limit_s"] == 300
     assert {q["type"] for q in level_two["questions"]} == {"single"}
@@ -396,35 +433,120 @@ def test_item_statistics_on_a_known_data_set(api, app, world, setup):
     single = by_type["single"]
     assert (single["attempts"], single["answered"], single["correct"], single["correct_rate"]) == (4, 3, 2, 0.5)
     assert single["options"] == {"A": 2, "B": 1, "C": 0, "D": 0} and single["answer"] == ["A"]
+    assert single["distribution"] == [  # the texts next to the counts, in the bank's order
+        {"key": "A", "text": "正确的选项", "count": 2}, {"key": "B", "text": "错误一", "count": 1},
+        {"key": "C", "text": "错误二", "count": 0}, {"key": "D", "text": "错误三", "count": 0}]
     multiple = by_type["multiple"]
     assert (multiple["answered"], multiple["correct"], multiple["correct_rate"]) == (4, 2, 0.5)
     assert multiple["options"] == {"A": 2, "B": 2, "C": 2, "D": 0} and multiple["answer"] == ["A", "C"]
+    assert [(o["text"], o["count"]) for o in multiple["distribution"]] == [("对一", 2), ("错一", 2), ("对二", 2),
+                                                                           ("错二", 0)]
     # 27% of 4 → one attempt per group: the top one (10 points) and the bottom one (0 points).
     assert single["discrimination"] == 1.0 and multiple["discrimination"] == 1.0
     categories = {c["category"]: c for c in stats["categories"]}
-    assert categories["网络安全法"]["correct_rate"] == 0.5 and categories["个人信息保护"]["answers"] == 4
+    assert categories["网络安全法"]["correct_rate"] == 0.5 and categories["个人信息保护法"]["answers"] == 4
 
     school = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_a.id})
     assert school.get_json()["attempts"] == 3
-    assert_error(api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats"), 403, "forbidden")
+    # A teacher who works in one place of the campaign's org gets that place without asking.
+    own = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats")
+    assert own.status_code == 200, own.get_json()
+    assert (own.get_json()["org_id"], own.get_json()["attempts"]) == (world.school_a.id, 3)
+    klass = api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/stats").get_json()
+    assert (klass["org_id"], klass["attempts"]) == (world.class_a1.id, 2)
+    flags = api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/flags")
+    assert flags.status_code == 200 and flags.get_json()["org_id"] == world.class_a1.id
+    # Teaching in two schools: they must say which.
+    with app.app_context():
+        db.session.add(Membership(user_id=world.t_b.id, org_id=world.school_a.id, role="teacher"))
+        db.session.commit()
+    for path in ("stats", "flags"):
+        body = assert_error(api.as_(world.t_b).get(f"/quizzes/{quiz['id']}/{path}"), 403, "forbidden")
+        assert body["message"] == "请选择你负责的学校或班级查看统计"
+    assert api.as_(world.t_b).get(f"/quizzes/{quiz['id']}/stats",
+                                  query_string={"org_id": world.school_b.id}).get_json()["attempts"] == 1
     assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/stats"), 403, "forbidden")
+    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/flags"), 403, "forbidden")
     assert_error(api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_b.id}),
                  404, "org_not_found")
 
 
+def test_discrimination_is_ranked_within_each_level(api, app, world, setup):
+    """闯关: level 1 (two single choices) is worth 10, level 2 (one true/false) 5. Ranked across
+    levels, the top 27% would hold only level-1 attempts and level 2's question would get no
+    discrimination at all; ranked within each level, every question gets its own."""
+    bank = make_bank(api, world.city_admin, world.city.id, rows=[BANK[0], BANK[1], BANK[10]])
+    quiz = make_quiz(api, world.city_admin, setup.campaign, bank, pass_score=None, levels=[
+        {"draw": [{"count": 2, "type": "single"}], "pass_score": 5},
+        {"draw": [{"count": 1, "type": "true_false"}], "pass_score": 5},
+    ])
+    first_single = BANK[0][1]
+    students = [add_student(app, world.class_a1.id, name) for name in ("甲", "乙", "丙", "丁")]
+    # level 1: 甲 and 乙 both right (10), 丙 only the first single (5), 丁 none (0);
+    # level 2 (甲, 乙, 丙 passed level 1): 甲 and 乙 right (5), 丙 wrong (0).
+    right_in_level_one = {"甲": {BANK[0][1], BANK[1][1]}, "乙": {BANK[0][1], BANK[1][1]}, "丙": {first_single},
+                          "丁": set()}
+    for who in students:
+        attempt = started(api, who, quiz["id"], level=1)
+        answers = {str(q["id"]): right_keys(q, q["stem"] in right_in_level_one[who.real_name])
+                   for q in attempt["questions"]}
+        submit(api, who, attempt["id"], answers)
+    for who in students[:3]:
+        attempt = started(api, who, quiz["id"], level=2)
+        submit(api, who, attempt["id"], {str(q["id"]): right_keys(q, who.real_name != "丙")
+                                         for q in attempt["questions"]})
+
+    stats = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/stats").get_json()
+    assert stats["attempts"] == 7
+    by_stem = {q["stem"]: q for q in stats["questions"]}
+    # Level 1, 4 attempts → one per group: top 10 points (both right), bottom 0 (both wrong).
+    assert by_stem[BANK[0][1]]["discrimination"] == 1.0 and by_stem[BANK[1][1]]["discrimination"] == 1.0
+    # Level 2, 3 attempts → one per group: top 5 (right), bottom 0 (丙, wrong).
+    true_false = by_stem[BANK[10][1]]
+    assert (true_false["attempts"], true_false["correct_rate"], true_false["discrimination"]) == (3, 0.6667, 1.0)
+
+
 def test_suspicion_flags_for_staff(api, app, world, setup):
-    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 6, "type": "single"}])
-    twins = [add_student(app, world.class_a2.id, name) for name in ("赵甲", "赵乙", "赵丙")]
-    for who in twins:
+    """Same wrong answers on enough shared questions flag a pair of classmates, whatever else
+    they drew; students who simply know the answers are not flagged, nor ones whose mistakes
+    differ, nor the same mistakes across classes."""
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 12}], max_attempts=3)
+    honest = [add_student(app, world.class_a2.id, name) for name in ("赵甲", "赵乙", "赵丙")]
+    for who in honest:  # all right, on one phone
         attempt = api.as_(who).post(f"/quizzes/{quiz['id']}/attempts", json={},
                                     headers={"X-Device-Id": "one-phone"}).get_json()
         submit(api, who, attempt["id"], {str(q["id"]): right_keys(q) for q in attempt["questions"]})
+
+    def wrong_keys(question, other_mistake: bool) -> list[str]:
+        texts = {o["text"]: o["key"] for o in question["options"]}
+        if other_mistake and question["type"] != "true_false":
+            return [texts["错误二" if question["type"] == "single" else "错二"]]
+        return right_keys(question, False)
+
+    copiers = [add_student(app, world.class_a2.id, name) for name in ("钱一", "钱二")]
+    weak = add_student(app, world.class_a2.id, "孙三")  # wrong everywhere, but in their own way
+    elsewhere = add_student(app, world.class_b1.id, "李四")  # the copiers' mistakes, in another class
+    drawn = {}
+    for who in [*copiers, weak, elsewhere]:
+        attempt = started(api, who, quiz["id"])
+        drawn[who.real_name] = {q["id"] for q in attempt["questions"]}
+        answers = {str(q["id"]): wrong_keys(q, who is weak) for q in attempt["questions"]}
+        if who is copiers[1]:  # one right answer of their own
+            answers[str(attempt["questions"][0]["id"])] = right_keys(attempt["questions"][0])
+        submit(api, who, attempt["id"], answers)
+    assert len(drawn["钱一"] & drawn["钱二"]) >= 10  # 12 of 14 each: they share most, not all
+
     flags = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/flags", query_string={"org_id": world.school_a.id})
     assert flags.status_code == 200, flags.get_json()
-    kinds = {f["kind"]: f for f in flags.get_json()["flags"]}
-    assert set(kinds) == {"too_fast", "identical_answers", "shared_device"}
-    assert sorted(kinds["identical_answers"]["users"]) == ["赵丙", "赵乙", "赵甲"]
-    assert len(kinds["shared_device"]["attempt_ids"]) == 3
+    found = flags.get_json()["flags"]
+    assert {f["kind"] for f in found} == {"too_fast", "identical_answers", "shared_device"}
+    [copied] = [f for f in found if f["kind"] == "identical_answers"]
+    assert copied["users"] == ["钱一", "钱二"] and len(copied["attempt_ids"]) == 2
+    assert "相同的错误答案" in copied["detail"]
+    [device] = [f for f in found if f["kind"] == "shared_device"]
+    assert len(device["attempt_ids"]) == 3 and sorted(device["users"]) == ["赵丙", "赵乙", "赵甲"]
+    city = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/flags").get_json()["flags"]
+    assert [f["users"] for f in city if f["kind"] == "identical_answers"] == [["钱一", "钱二"]]
     assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/flags"), 403, "forbidden")
 
 
@@ -472,7 +594,7 @@ def test_the_demo_seed_loads_the_starter_bank_and_a_quiz(app, api):
         items += api.as_(token).get(f"/question-banks/{bank['id']}/questions",
                                     query_string={"page": page, "page_size": 100}).get_json()["items"]
     assert len(items) == bank["question_count"]
-    topics = {"网络安全法", "个人信息保护", "未成年人网络保护", "防范网络诈骗", "防沉迷", "网络文明"}
+    topics = {"网络安全法", "个人信息保护法", "未成年人网络保护", "防范电信网络诈骗", "防沉迷", "网络文明"}
     assert {q["category"] for q in items} == topics
     assert all(q["explanation"] and q["legal_basis"] for q in items)
     assert {q["type"] for q in items} == {"single", "multiple", "true_false"}

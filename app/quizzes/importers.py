@@ -1,7 +1,8 @@
 """Reading question files the way teachers actually have them. Pure functions: bytes or text in,
 `ParseResult(questions, errors)` out, no database.
 
-Spreadsheets (.xlsx, .csv): a title row (often merged) and blank rows may sit above the header;
+Spreadsheets (.xlsx, .csv): a title row (often merged) and blank rows may sit above the header
+(in a workbook, on the first sheet that has one: 填写说明 sheets before it are passed over);
 headers are Chinese or English in any order (题型/type, 题目/题干/stem, 选项A–F or A–F, 正确答案/答案,
 答案解析/解析, 知识分类/分类, 难度, 依据/法条); other columns (序号 …) are ignored. Answers come as
 `B`, ` Ｂ `, `A、C`, `A,B,C`, `ＡＢＣ`, `√`/`×`, `对`/`错`, `正确`/`错误`; difficulty as 易/中/难 or 1–3.
@@ -141,6 +142,20 @@ def _true_false_value(raw: Any) -> bool | None:
     return None
 
 
+def _letter_truth(letter: str, options: list[str]) -> bool | None:
+    """A true/false answer written as a letter: A is true without options; with two options
+    that read as true and false in either order (对/错, √/×, 是/否, 正确/错误, T/F, true/false …)
+    the letter picks one of them. None when the options do not say which is which."""
+    if not options:
+        return letter == "A"
+    if len(options) != 2 and tuple(options[:2]) != TRUE_FALSE_OPTIONS:
+        return None
+    values = [_true_false_value(text) for text in options[:2]]
+    if None in values or values[0] == values[1]:
+        return None
+    return values[LETTERS.index(letter)]
+
+
 def _answer_letters(raw: Any) -> str:
     """`A、C`, `A,B,C`, `ＡＢＣ`, ` Ｂ ` → `AC`, `ABC`, `ABC`, `B` (order kept, repeats dropped).
     Raises when something other than letters remains."""
@@ -201,10 +216,11 @@ def normalize_question(raw: dict) -> dict:
             letters = _fold(answer_text)
             if letters in ("1", "0"):
                 truth = letters == "1"
-            elif letters in ("A", "B") and (not options or tuple(options[:2]) == TRUE_FALSE_OPTIONS):
-                truth = letters == "A"
-            else:
-                raise QuestionError(f"判断题答案「{answer_text}」无法识别（应为 √/×、对/错 或 正确/错误）")
+            elif letters in ("A", "B"):
+                truth = _letter_truth(letters, options)
+            if truth is None:
+                raise QuestionError(f"判断题答案「{answer_text}」无法识别（应为 √/×、对/错 或 正确/错误；"
+                                    "填 A/B 时两个选项须为 对/错、正确/错误 这样的判断词）")
         options = list(TRUE_FALSE_OPTIONS)
         answer = [0 if truth else 1]
     else:
@@ -270,15 +286,20 @@ def _header_map(cells: list[Any]) -> dict:
     return found
 
 
-def parse_rows(rows: list[tuple[int, list[Any]]]) -> ParseResult:
-    """`rows` are (spreadsheet row number, cell values). Finds the header, then reads below it."""
-    header_at = None
-    columns: dict = {}
+def _find_header(rows: list[tuple[int, list[Any]]]) -> tuple[int, dict] | None:
+    """(position in `rows`, columns) of the header: the first of the first HEADER_SCAN_ROWS rows
+    naming both the stem and the answer."""
     for position, (_number, cells) in enumerate(rows[:HEADER_SCAN_ROWS]):
         candidate = _header_map(cells)
         if "stem" in candidate and "answer" in candidate:
-            header_at, columns = position, candidate
-            break
+            return position, candidate
+    return None
+
+
+def parse_rows(rows: list[tuple[int, list[Any]]]) -> ParseResult:
+    """`rows` are (spreadsheet row number, cell values). Finds the header, then reads below it."""
+    found = _find_header(rows)
+    header_at, columns = found if found is not None else (None, {})
     if header_at is None:
         raise ImportFormatError("import_no_header",
                                 "未找到表头：表格需要包含“题目”（或“题干”）和“正确答案”列，可下载导入模板对照")
@@ -319,12 +340,20 @@ def read_xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
         try:
             if not workbook.worksheets:
                 raise ImportFormatError("unreadable_file", "该 Excel 文件中没有工作表")
-            rows = []
-            for number, values in enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1):
-                rows.append((number, list(values)))
-                if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
-                    break
-            return rows
+            first = None
+            for sheet in workbook.worksheets:  # the first sheet with a header (填写说明 may come first)
+                rows = []
+                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                    rows.append((number, list(values)))
+                    if number == HEADER_SCAN_ROWS and _find_header(rows) is None:
+                        break  # no header where one may be: the rest of this sheet is not read
+                    if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
+                        break
+                if _find_header(rows) is not None:
+                    return rows
+                if first is None:
+                    first = rows
+            return first  # no sheet has a header: parse_rows says so
         finally:
             workbook.close()
     except ImportFormatError:

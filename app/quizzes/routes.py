@@ -1,5 +1,6 @@
 import hashlib
 import io
+import re
 
 from flask import jsonify, request, send_file
 from flask.views import MethodView
@@ -42,11 +43,18 @@ banks_blp = Blueprint("question_banks", __name__, url_prefix="/api/v1", descript
 quizzes_blp = Blueprint("quizzes", __name__, url_prefix="/api/v1", description="知识竞赛与闯关")
 attempts_blp = Blueprint("quiz_attempts", __name__, url_prefix="/api/v1", description="答题（服务器计时、交卷评分）")
 
-def _device() -> str:
-    """The app's own device id when it sends one, else a hash of address and user agent."""
+DEVICE_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+
+
+def _device() -> str | None:
+    """A hash of the app's own device id (`X-Device-Id`, a random value the mini-program keeps
+    in its storage), or None: without one, or with anything but 8–128 letters, digits and
+    `._:-`, no device is recorded. Never derived from the address and user agent: a whole
+    class on the school's Wi-Fi would look like one device."""
     given = (request.headers.get("X-Device-Id") or "").strip()
-    raw = given or f"{request.remote_addr}|{request.user_agent.string}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    if not DEVICE_ID.fullmatch(given):
+        return None
+    return hashlib.sha256(given.encode()).hexdigest()[:32]
 
 
 # --- question banks -----------------------------------------------------------------------
@@ -224,7 +232,11 @@ class QuizAttempts(MethodView):
                                                "not_enough_questions, bank_changed")
     @quizzes_blp.alt_response(422, description="validation_error: level")
     def post(self, body, quiz_id):
-        """Start an attempt. The answers and explanations stay on the server until you submit."""
+        """Start an attempt. The answers and explanations stay on the server until you submit.
+
+        `resumed` tells a new attempt (201) from your open one (200). Send `X-Device-Id` (a
+        random id the app keeps, 8–128 of `A–Z a–z 0–9 . _ : -`) for the shared-device flag;
+        without a valid one no device is recorded."""
         answer, created = services.start_quiz(current_user_id(), load_current_user, quiz_id, body.get("level"),
                                               _device())
         return json_text.response(answer, 201 if created else 200)

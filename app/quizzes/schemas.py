@@ -250,6 +250,8 @@ class AttemptSchema(BaseSchema):
     questions = fields.List(fields.Nested(AttemptQuestionSchema))
     saved = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
                         metadata={"description": "your autosaved choices by question id"})
+    resumed = fields.Boolean(metadata={"description": "start only: true when this is your attempt that was still "
+                                                      "open (resume it), false for a new one"})
 
 
 class ChoiceSchema(BaseSchema):
@@ -298,6 +300,9 @@ class ResultSchema(BaseSchema):
     started_at = fields.DateTime()
     finished_at = fields.DateTime()
     next_level = fields.Integer(allow_none=True, metadata={"description": "the level this result unlocked"})
+    late_answers_ignored = fields.Boolean(metadata={
+        "description": "true when this submit came after the deadline (plus grace) carrying answers other than "
+                       "those saved in time: they were not counted, the attempt is scored with what was saved"})
     questions = fields.List(fields.Nested(ResultQuestionSchema))
 
 
@@ -348,6 +353,12 @@ class LeaderboardSchema(BaseSchema):
     orgs = fields.List(fields.Nested(OrgRankingSchema), metadata={"description": "the org's children, by average"})
 
 
+class OptionCountSchema(BaseSchema):
+    key = fields.String(metadata={"description": "authored position: A = the first option in the bank"})
+    text = fields.String(allow_none=True)
+    count = fields.Integer(metadata={"description": "how many attempts chose it"})
+
+
 class QuestionStatSchema(BaseSchema):
     id = fields.Integer()
     type = fields.String()
@@ -361,6 +372,8 @@ class QuestionStatSchema(BaseSchema):
     discrimination = fields.Float(allow_none=True, metadata={"description": "upper 27% minus lower 27% correct rate"})
     options = fields.Dict(keys=fields.String(), values=fields.Integer(),
                           metadata={"description": "how often each authored option was chosen"})
+    distribution = fields.List(fields.Nested(OptionCountSchema), metadata={
+        "description": "the same counts with each option's text, in the bank's order (A = first authored option)"})
 
 
 class CategoryStatSchema(BaseSchema):

@@ -71,7 +71,7 @@ from app.common.time import utcnow
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.family.models import FamilyLink
-from app.orgs.models import Membership, Org
+from app.orgs.models import STAFF_ROLES, Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
 from app.orgs.queries import student_class
 from app.quizzes import importers
@@ -81,7 +81,9 @@ LETTERS = importers.LETTERS
 DEFAULT_POINTS = {"single": 5, "multiple": 5, "true_false": 5}
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 FAST_MS_PER_QUESTION = 2000  # an attempt faster than this per answered question is flagged
-IDENTICAL_MIN_ANSWERS = 5
+COPY_MIN_SHARED = 8  # questions two students both drew, for their answers to be compared
+COPY_MIN_SAME_WRONG = 5  # identical wrong answers among them
+COPY_MIN_WRONG_SHARE = 0.6  # … and at least this share of the shared questions either got wrong
 SHARED_DEVICE_MIN_USERS = 3
 
 
@@ -403,7 +405,21 @@ def _rule(rule: dict) -> dict:
 
 
 def _expected_max(draw: list[dict], points: dict) -> int:
+    """The full score of a draw (`_untyped_rules` has made sure an untyped rule's questions are
+    all worth the same, whatever their type)."""
     return sum(rule["count"] * points[rule.get("type") or "single"] for rule in draw)
+
+
+def _untyped_rules(draw: list[dict], points: dict, field: str, level_name: str | None) -> dict:
+    """When question types carry different points, a rule without a type would give students
+    different full scores (one draws more multiple choice than another): each rule must name
+    its type then."""
+    if len({points[name] for name in DEFAULT_POINTS}) == 1:
+        return {}
+    where = f"{level_name}的" if level_name else ""
+    return {f"{field}.{index}.type": [f"{where}第 {index + 1} 条抽题规则没有指定题型：各题型分值不同时，"
+                                      "每条抽题规则都必须指定题型"]
+            for index, rule in enumerate(draw) if not rule.get("type")}
 
 
 def create_quiz(actor: User, campaign_id: int, data: dict) -> dict:
@@ -418,6 +434,12 @@ def create_quiz(actor: User, campaign_id: int, data: dict) -> dict:
                                code="bank_out_of_scope")
     points = DEFAULT_POINTS | (data.get("points") or {})
     raw_levels = data.get("levels") or [{"draw": data["draw"]}]
+    untyped: dict = {}
+    for index, level in enumerate(raw_levels, start=1):
+        field = f"levels.{index - 1}.draw" if data.get("levels") else "draw"
+        untyped |= _untyped_rules(level["draw"], points, field, f"第{index}关" if data.get("levels") else None)
+    if untyped:
+        raise ValidationFailed(untyped, message=next(iter(untyped.values()))[0], code="draw_type_required")
     errors: dict = {}
     levels = []
     for index, level in enumerate(raw_levels, start=1):
@@ -787,11 +809,14 @@ def start_as_student(user_id: int, quiz_id: int, level_no: int | None, device: s
 
 def start_quiz(user_id: int, load_user, quiz_id: int, level_no: int | None = None, device: str | None = None
                ) -> tuple[dict, bool]:
-    """Start (or resume) an attempt: the fast path when it applies, else the full rules."""
+    """Start (or resume) an attempt: the fast path when it applies, else the full rules. The
+    answer says `resumed: true` when it is the student's attempt that was still open."""
     payload = start_as_student(user_id, quiz_id, level_no, device)
-    if payload is not None:
-        return payload, True
-    return start_attempt(load_user(), quiz_id, level_no, device)
+    created = payload is not None
+    if not created:
+        payload, created = start_attempt(load_user(), quiz_id, level_no, device)
+    payload["resumed"] = not created
+    return payload, created
 
 
 def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device: str | None = None
@@ -824,7 +849,8 @@ def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device:
     if not mine["unlocked"]:
         raise Conflict("level_locked", f"请先通过第 {level_no - 1} 关")
     if mine["attempts_used"] >= quiz.max_attempts:
-        raise Conflict("attempts_exhausted", f"答题次数已用完（每关最多 {quiz.max_attempts} 次）")
+        per = "每关" if quiz.leveled else ""
+        raise Conflict("attempts_exhausted", f"答题次数已用完（{per}最多 {quiz.max_attempts} 次）")
     level = quiz.levels[level_no - 1]
     seed = secrets.randbits(31)
     campaign = db.session.get(Campaign, quiz.campaign_id)
@@ -1055,7 +1081,7 @@ def _result(attempt) -> dict:
         "ended_by": attempt.ended_by, "score": attempt.score, "max_score": attempt.max_score,
         "pass_score": attempt.pass_score, "passed": attempt.passed, "duration_s": attempt.duration_ms / 1000,
         "started_at": attempt.started_at, "finished_at": attempt.finished_at, "next_level": next_level,
-        "questions": questions,
+        "late_answers_ignored": False, "questions": questions,
     }
 
 
@@ -1267,6 +1293,7 @@ def _write_submits(submits: list[tuple]) -> list:
             attempt.questions = attempt_questions(attempt.questions)  # once, for checking, scoring and the result
             if _expired(attempt, now):
                 attempt.ended_by = "deadline"  # only what was saved in time counts; what was sent is ignored
+                attempt.late_answers_ignored = _ignored(attempt.answers, extra)
             else:
                 try:
                     sent = _sent_answers(attempt, extra)
@@ -1316,7 +1343,21 @@ def _submit_directly(user_id: int, attempt_id: int, answers: dict | None) -> dic
     if _submit_statements() is None:
         return None
     attempt = group_commit("quiz_submits", _write_submits).submit((attempt_id, user_id, dict(answers or {})))
-    return _result(attempt) if attempt is not None else None
+    if attempt is None:
+        return None
+    return _result(attempt) | {"late_answers_ignored": getattr(attempt, "late_answers_ignored", False)}
+
+
+def _ignored(saved: dict | None, sent: dict | None) -> bool:
+    """Whether answers sent with a submit after the deadline (plus grace) differ from what was
+    saved in time, so that the result tells the app they were not counted. Compared as keys,
+    not validated: a late submit is scored with what was saved whatever it carries."""
+    saved = saved or {}
+    for question_id, keys in (sent or {}).items():
+        given = sorted({str(key).strip().upper() for key in keys})
+        if given != sorted(saved.get(str(question_id).strip(), [])):
+            return True
+    return False
 
 
 def submit_attempt(user_id: int, attempt_id: int, answers: dict | None = None) -> dict:
@@ -1328,15 +1369,26 @@ def submit_attempt(user_id: int, attempt_id: int, answers: dict | None = None) -
     attempt = _owned(user_id, attempt_id, lock=True)
     now = utcnow()
     if attempt.status == "open":
-        if _expired(attempt, now):
+        late = _expired(attempt, now)
+        if late:
             _score(attempt, now, "deadline")
         else:
             attempt.answers = {**(attempt.answers or {}), **_sent_answers(attempt, answers or {})}
             _score(attempt, now, "submit")
         result = _result(attempt)  # before the commit expires the attempt's attributes
         db.session.commit()
-        return result
-    return _result(attempt)
+    else:
+        # Closed already: by the deadline (the answers sent come too late) or by an earlier
+        # submit (this one repeats it and gets the same result).
+        result = _result(attempt)
+        late = attempt.ended_by == "deadline"
+    result["late_answers_ignored"] = late and _ignored(_result_answers(result), answers)
+    return result
+
+
+def _result_answers(result: dict) -> dict:
+    """The displayed keys counted per question id, from a result."""
+    return {str(q["id"]): q["choice"] for q in result["questions"]}
 
 
 # --- leaderboard --------------------------------------------------------------------------
@@ -1545,12 +1597,21 @@ def _org_rankings(quiz_id: int, parent_id: int, parent_path: str) -> list[dict]:
 
 
 def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> Org:
+    """The org statistics and flags cover: the one asked for, else the campaign's org for its
+    staff, else the viewer's own when all their staff roles inside the campaign's org lie in
+    one subtree (a teacher of one school or class); with several, they must choose."""
     if org_id is not None:
         return org_with_authority(user, org_id, "teacher")
     org = db.session.get(Campaign, quiz.campaign_id).org
-    if not has_authority(user, org, "teacher"):
-        raise Forbidden("forbidden", "请选择你负责的学校或班级查看统计")
-    return org
+    if has_authority(user, org, "teacher"):
+        return org
+    inside = {m.org.id: m.org for m in memberships_of(user)
+              if m.role in STAFF_ROLES and m.org.path.startswith(org.path)}
+    tops = [o for o in inside.values()
+            if not any(o.path.startswith(other.path) and other.id != o.id for other in inside.values())]
+    if len(tops) == 1:
+        return tops[0]
+    raise Forbidden("forbidden", "请选择你负责的学校或班级查看统计")
 
 
 def _scored_in(quiz: Quiz, org: Org) -> list[Attempt]:
@@ -1577,6 +1638,25 @@ def _not_taken(quiz: Quiz, klass: Org) -> list[dict]:
     return [{"id": row.id, "real_name": row.real_name} for row in rows]
 
 
+def _discrimination_groups(attempts: list[Attempt]) -> tuple[set[int], set[int]]:
+    """Ids of the bottom and top 27% of attempts by score (then the shorter time), ranked within
+    each level: the levels of a 闯关 quiz have different full scores, so one ranking across
+    them would fill the top group with attempts of the level worth most."""
+    per_level: dict[int, list[Attempt]] = defaultdict(list)
+    for attempt in attempts:
+        per_level[attempt.level].append(attempt)
+    lower: set[int] = set()
+    upper: set[int] = set()
+    for level_attempts in per_level.values():
+        ranked = sorted(level_attempts, key=lambda a: (a.score, -a.duration_ms, -a.id))
+        if len(ranked) < 2:
+            continue
+        group = max(1, round(len(ranked) * 0.27))
+        lower.update(a.id for a in ranked[:group])
+        upper.update(a.id for a in ranked[len(ranked) - group:])
+    return lower, upper
+
+
 def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     """Item analysis over the scored attempts in the org's subtree: facility (correct rate),
     how often each authored option was chosen, and the discrimination index (correct rate of
@@ -1585,21 +1665,23 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     quiz = _quiz(user, quiz_id)
     org = _staff_scope(user, quiz, org_id)
     attempts = _scored_in(quiz, org)
-    ranked = sorted(attempts, key=lambda a: (a.score, -a.duration_ms))
-    group = max(1, round(len(ranked) * 0.27)) if len(ranked) >= 2 else 0
-    lower = {a.id for a in ranked[:group]}
-    upper = {a.id for a in ranked[len(ranked) - group:]} if group else set()
+    lower, upper = _discrimination_groups(attempts)
     per_question: dict[int, dict] = {}
     groups: dict[int, dict] = defaultdict(lambda: {"upper": [0, 0], "lower": [0, 0]})
     categories: dict = defaultdict(lambda: [0, 0])
     texts = version_texts([q for attempt in attempts for q in attempt.questions])  # read at once
     for attempt in attempts:
         for q in attempt_questions(attempt.questions, texts):
-            stat = per_question.setdefault(q["id"], {
-                "id": q["id"], "type": q["type"], "stem": q["stem"], "category": q.get("category"),
-                "answer": [LETTERS[i] for i in sorted(q["answer"])], "attempts": 0, "answered": 0, "correct": 0,
-                "options": {LETTERS[i]: 0 for i in range(len(q["options"]))},
-            })
+            stat = per_question.get(q["id"])
+            if stat is None or q.get("v", 0) > stat["_v"]:  # texts of the latest version seen
+                stat = per_question[q["id"]] = {
+                    "attempts": 0, "answered": 0, "correct": 0, "options": {}, **(stat or {}),
+                    "id": q["id"], "type": q["type"], "stem": q["stem"], "category": q.get("category"),
+                    "answer": [LETTERS[i] for i in sorted(q["answer"])], "_v": q.get("v", 0),
+                    "_texts": list(q["options"]),
+                }
+                for i in range(len(q["options"])):
+                    stat["options"].setdefault(LETTERS[i], 0)
             keys = (attempt.answers or {}).get(str(q["id"]), [])
             is_correct = _original(q, keys) == sorted(q["answer"])
             stat["attempts"] += 1
@@ -1620,6 +1702,13 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
         stat["correct_rate"] = _rate(stat["correct"], stat["attempts"])
         stat["discrimination"] = (round(upper_ok / upper_n - lower_ok / lower_n, 4)
                                   if upper_n and lower_n else None)
+        texts_of = stat.pop("_texts")
+        del stat["_v"]
+        stat["distribution"] = []  # each option's text next to its count, in the authored order
+        for key, count in sorted(stat["options"].items()):
+            index = LETTERS.index(key)
+            stat["distribution"].append({"key": key, "text": texts_of[index] if index < len(texts_of) else None,
+                                         "count": count})
         questions.append(stat)
     questions.sort(key=lambda s: (s["correct_rate"] if s["correct_rate"] is not None else 2, s["id"]))
     scores = [a.score for a in attempts]
@@ -1638,9 +1727,62 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     return answer
 
 
+def _copied_answers(attempts: list[Attempt], names: dict) -> list[dict]:
+    """Pairs of students of one class whose attempts share at least COPY_MIN_SHARED questions
+    and give the same wrong answer on at least COPY_MIN_SAME_WRONG of them, that being at least
+    COPY_MIN_WRONG_SHARE of the shared questions either of them got wrong. Right answers
+    prove nothing (everyone who knows gives them) and draws differ between students, so only
+    the questions both drew count. One flag per pair of students (their closest pair of
+    attempts). Per class: the attempts that chose each wrong answer of each question are
+    grouped, so only pairs with a wrong answer in common are ever compared."""
+    texts = version_texts([q for attempt in attempts for q in attempt.questions])  # read at once
+    by_class: dict = defaultdict(list)
+    for attempt in attempts:
+        if attempt.org_id is not None:
+            by_class[attempt.org_id].append(attempt)
+    flags = []
+    for class_attempts in by_class.values():
+        sheets: dict[int, dict] = {}  # attempt id → {question id: (authored choice, wrong)}
+        chose: dict[tuple, list[int]] = defaultdict(list)  # (question, wrong choice) → attempt ids
+        for attempt in class_attempts:
+            answers = attempt.answers or {}
+            sheet = sheets[attempt.id] = {}
+            for q in attempt_questions(attempt.questions, texts):
+                choice = tuple(_original(q, answers.get(str(q["id"]), [])))
+                wrong = bool(choice) and list(choice) != sorted(q["answer"])
+                sheet[q["id"]] = (choice, wrong)
+                if wrong:
+                    chose[(q["id"], choice)].append(attempt.id)
+        owner = {attempt.id: attempt.user_id for attempt in class_attempts}
+        same_wrong: Counter = Counter()
+        for ids in chose.values():
+            for index, first in enumerate(ids):
+                for second in ids[index + 1:]:
+                    if owner[first] != owner[second]:
+                        same_wrong[(first, second)] += 1
+        closest: dict[tuple, tuple] = {}  # (user, user) → (same wrong, shared, attempt ids)
+        for (first, second), count in same_wrong.items():
+            if count < COPY_MIN_SAME_WRONG:
+                continue
+            one, other = sheets[first], sheets[second]
+            shared = one.keys() & other.keys()
+            either_wrong = sum(1 for qid in shared if one[qid][1] or other[qid][1])
+            if len(shared) < COPY_MIN_SHARED or count < COPY_MIN_WRONG_SHARE * either_wrong:
+                continue
+            users = tuple(sorted((owner[first], owner[second])))
+            if users not in closest or count > closest[users][0]:
+                closest[users] = (count, len(shared), sorted((first, second)))
+        for users, (count, shared, attempt_ids) in sorted(closest.items()):
+            flags.append({"kind": "identical_answers", "attempt_ids": attempt_ids,
+                          "users": [names.get(u) or "匿名" for u in users],
+                          "detail": f"同班 2 人共同抽到的 {shared} 道题中，有 {count} 道选了相同的错误答案"})
+    return flags
+
+
 def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     """Things for a teacher to look at, never automatic bans: attempts faster than a person can
-    read, identical answer sheets within a class, and one device used by many accounts."""
+    read, students of a class giving the same wrong answers (`_copied_answers`), and one device
+    used by many accounts."""
     quiz = _quiz(user, quiz_id)
     org = _staff_scope(user, quiz, org_id)
     attempts = _scored_in(quiz, org)
@@ -1653,20 +1795,7 @@ def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
             flags.append({"kind": "too_fast", "attempt_ids": [attempt.id],
                           "users": [names.get(attempt.user_id) or "匿名"],
                           "detail": f"{answered} 道题只用了 {attempt.duration_ms / 1000:.1f} 秒"})
-    sheets: dict[tuple, list[Attempt]] = defaultdict(list)
-    for attempt in attempts:
-        signature = tuple(sorted(
-            (q["id"], tuple(_original(q, (attempt.answers or {}).get(str(q["id"]), []))))
-            for q in attempt.questions if (attempt.answers or {}).get(str(q["id"]))
-        ))
-        if len(signature) >= IDENTICAL_MIN_ANSWERS:
-            sheets[(attempt.org_id, signature)].append(attempt)
-    for (_org, signature), group in sheets.items():
-        users = {a.user_id for a in group}
-        if len(users) > 1:
-            flags.append({"kind": "identical_answers", "attempt_ids": [a.id for a in group],
-                          "users": [names.get(u) or "匿名" for u in sorted(users)],
-                          "detail": f"同班 {len(users)} 人的 {len(signature)} 道题答案完全相同"})
+    flags += _copied_answers(attempts, names)
     devices: dict[str, set] = defaultdict(set)
     device_attempts: dict[str, list[int]] = defaultdict(list)
     for attempt in attempts:

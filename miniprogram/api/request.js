@@ -34,6 +34,38 @@ function buildQuery(query) {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
+// A random id for this installation, made once and kept in storage: sent as X-Device-Id so
+// staff can see many accounts answering from one phone (the server records nothing without it).
+const DEVICE_KEY = 'device.id';
+const DEVICE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+let deviceId = null;
+
+function randomHex(length) {
+  let out = '';
+  while (out.length < length) out += ('0000000' + Math.floor(Math.random() * 0x100000000).toString(16)).slice(-8);
+  return out.slice(0, length);
+}
+
+function getDeviceId() {
+  if (deviceId) return deviceId;
+  try {
+    const stored = wx.getStorageSync(DEVICE_KEY);
+    if (typeof stored === 'string' && DEVICE_ID.test(stored)) {
+      deviceId = stored;
+      return deviceId;
+    }
+  } catch (e) {
+    // storage unavailable: a fresh id for this run
+  }
+  deviceId = `mp-${Date.now().toString(36)}-${randomHex(24)}`;
+  try {
+    wx.setStorageSync(DEVICE_KEY, deviceId);
+  } catch (e) {
+    // storage full: the id lives for this run only
+  }
+  return deviceId;
+}
+
 function url(path, query) {
   return `${config.API_BASE_URL}${path}${buildQuery(query)}`;
 }
@@ -66,7 +98,7 @@ function parseBody(data) {
 // One wx.request; resolves {status, data} for any HTTP answer, rejects only on network failure.
 function call(method, path, { data, query, token, header, responseType } = {}) {
   return new Promise((resolve, reject) => {
-    const headers = Object.assign({}, header);
+    const headers = Object.assign({ 'X-Device-Id': getDeviceId() }, header);
     if (token) headers.Authorization = `Bearer ${token}`;
     const binary = typeof ArrayBuffer !== 'undefined' && data instanceof ArrayBuffer;
     if (binary) headers['content-type'] = 'application/octet-stream';
@@ -229,4 +261,5 @@ module.exports = {
   toApiError,
   showError,
   parseBody,
+  getDeviceId,
 };

@@ -25,7 +25,7 @@ function createServer() {
       query[decodeURIComponent(k)] = decodeURIComponent(v);
     });
     const token = ((header && header.Authorization) || '').replace(/^Bearer /, '') || null;
-    const call = { method, path, query, data, token };
+    const call = { method, path, query, data, token, header: header || {} };
     calls.push(call);
     const found = match(method, path);
     if (!found) return { status: 404, body: { code: 'not_found', message: '接口不存在' } };

@@ -90,6 +90,46 @@ describe('request layer', () => {
   });
 });
 
+describe('device id', () => {
+  test('every call sends X-Device-Id: one random id, kept in storage across calls and restarts', async () => {
+    const { server, session, request } = fresh();
+    session.setTokens({ access_token: 'A1', refresh_token: 'R1' });
+    server.on('GET', '/me', () => ok({ id: 1 }));
+    server.on('POST', '/quizzes/{id}/attempts', () => ok({ id: 5, resumed: false }, 201));
+    await request.get('/me');
+    await request.post('/quizzes/9/attempts', {});
+    await request.get('/me', { auth: false });
+    const sent = server.calls.map((c) => c.header['X-Device-Id']);
+    expect(sent).toHaveLength(3);
+    expect(sent[0]).toMatch(/^[A-Za-z0-9._:-]{8,128}$/); // what the server accepts
+    expect(new Set(sent).size).toBe(1);
+    expect(wx.getStorageSync('device.id')).toBe(sent[0]);
+    expect(wx.setStorageSync.mock.calls.filter((c) => c[0] === 'device.id')).toHaveLength(1); // made once
+
+    // The app restarts (modules load again, storage stays): the same id; logging out keeps it.
+    jest.resetModules();
+    session.clear();
+    const again = require('../api/request');
+    require('../api/session').setTokens({ access_token: 'A2', refresh_token: 'R2' });
+    await again.get('/me');
+    expect(server.calls[3].header['X-Device-Id']).toBe(sent[0]);
+  });
+
+  test('another installation gets another id; a damaged stored value is replaced', async () => {
+    const first = fresh();
+    first.server.on('GET', '/health', () => ok({ status: 'ok' }));
+    await first.request.get('/health', { auth: false });
+    const second = fresh();
+    second.server.on('GET', '/health', () => ok({ status: 'ok' }));
+    wx.setStorageSync('device.id', 'bad id with spaces');
+    await second.request.get('/health', { auth: false });
+    const id = second.server.calls[0].header['X-Device-Id'];
+    expect(id).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
+    expect(id).not.toBe(first.server.calls[0].header['X-Device-Id']);
+    expect(wx.getStorageSync('device.id')).toBe(id);
+  });
+});
+
 describe('uploads', () => {
   test('chunked upload resumes with the chunks the server lacks, reading slices with FileSystemManager', async () => {
     const { server, session } = fresh();
