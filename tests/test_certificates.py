@@ -11,8 +11,8 @@ from PIL import Image, ImageChops
 
 from app.common import poster
 from app.common.masking import mask_name
+from app.common.time import BEIJING
 from app.extensions import storage
-from app.pledges.services import BEIJING
 from tests.conftest import assert_error
 from tests.pledge_helpers import add_students, make_campaign, make_pledge, signed, upload_handwriting
 

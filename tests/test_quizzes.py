@@ -576,6 +576,17 @@ def test_certificate_for_a_passed_quiz_and_its_public_check(api, world, setup):
     assert_error(api.get("/quiz-certificates/QZ9999999999AAAAAAAA"), 404, "certificate_not_found")
     assert_error(api.get("/certificates/AB%00CD"), 404, "certificate_not_found")
 
+    # Its QR code opened in a browser: the same, as a Chinese page; an unknown serial says so.
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = api.get(f"/quiz-certificates/{serial}", headers=browser)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    for shown in ("知识竞赛证书", "有效证书", "张*三", "第一小学 一年级一班", "网络安全知识竞赛", "15 / 15 分", serial):
+        assert shown in text, shown
+    assert "张小三" not in text
+    missing = api.get(f"/quiz-certificates/{serial[:-1]}0", headers=browser)
+    assert missing.status_code == 404 and "证书不存在" in missing.get_data(as_text=True)
+
 
 def test_the_demo_seed_loads_the_starter_bank_and_a_quiz(app, api):
     """At least 100 questions over the six topics, each with an explanation and a legal basis,

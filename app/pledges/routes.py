@@ -1,4 +1,4 @@
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from flask.views import MethodView
 
 from app.api import Blueprint
@@ -7,6 +7,7 @@ from app.auth.decorators import login_required
 from app.common import json_text
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import page_of
+from app.common.verification import verification_page, wants_page
 from app.pledges import services
 from app.pledges.schemas import (
     CertificateSchema,
@@ -22,7 +23,6 @@ from app.pledges.schemas import (
 )
 
 blp = Blueprint("pledges", __name__, url_prefix="/api/v1", description="承诺签署与证书")
-PAGE_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"  # the page runs no script
 
 
 @blp.route("/campaigns/<int:campaign_id>/pledges")
@@ -122,12 +122,9 @@ class Certificate(MethodView):
     @blp.alt_response(404, description="certificate_not_found")
     def get(self, serial):
         """Public verification of a certificate (no login): masked name, school, pledge, validity"""
-        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
-            page, status = services.certificate_page(serial)
-            response = Response(page, status=status, mimetype="text/html")
-            response.headers["Content-Security-Policy"] = PAGE_POLICY
-        else:
-            response = jsonify(CertificateSchema().dump(services.certificate(serial)))
+        if wants_page():
+            return verification_page(lambda: services.certificate_page(serial))
+        response = jsonify(CertificateSchema().dump(services.certificate(serial)))
         response.headers["Cache-Control"] = "public, max-age=30"
         response.vary.add("Accept")
         return response

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import BigInteger, String, bindparam, case, func, insert, literal, null, or_, select, update
@@ -32,7 +32,7 @@ from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
-from app.common.time import utcnow
+from app.common.time import BEIJING, beijing_day, utcnow
 from app.common.urls import public_url
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db, storage
@@ -53,7 +53,6 @@ from app.pledges.models import Pledge, Signature
 log = logging.getLogger(__name__)
 
 SERIAL_LENGTH = 20  # 32 symbols ** 20 = 100 bits: unguessable, still readable off a poster
-BEIJING = timezone(timedelta(hours=8), "北京时间")
 
 
 class PledgeNotFound(NotFound):
@@ -765,22 +764,22 @@ def certificate(serial: str) -> dict:
     }
 
 
-def beijing_day(value: datetime) -> str:
-    """2026年11月22日: the date in Beijing, as the poster and the verification page print it."""
-    day = value.astimezone(BEIJING)
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
-def certificate_page(serial: str) -> tuple[str, int]:
-    """The verification as a Chinese page, for a browser that opened the QR code (WeChat's
-    scanner, a phone camera): no login, the same public details as the JSON."""
-    from flask import render_template
-
-    try:
-        cert = certificate(serial)
-    except NotFound:
-        return render_template("certificate.html", cert=None), 404
-    return render_template("certificate.html", cert=cert, signed_on=beijing_day(cert["signed_at"])), 200
+def certificate_page(serial: str) -> dict:
+    """The verification page's details (app/common/verification.py)."""
+    cert = certificate(serial)
+    if cert["valid"]:
+        state, text = "valid", "✓ 有效证书"
+    elif cert["revoked"]:
+        state, text = "invalid", "该证书已被撤销，不再有效"
+    else:
+        state, text = "waiting", "等待家长共同签署，证书尚未生效"
+    rows = [("签署人", cert["name_masked"] + ("（及家长）" if cert["mode"] == "family" else ""))]
+    if cert["school"]:
+        rows.append(("学校", cert["school"]))
+    rows += [("承诺", f"《{cert['title']}》"), ("签署日期", beijing_day(cert["signed_at"])),
+             ("证书编号", cert["serial"])]
+    return {"heading": "文明上网承诺证书", "state": state, "state_text": text, "rows": rows,
+            "image_url": cert["image_url"] if cert["status"] == "complete" else None}
 
 
 def verification_url(serial: str) -> str:
@@ -803,10 +802,9 @@ def certificate_image(serial: str) -> bytes:
             return backend.read_bytes(key)
         except Exception:  # noqa: BLE001 - removed between exists() and read: draw it again
             log.warning("cached poster unreadable, rendering again", exc_info=True)
-    signed_at = (signature.completed_at or signature.signed_at).astimezone(BEIJING)
     png = render_poster(
         name_masked=mask_name(signature.user.real_name), title=signature.pledge.title,
-        school=_school_name(signature), signed_on=beijing_day(signed_at),
+        school=_school_name(signature), signed_on=beijing_day(signature.completed_at or signature.signed_at),
         serial=signature.serial, url=url, revoked=signature.revoked, family=signature.pledge.mode == "family",
         student=_is_student(signature.user),
     )

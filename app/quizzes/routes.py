@@ -11,6 +11,7 @@ from app.auth.decorators import login_required
 from app.common import json_text
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import PageArgsSchema, page_of
+from app.common.verification import verification_page, wants_page
 from app.quizzes import services
 from app.quizzes.schemas import (
     AttemptSchema,
@@ -300,7 +301,10 @@ class QuizCertificateCheck(MethodView):
     @quizzes_blp.response(200, QuizCertificateSchema)
     @quizzes_blp.alt_response(404, description="certificate_not_found")
     def get(self, serial):
-        """Public, no login: verify a quiz certificate (masked name, quiz, score, validity)"""
+        """Public, no login: verify a quiz certificate (masked name, quiz, score, validity); a
+        browser asking for HTML (the QR code opened by a scanner) gets it as a Chinese page"""
+        if wants_page():
+            return verification_page(lambda: services.certificate_page(serial))
         return services.verify_certificate(serial)
 
 

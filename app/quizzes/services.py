@@ -23,11 +23,11 @@ import time
 from array import array
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import SimpleNamespace
 
-from flask import current_app, g, request
+from flask import current_app, g
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -67,7 +67,8 @@ from app.common.sql import (
     release_read_transaction,
     writer_engine,
 )
-from app.common.time import utcnow
+from app.common.time import beijing_day, utcnow
+from app.common.urls import public_url
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.family.models import FamilyLink
@@ -1813,7 +1814,6 @@ def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
 # --- certificates -------------------------------------------------------------------------
 
 _SERIAL = re.compile(r"^QZ(\d{7,10})([0-9A-F]{8})$")
-CHINA = timezone(timedelta(hours=8))
 
 
 def _serial(best: QuizBest) -> str:
@@ -1838,8 +1838,7 @@ def _school_line(org_id: int | None) -> str | None:
 
 
 def _verify_url(serial: str) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
-    return base.rstrip("/") + "/api/v1/quiz-certificates/" + serial
+    return public_url("/api/v1/quiz-certificates/" + serial)
 
 
 def quiz_certificate_image(user: User, quiz_id: int) -> bytes:
@@ -1856,7 +1855,7 @@ def quiz_certificate_image(user: User, quiz_id: int) -> bytes:
     return render_quiz_certificate(
         name=mask_name(user.real_name), quiz_title=quiz.title, campaign_title=campaign.title,
         school=_school_line(best.org_id), score=best.score, max_score=best.max_score,
-        passed_on=best.achieved_at.astimezone(CHINA).strftime("%Y年%m月%d日"), serial=serial,
+        passed_on=beijing_day(best.achieved_at), serial=serial,
         url=_verify_url(serial), levels=len(quiz.levels) if quiz.leveled else None,
     )
 
@@ -1872,6 +1871,18 @@ def verify_certificate(serial: str) -> dict:
     return {"serial": _serial(best), "name_masked": mask_name(user.real_name), "title": quiz.title,
             "school": _school_line(best.org_id), "score": best.score, "max_score": best.max_score,
             "passed_at": best.achieved_at, "valid": _certified(best, quiz)}
+
+
+def certificate_page(serial: str) -> dict:
+    """The verification page's details (app/common/verification.py)."""
+    cert = verify_certificate(serial)
+    rows = [("姓名", cert["name_masked"])]
+    if cert["school"]:
+        rows.append(("学校", cert["school"]))
+    rows += [("竞赛", cert["title"]), ("成绩", f"{cert['score']} / {cert['max_score']} 分"),
+             ("通过日期", beijing_day(cert["passed_at"])), ("证书编号", cert["serial"])]
+    state, text = ("valid", "✓ 有效证书") if cert["valid"] else ("invalid", "该证书当前无效")
+    return {"heading": "知识竞赛证书", "state": state, "state_text": text, "rows": rows}
 
 
 # --- demo ---------------------------------------------------------------------------------
