@@ -8,7 +8,7 @@ const QUESTIONS = [
 ];
 
 // A fake quiz backend that keeps the saved choices like the server does.
-function quizServer(server, { deadlineInS = 600 } = {}) {
+function quizServer(server, { deadlineInS = 600, late = false } = {}) {
   const state = { saved: {}, submitted: null, started: 0 };
   const now = Date.now();
   const attempt = () => ({
@@ -30,7 +30,7 @@ function quizServer(server, { deadlineInS = 600 } = {}) {
     if (!state.submitted) {
       const answers = Object.assign({}, state.saved, data.answers || {});
       state.submitted = {
-        id: 31, quiz_id: 9, level: 1, status: 'scored', ended_by: 'submit', score: 15, max_score: 15, pass_score: 9, passed: true, duration_s: 95, next_level: null,
+        id: 31, quiz_id: 9, level: 1, status: 'scored', ended_by: late ? 'deadline' : 'submit', late_answers_ignored: late, score: 15, max_score: 15, pass_score: 9, passed: true, duration_s: 95, next_level: null,
         questions: QUESTIONS.map((q) => ({ id: q.id, type: q.type, stem: q.stem, options: q.options, choice: answers[q.id] || [], correct: true, points: 5, earned: 5, answer: answers[q.id] || [], explanation: `第${q.id}题解析`, legal_basis: '《网络安全法》第二十一条' })),
         received: answers,
       };
@@ -113,7 +113,23 @@ describe('a whole quiz attempt', () => {
     expect(explanations).toHaveLength(3);
     expect(explanations[0].dom.textContent).toContain('第101题解析');
     expect(result.data.canRetry).toBe(true);
+    expect(result.querySelector('.late-notice')).toBeFalsy();
     expect(server.callsTo('GET', '/attempts/31')).toHaveLength(0); // handed over, not refetched
+  });
+
+  test('a submit that reached the server after the deadline says its answers were not counted', async () => {
+    const server = setup();
+    quizServer(server, { late: true });
+    const page = mount('pages/attempt/index');
+    await page.instance.onLoad({ quiz_id: '9' });
+    await settle();
+    wx.showModal = jest.fn((opts) => opts.success({ confirm: true, cancel: false }));
+    await page.instance.confirmSubmit();
+    await settle();
+    const result = mount('pages/result/index');
+    await result.instance.onLoad({ attempt_id: '31', quiz_id: '9' });
+    await settle();
+    expect(result.querySelector('.late-notice').dom.textContent).toContain('这次提交的答案未计入');
   });
 
   test('unanswered questions ask for confirmation before submitting', async () => {
