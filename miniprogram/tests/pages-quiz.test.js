@@ -16,7 +16,7 @@ function quizServer(server, { deadlineInS = 600, late = false } = {}) {
     started_at: new Date(now).toISOString(),
     deadline: new Date(now + deadlineInS * 1000).toISOString(),
     server_time: new Date(Date.now()).toISOString(),
-    time_limit_s: 600, questions: QUESTIONS, saved: Object.assign({}, state.saved),
+    time_limit_s: 600, questions: QUESTIONS, saved: Object.assign({}, state.saved), resumed: state.started > 1,
   });
   server.on('POST', '/quizzes/{id}/attempts', () => {
     state.started += 1;
@@ -57,6 +57,7 @@ describe('a whole quiz attempt', () => {
     expect(page.data.total).toBe(3);
     expect(page.data.current.id).toBe(101);
     expect(page.querySelector('#countdown').data.text).toMatch(/^(10:00|09:59)$/);
+    expect(wx.showToast).not.toHaveBeenCalledWith(expect.objectContaining({ title: '已恢复上次未完成的答题' }));
 
     // question 1 through the question card: saved on the server and in storage
     await tapOption(page, 1);
@@ -87,6 +88,7 @@ describe('a whole quiz attempt', () => {
     expect(server.callsTo('POST', '/quizzes/9/attempts')).toHaveLength(2);
     expect(page.data.attemptId).toBe(31);
     expect(page.data.index).toBe(1); // back on the question we were at
+    expect(wx.showToast).toHaveBeenCalledWith(expect.objectContaining({ title: '已恢复上次未完成的答题' }));
     expect(page.data.answers).toEqual({ 101: ['B'], 102: ['A', 'B'] });
     expect(state.saved['102']).toEqual(['A', 'B']); // the pending choice was sent
     expect(wx.getStorageSync('quiz.attempt.9').pending).toEqual({});

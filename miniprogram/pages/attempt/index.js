@@ -67,6 +67,7 @@ Page({
     }
     const offset = attempt.server_time ? Date.parse(attempt.server_time) - Date.now() : 0;
     this.restore({ attemptId: attempt.id, level: attempt.level, questions: attempt.questions, deadline: attempt.deadline, offset, answers, index, pending: this.pending }, false);
+    if (attempt.resumed) wx.showToast({ title: '已恢复上次未完成的答题', icon: 'none' }); // the clock kept running
     this.syncPending();
   },
 
