@@ -396,7 +396,8 @@ def test_the_campaigns_period_bounds_signing_too(app, api, world):
         "starts_at": iso(now - timedelta(days=10)), "ends_at": iso(now + timedelta(days=10))}).get_json()["id"]
     for window, field in (({"opens_at": iso(now - timedelta(days=20))}, "opens_at"),
                           ({"opens_at": iso(now + timedelta(days=11))}, "opens_at"),
-                          ({"closes_at": iso(now + timedelta(days=30))}, "closes_at")):
+                          ({"closes_at": iso(now + timedelta(days=30))}, "closes_at"),
+                          ({"closes_at": iso(now - timedelta(days=15))}, "closes_at")):
         body = assert_error(api.as_(world.sa_a).post(f"/campaigns/{campaign}/pledges", json={
             "title": "承诺书", "body": "内容", **window}), 422, "outside_campaign_period")
         assert field in body["errors"], body

@@ -510,7 +510,10 @@ def test_suspicion_flags_for_staff(api, app, world, setup):
     """Same wrong answers on enough shared questions flag a pair of classmates, whatever else
     they drew; students who simply know the answers are not flagged, nor ones whose mistakes
     differ, nor the same mistakes across classes."""
-    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 12}], max_attempts=3)
+    # 12 of 14 each: all 6 single choices, 3 of the 4 multiple and 3 of the 4 true/false, so
+    # classmates share at least 8 of the questions that count (true/false ones do not).
+    draw = [{"count": 6, "type": "single"}, {"count": 3, "type": "multiple"}, {"count": 3, "type": "true_false"}]
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=draw, max_attempts=3)
     honest = [add_student(app, world.class_a2.id, name) for name in ("赵甲", "赵乙", "赵丙")]
     for who in honest:  # all right, on one phone
         attempt = api.as_(who).post(f"/quizzes/{quiz['id']}/attempts", json={},
@@ -534,7 +537,7 @@ def test_suspicion_flags_for_staff(api, app, world, setup):
         if who is copiers[1]:  # one right answer of their own
             answers[str(attempt["questions"][0]["id"])] = right_keys(attempt["questions"][0])
         submit(api, who, attempt["id"], answers)
-    assert len(drawn["钱一"] & drawn["钱二"]) >= 10  # 12 of 14 each: they share most, not all
+    assert len(drawn["钱一"] & drawn["钱二"]) >= 10  # they share most, not all
 
     flags = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/flags", query_string={"org_id": world.school_a.id})
     assert flags.status_code == 200, flags.get_json()
@@ -548,6 +551,24 @@ def test_suspicion_flags_for_staff(api, app, world, setup):
     city = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/flags").get_json()["flags"]
     assert [f["users"] for f in city if f["kind"] == "identical_answers"] == [["钱一", "钱二"]]
     assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/flags"), 403, "forbidden")
+
+
+def test_copying_is_judged_on_each_students_best_attempt(api, app, world, setup):
+    """Retakes are not compared with each other: two classmates whose first attempts made the
+    same mistakes and who then both got everything right are judged on the attempts that count
+    (with three attempts each, independent classmates agreed somewhere by chance)."""
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 14}], max_attempts=2)
+    pair = [add_student(app, world.class_a2.id, name) for name in ("周一", "周二")]
+    for who in pair:
+        first = started(api, who, quiz["id"])
+        submit(api, who, first["id"], {str(q["id"]): right_keys(q, False) for q in first["questions"]})
+    flags = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/flags", query_string={"org_id": world.school_a.id})
+    assert [f["users"] for f in flags.get_json()["flags"] if f["kind"] == "identical_answers"] == [["周一", "周二"]]
+    for who in pair:
+        second = started(api, who, quiz["id"])
+        submit(api, who, second["id"], {str(q["id"]): right_keys(q) for q in second["questions"]})
+    flags = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/flags", query_string={"org_id": world.school_a.id})
+    assert [f for f in flags.get_json()["flags"] if f["kind"] == "identical_answers"] == []
 
 
 def test_certificate_for_a_passed_quiz_and_its_public_check(api, world, setup):
@@ -567,6 +588,7 @@ def test_certificate_for_a_passed_quiz_and_its_public_check(api, world, setup):
     assert api.as_(world.s_b1).get(f"/quizzes/{quiz['id']}").get_json()["me"]["certificate_serial"] is None
     check = api.get(f"/quiz-certificates/{serial}")
     assert check.status_code == 200, check.get_json()
+    assert "Accept" in check.headers["Vary"]  # the same URL is a page for browsers
     body = check.get_json()
     assert (body["name_masked"], body["score"], body["valid"]) == ("张*三", 15, True)
     assert body["school"] == "第一小学 一年级一班" and body["title"] == "网络安全知识竞赛"

@@ -37,6 +37,7 @@ VIDEO_MIMES = {"video/mp4", "video/quicktime", "video/x-m4v", "video/webm", "vid
 PILLOW_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
                   "HEIF": "image/heic", "AVIF": "image/avif"}
 THUMB_SIZE = (480, 480)
+GIF_FRAMES_FACTOR = 4  # an animated GIF's frames together: up to this many times MEDIA_MAX_PIXELS
 
 REASONS = {
     "unsupported_type": "不支持的文件类型，请上传 JPG、PNG、WebP、GIF、HEIC 图片或 MP4、MOV 视频",
@@ -116,9 +117,10 @@ def process_image(path: Path, workdir: Path, max_pixels: int) -> Processed:
     try:
         source_format = image.format
         try:
-            if source_format == "GIF" and _gif_pixels(image) > max_pixels:
+            if source_format == "GIF" and _gif_pixels(image) > GIF_FRAMES_FACTOR * max_pixels:
                 # Each frame is decoded and saved again at the full canvas: 20 frames of 7000² in
-                # one colour are 738 KB of GIF and took 51 s and gigabytes to clean.
+                # one colour are 738 KB of GIF and took 51 s and gigabytes to clean. A few times
+                # the one-picture cap leaves room for real animations (120 frames of 800×600).
                 raise MediaRejected("image_too_large", "动图的帧数太多或画面太大，请缩短或缩小后再上传")
             image.load()
             if getattr(image, "n_frames", 1) > 1 and source_format == "GIF":

@@ -9,6 +9,7 @@ removed either way.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import math
@@ -247,7 +248,9 @@ def _finish(owner: User, upload: Upload, source: Path, work: Path) -> dict:
         processed = content.process(source, work, current_app.config["MEDIA_MAX_PIXELS"])
     except MediaRejected as rejected:
         _fail(upload, rejected.code, rejected.message)
-    except Exception:  # noqa: BLE001 - the decoders met a file in a way content.py did not foresee
+    except Exception as error:  # noqa: BLE001 - the decoders met a file in a way content.py did not foresee
+        if _server_side(error):
+            raise  # a full disk or no memory is ours: the upload stays retriable (its chunks kept)
         # Logged for engineers (no file content in it); for the person it is a file we cannot
         # read, and the upload is failed for good rather than left `assembling` or retried into
         # the same error.
@@ -279,6 +282,14 @@ def _finish(owner: User, upload: Upload, source: Path, work: Path) -> dict:
     backend.delete_prefix(f"uploads/{upload.id}/")
     request_media_check(owner, media)
     return ready_answer(upload)
+
+
+_SERVER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EROFS}
+
+
+def _server_side(error: Exception) -> bool:
+    """The machine failed, not the file: no memory, no disk space, too many open files."""
+    return isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno in _SERVER_ERRNOS)
 
 
 def direct_upload(owner: User, file_storage) -> dict:

@@ -36,7 +36,7 @@ def _draw(*, name_masked: str, title: str, school: str | None, signed_on: str, s
     image, draw = framed_page()
     y = centered(draw, 80, "文明上网承诺证书", font(56), RED) + 20
     y = centered(draw, y, "争做中国好网民", font(28), GOLD) + 60
-    who = name_masked + (" 同学" if student else "") + (" 及家长" if family else "")
+    who = name_masked + (" 同学" if student else "") + ("及家长" if family else "")  # 张*三 同学及家长
     y = centered(draw, y, who, font(44), INK) + 24
     if school:
         y = centered(draw, y, school, font(28), GREY) + 30

@@ -85,6 +85,8 @@ def _check_inside_campaign(campaign: Campaign, opens_at: datetime | None, closes
         errors["opens_at"] = [f"不能早于活动开始时间（{campaign.starts_at.astimezone(BEIJING):{shown}}）"]
     if campaign.ends_at and opens_at and opens_at >= campaign.ends_at:
         errors["opens_at"] = [f"必须早于活动结束时间（{campaign.ends_at.astimezone(BEIJING):{shown}}）"]
+    if campaign.starts_at and closes_at and closes_at <= campaign.starts_at:
+        errors["closes_at"] = [f"必须晚于活动开始时间（{campaign.starts_at.astimezone(BEIJING):{shown}}）"]
     if campaign.ends_at and closes_at and closes_at > campaign.ends_at:
         errors["closes_at"] = [f"不能晚于活动结束时间（{campaign.ends_at.astimezone(BEIJING):{shown}}）"]
     if errors:
@@ -782,6 +784,9 @@ def certificate_page(serial: str) -> dict:
             "image_url": cert["image_url"] if cert["status"] == "complete" else None}
 
 
+POSTER_VERSION = 2  # raise when the poster's drawing changes (2: no handwriting, 同学 for students only)
+
+
 def verification_url(serial: str) -> str:
     return public_url("/api/v1/certificates/" + serial)
 
@@ -795,7 +800,10 @@ def certificate_image(serial: str) -> bytes:
         raise Conflict("certificate_not_ready", "家长共同签署后才会生成证书")
     url = verification_url(signature.serial)
     state = "revoked" if signature.revoked else "valid"
-    key = f"certificates/{signature.serial}/{state}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.png"
+    # The drawing's version is in the key: a poster drawn by an older renderer (one that still
+    # carried the handwriting) is never served again.
+    key = (f"certificates/{signature.serial}/v{POSTER_VERSION}-{state}-"
+           f"{hashlib.sha256(url.encode()).hexdigest()[:12]}.png")
     backend = storage.backend
     if backend.exists(key):
         try:

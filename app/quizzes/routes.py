@@ -305,7 +305,9 @@ class QuizCertificateCheck(MethodView):
         browser asking for HTML (the QR code opened by a scanner) gets it as a Chinese page"""
         if wants_page():
             return verification_page(lambda: services.certificate_page(serial))
-        return services.verify_certificate(serial)
+        response = jsonify(QuizCertificateSchema().dump(services.verify_certificate(serial)))
+        response.vary.add("Accept")  # the same URL answers a browser with a page
+        return response
 
 
 # --- attempts -----------------------------------------------------------------------------

@@ -1728,19 +1728,32 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     return answer
 
 
+def _ranked(attempt: Attempt) -> tuple:
+    """The leaderboard's order of one student's attempts: score, then the shorter time."""
+    return (attempt.score or 0, -(attempt.duration_ms or 0), attempt.id)
+
+
 def _copied_answers(attempts: list[Attempt], names: dict) -> list[dict]:
     """Pairs of students of one class whose attempts share at least COPY_MIN_SHARED questions
     and give the same wrong answer on at least COPY_MIN_SAME_WRONG of them, that being at least
     COPY_MIN_WRONG_SHARE of the shared questions either of them got wrong. Right answers
     prove nothing (everyone who knows gives them) and draws differ between students, so only
-    the questions both drew count. One flag per pair of students (their closest pair of
-    attempts). Per class: the attempts that chose each wrong answer of each question are
-    grouped, so only pairs with a wrong answer in common are ever compared."""
+    the questions both drew count. True/false questions are left out: their one wrong answer
+    is everyone's wrong answer. Each student is judged by their best attempt (the one the
+    leaderboard shows): with every retake compared to every other, independent classmates
+    agreed somewhere by chance (a simulated class of 50 with 3 attempts each: 18–35 pairs).
+    Per class: the attempts that chose each wrong answer of each question are grouped, so only
+    pairs with a wrong answer in common are ever compared."""
+    best: dict[int, Attempt] = {}
+    for attempt in attempts:
+        kept = best.get(attempt.user_id)
+        if attempt.org_id is not None and (kept is None or _ranked(attempt) > _ranked(kept)):
+            best[attempt.user_id] = attempt
+    attempts = list(best.values())
     texts = version_texts([q for attempt in attempts for q in attempt.questions])  # read at once
     by_class: dict = defaultdict(list)
     for attempt in attempts:
-        if attempt.org_id is not None:
-            by_class[attempt.org_id].append(attempt)
+        by_class[attempt.org_id].append(attempt)
     flags = []
     for class_attempts in by_class.values():
         sheets: dict[int, dict] = {}  # attempt id → {question id: (authored choice, wrong)}
@@ -1749,6 +1762,8 @@ def _copied_answers(attempts: list[Attempt], names: dict) -> list[dict]:
             answers = attempt.answers or {}
             sheet = sheets[attempt.id] = {}
             for q in attempt_questions(attempt.questions, texts):
+                if q["type"] == "true_false":
+                    continue
                 choice = tuple(_original(q, answers.get(str(q["id"]), [])))
                 wrong = bool(choice) and list(choice) != sorted(q["answer"])
                 sheet[q["id"]] = (choice, wrong)
