@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Response, render_template, request
+from flask import Response, jsonify, render_template, request
+from marshmallow import Schema
 
 from app.errors import NotFound
 
@@ -26,6 +27,17 @@ def verification_page(details: Callable[[], dict]) -> Response:
         context, status = {}, 404
     response = Response(render_template("verification.html", **context), status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers["Cache-Control"] = "public, max-age=30"
+    response.vary.add("Accept")
+    return response
+
+
+def certificate_response(schema: Schema, answer: Callable[[], dict], page: Callable[[], dict]) -> Response:
+    """A public certificate check (pledge or quiz): the page for a browser, else `answer()`
+    dumped by `schema`; both cached briefly and varying by Accept (one URL, two answers)."""
+    if wants_page():
+        return verification_page(page)
+    response = jsonify(schema.dump(answer()))
     response.headers["Cache-Control"] = "public, max-age=30"
     response.vary.add("Accept")
     return response

@@ -1,4 +1,4 @@
-from flask import Response, jsonify
+from flask import Response
 from flask.views import MethodView
 
 from app.api import Blueprint
@@ -7,7 +7,7 @@ from app.auth.decorators import login_required
 from app.common import json_text
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import page_of
-from app.common.verification import verification_page, wants_page
+from app.common.verification import certificate_response
 from app.pledges import services
 from app.pledges.schemas import (
     CertificateSchema,
@@ -122,12 +122,8 @@ class Certificate(MethodView):
     @blp.alt_response(404, description="certificate_not_found")
     def get(self, serial):
         """Public verification of a certificate (no login): masked name, school, pledge, validity"""
-        if wants_page():
-            return verification_page(lambda: services.certificate_page(serial))
-        response = jsonify(CertificateSchema().dump(services.certificate(serial)))
-        response.headers["Cache-Control"] = "public, max-age=30"
-        response.vary.add("Accept")
-        return response
+        return certificate_response(CertificateSchema(), lambda: services.certificate(serial),
+                                    lambda: services.certificate_page(serial))
 
 
 @blp.route("/certificates/<string:serial>/image")

@@ -11,7 +11,7 @@ from app.auth.decorators import login_required
 from app.common import json_text
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import PageArgsSchema, page_of
-from app.common.verification import verification_page, wants_page
+from app.common.verification import certificate_response
 from app.quizzes import services
 from app.quizzes.schemas import (
     AttemptSchema,
@@ -303,11 +303,8 @@ class QuizCertificateCheck(MethodView):
     def get(self, serial):
         """Public, no login: verify a quiz certificate (masked name, quiz, score, validity); a
         browser asking for HTML (the QR code opened by a scanner) gets it as a Chinese page"""
-        if wants_page():
-            return verification_page(lambda: services.certificate_page(serial))
-        response = jsonify(QuizCertificateSchema().dump(services.verify_certificate(serial)))
-        response.vary.add("Accept")  # the same URL answers a browser with a page
-        return response
+        return certificate_response(QuizCertificateSchema(), lambda: services.verify_certificate(serial),
+                                    lambda: services.certificate_page(serial))
 
 
 # --- attempts -----------------------------------------------------------------------------

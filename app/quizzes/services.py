@@ -1649,7 +1649,7 @@ def _discrimination_groups(attempts: list[Attempt]) -> tuple[set[int], set[int]]
     lower: set[int] = set()
     upper: set[int] = set()
     for level_attempts in per_level.values():
-        ranked = sorted(level_attempts, key=lambda a: (a.score, -a.duration_ms, -a.id))
+        ranked = sorted(level_attempts, key=_ranked)
         if len(ranked) < 2:
             continue
         group = max(1, round(len(ranked) * 0.27))
@@ -1739,16 +1739,16 @@ def _copied_answers(attempts: list[Attempt], names: dict) -> list[dict]:
     COPY_MIN_WRONG_SHARE of the shared questions either of them got wrong. Right answers
     prove nothing (everyone who knows gives them) and draws differ between students, so only
     the questions both drew count. True/false questions are left out: their one wrong answer
-    is everyone's wrong answer. Each student is judged by their best attempt (the one the
-    leaderboard shows): with every retake compared to every other, independent classmates
+    is everyone's wrong answer. Each student is judged by their best attempt of each level (the
+    one the leaderboard shows): with every retake compared to every other, independent classmates
     agreed somewhere by chance (a simulated class of 50 with 3 attempts each: 18–35 pairs).
     Per class: the attempts that chose each wrong answer of each question are grouped, so only
     pairs with a wrong answer in common are ever compared."""
-    best: dict[int, Attempt] = {}
+    best: dict[tuple, Attempt] = {}  # (student, level) → their best attempt of that level
     for attempt in attempts:
-        kept = best.get(attempt.user_id)
+        kept = best.get((attempt.user_id, attempt.level))
         if attempt.org_id is not None and (kept is None or _ranked(attempt) > _ranked(kept)):
-            best[attempt.user_id] = attempt
+            best[(attempt.user_id, attempt.level)] = attempt
     attempts = list(best.values())
     texts = version_texts([q for attempt in attempts for q in attempt.questions])  # read at once
     by_class: dict = defaultdict(list)

@@ -60,7 +60,7 @@ class WeChatPush(MethodView):
             suggest = result.get("suggest") if isinstance(result, dict) else None
             apply_media_check(trace_id, suggest if isinstance(suggest, str) else None)
         else:
-            log.info("ignored wechat push event %s", str(event.get("Event"))[:40].encode("ascii", "replace"))
+            log.info("ignored wechat push event %s", ascii(event.get("Event"))[:40])
         return current_app.response_class("success", mimetype="text/plain")
 
 
