@@ -51,6 +51,7 @@ class BaseConfig:
         "QUIZ_READER_CLOSE_EVERY_S": ("QUIZ_READER_CLOSE_EVERY_S", float),
         "DB_PING_IDLE_S": ("DB_PING_IDLE_S", float),
         "DB_WRITER_POOL_SIZE": ("DB_WRITER_POOL_SIZE", int),
+        "EXPORT_MAX_ROWS": ("EXPORT_MAX_ROWS", int),
     }
 
     SECRET_KEY = INSECURE_SECRET
@@ -109,6 +110,7 @@ class BaseConfig:
     QUIZ_RANKING_CACHE_S = 15.0  # leaderboard totals, rank keys and org tables; refreshed in the background
     QUIZ_READER_CLOSE_EVERY_S = 5.0  # leaderboard/stats readers close abandoned attempts at most this often
     CERTIFICATE_FONT: str | None = None
+    EXPORT_MAX_ROWS = 100_000  # rows of one Excel list (signatures, quiz results); more: export per school
 
     INVITE_DEFAULT_TTL_S = 7 * 24 * 3600
     INVITE_MAX_TTL_S = 90 * 24 * 3600

@@ -591,6 +591,11 @@ def test_excel_export_for_staff_in_scope(app, api, world, city_pledge):
     everyone = api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx")
     names = {r[1] for r in list(load_workbook(io.BytesIO(everyone.get_data())).active.iter_rows(values_only=True))[2:]}
     assert names == {"张小三", "刘小四"}
+    # A list longer than one export may hold is refused with the way out; a class still fits.
+    app.config["EXPORT_MAX_ROWS"] = 1
+    too_long = assert_error(api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx"), 422, "export_too_large")
+    assert "下级单位" in too_long["message"] and "org_id" in too_long["errors"]
+    assert api.as_(world.t_a1).get(f"/pledges/{pid}/signatures.xlsx").status_code == 200
 
     assert_error(api.as_(world.s_a1).get(f"/pledges/{pid}/signatures.xlsx"), 403, "forbidden")
     assert_error(api.as_(world.t_b).get(f"/pledges/{pid}/signatures.xlsx",

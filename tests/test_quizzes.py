@@ -6,8 +6,10 @@ Helpers here are shared with tests/test_quiz_attempts.py.
 """
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from urllib.parse import quote
 
 import pytest
 from flask_jwt_extended import create_access_token
@@ -718,6 +720,100 @@ def test_class_stats_list_who_has_not_taken_the_quiz(api, app, world, setup):
 
     assert_error(class_stats(world.s_a1), 403, "forbidden")
     assert_error(class_stats(world.t_b), 404, "org_not_found")
+
+
+def _sheets(response) -> dict[str, list[list]]:
+    from openpyxl import load_workbook
+
+    assert response.status_code == 200, response.get_data()[:300]
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    book = load_workbook(io.BytesIO(response.get_data()))
+    return {sheet.title: [list(row) for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets}
+
+
+def test_results_export_lists_every_student_with_summary_per_org(api, app, world, setup):
+    """What a school reports upwards: per child org enrolled / took / participation / average /
+    pass rate, and per student the best result or 未参加 (started but never submitted counts as
+    not taken), by school, class and rank with shared ranks for equal results; real names for
+    staff, each seeing their own subtree."""
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 3, "type": "single"}],
+                     pass_score=10)
+    strong = add_student(app, world.class_a1.id, "阿强")
+    open_only = add_student(app, world.class_a1.id, "钱七")
+    add_student(app, world.class_a1.id, "赵六")
+    add_student(app, world.class_a2.id, "别班的")
+    for who, correct, seconds in ((world.s_a1, 1, 30), (strong, 3, 40), (world.s_b1, 3, 40)):
+        set_duration(app, take(api, who, quiz["id"], correct)["id"], seconds)
+    started(api, open_only, quiz["id"])
+
+    response = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx")
+    named = quote(f"网络安全知识竞赛-{world.city.name}-成绩.xlsx", safe="")
+    assert f"filename*=UTF-8''{named}" in response.headers["Content-Disposition"]
+    assert response.headers["Cache-Control"] == "private, no-store"
+    sheets = _sheets(response)
+    assert list(sheets) == ["汇总", "成绩明细"]
+    summary = sheets["汇总"]
+    assert summary[1][:7] == ["单位", "类型", "在册学生", "参加人数", "参与率", "平均分", "及格率"]
+    assert summary[2][:7] == ["测试市（合计）", "地区", 6, 3, 0.5, 11.67, pytest.approx(0.6667)]
+    assert [row[:4] for row in summary[3:]] == [["测试区", "地区", 6, 3]]
+    detail = sheets["成绩明细"]
+    assert detail[1][:9] == ["序号", "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分", "是否及格"]
+    assert [row[1:10] for row in detail[2:]] == [
+        ["第一小学", "一年级一班", "阿强", "已参加", 1, 15, 15, "是", 40],
+        ["第一小学", "一年级一班", "张小三", "已参加", 3, 5, 15, "否", 30],
+        ["第一小学", "一年级一班", "赵六", "未参加", None, None, None, None, None],
+        ["第一小学", "一年级一班", "钱七", "未参加", None, None, None, None, None],
+        ["第一小学", "一年级二班", "别班的", "未参加", None, None, None, None, None],
+        ["第二小学", "二年级一班", "刘小四", "已参加", 1, 15, 15, "是", 40],
+    ]
+    assert [row[0] for row in detail[2:]] == [1, 2, 3, 4, 5, 6]
+    assert isinstance(detail[2][11], datetime) and detail[2][10] == 1  # when, and how many attempts
+
+    # A school admin gets the school: its classes in the summary, none of school B's students.
+    school = _sheets(api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/results.xlsx"))
+    assert school["汇总"][2][:4] == ["第一小学（合计）", "学校", 5, 2]
+    assert [row[:7] for row in school["汇总"][3:]] == [["一年级一班", "班级", 4, 2, 0.5, 10, 0.5],
+                                                      ["一年级二班", "班级", 1, 0, 0, None, None]]
+    assert "刘小四" not in {row[3] for row in school["成绩明细"][2:]}
+    # The class teacher: the class; nobody else may have it.
+    own = _sheets(api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/results.xlsx"))
+    assert [row[3] for row in own["成绩明细"][2:]] == ["阿强", "张小三", "赵六", "钱七"]
+    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/results.xlsx"), 403, "forbidden")
+    assert_error(api.as_(world.t_b).get(f"/quizzes/{quiz['id']}/results.xlsx",
+                                        query_string={"org_id": world.class_a1.id}), 404, "org_not_found")
+    # Longer than one export may hold (3 results + 3 not taken): refused with the way out.
+    app.config["EXPORT_MAX_ROWS"] = 5
+    too_long = assert_error(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx"),
+                            422, "export_too_large")
+    assert "下级单位" in too_long["message"]
+    assert api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/results.xlsx").status_code == 200
+
+
+def test_a_school_campaign_counts_only_that_school_higher_up(api, app, world, setup):
+    """A quiz of school A's campaign seen from the city: participation is taken over school A's
+    students, not the whole district's (which would put every other school in as 0 %), the
+    export lists no one outside school A, and an org beside the campaign is refused."""
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    quiz = make_quiz(api, world.sa_a, campaign, setup.bank, draw=[{"count": 3, "type": "single"}])
+    add_student(app, world.class_b1.id, "乙校学生")
+    take(api, world.s_a1, quiz["id"], 3)
+
+    board = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                          query_string={"org_id": world.city.id}).get_json()
+    assert [(o["name"], o["enrolled"], o["took"], o["participation_rate"]) for o in board["orgs"]] == [
+        ("测试区", 1, 1, 1.0)]
+    district = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                             query_string={"org_id": world.district.id}).get_json()
+    assert [o["name"] for o in district["orgs"]] == ["第一小学"]  # 第二小学 is not in the campaign
+
+    sheets = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx",
+                                                   query_string={"org_id": world.city.id}))
+    assert sheets["汇总"][2][:4] == ["测试市（合计）", "地区", 1, 1]
+    assert [row[3] for row in sheets["成绩明细"][2:]] == ["张小三"]
+    for path in ("results.xlsx", "stats", "flags", "leaderboard"):
+        assert_error(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/{path}",
+                                                   query_string={"org_id": world.class_b1.id}),
+                     422, "org_outside_campaign")
 
 
 def test_ranking_cache_recomputes_once_and_serves_stale_meanwhile(app):

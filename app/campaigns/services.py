@@ -123,3 +123,16 @@ def visible_campaign(user: User, campaign_id: int) -> Campaign:
 
 def get_campaign(user: User, campaign_id: int) -> dict:
     return describe(visible_campaign(user, campaign_id))
+
+
+def campaign_reach(org: Org, campaign: Campaign) -> str:
+    """The path prefix of the part of `org`'s subtree that `campaign` reaches: the org's own
+    subtree when it lies inside the campaign's org, the campaign org's subtree when `org` is
+    above it (a city asked about a school's campaign counts that school's students, not the
+    city's). An org beside the campaign is refused: every count there would be zero."""
+    if org.path.startswith(campaign.org.path):
+        return org.path
+    if campaign.org.path.startswith(org.path):
+        return campaign.org.path
+    raise ValidationFailed({"org_id": ["该组织不在此活动范围内"]}, "该组织不在此活动范围内",
+                           code="org_outside_campaign")

@@ -3,7 +3,9 @@ import io
 import re
 from urllib.parse import quote
 
-from flask import send_file
+from flask import current_app, send_file
+
+from app.errors import ValidationFailed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -24,3 +26,13 @@ def file_name_part(text: str, limit: int = 40) -> str:
     """A title or org name made safe inside a file name on Windows, macOS and phones."""
     cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", text).strip(" ._")
     return cleaned[:limit] or "未命名"
+
+
+def check_export_size(rows: int) -> None:
+    """Refuse a list longer than `EXPORT_MAX_ROWS` (a whole city's students): building it would
+    hold a worker for minutes and give a file Excel cannot open well. The staff member exports
+    the district or school instead; the summary answers (stats, leaderboards) cover the city."""
+    limit = current_app.config["EXPORT_MAX_ROWS"]
+    if rows > limit:
+        message = f"名单共 {rows} 行，超过单次导出上限 {limit} 行，请选择下级单位分别导出"
+        raise ValidationFailed({"org_id": [message]}, message, code="export_too_large")

@@ -96,7 +96,7 @@ class PledgeSignaturesExport(MethodView):
     @blp.response(200, content_type=XLSX, description="the signature list as an Excel workbook")
     @blp.alt_response(403, description="forbidden: teachers and admins over the org only")
     @blp.alt_response(404, description="pledge_not_found, org_not_found")
-    @blp.alt_response(422, description="org_outside_campaign, validation_error")
+    @blp.alt_response(422, description="org_outside_campaign, export_too_large (EXPORT_MAX_ROWS), validation_error")
     def get(self, args, pledge_id):
         """Export the signatures of the students in an org's subtree to Excel"""
         return xlsx_download(*services.export_signatures(current_user, pledge_id, args.get("org_id")))

@@ -24,15 +24,15 @@ from sqlalchemy.orm import aliased
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
-from app.campaigns.services import can_see_campaign, visible_campaign
+from app.campaigns.services import campaign_reach, can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
-from app.common.downloads import file_name_part
+from app.common.downloads import check_export_size, file_name_part
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
-from app.common.time import BEIJING, beijing_day, utcnow
+from app.common.time import BEIJING, beijing_cell, beijing_day, utcnow
 from app.common.urls import public_url
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db, storage
@@ -428,12 +428,7 @@ def _scope(user: User, pledge: Pledge, org_id: int | None) -> tuple[Org, str]:
             org = db.session.scalar(select(Org).where(Org.path == inside[0]))
     else:
         org = org_with_authority(user, org_id, "teacher")
-    if org.path.startswith(campaign_org.path):
-        return org, org.path
-    if campaign_org.path.startswith(org.path):
-        return org, campaign_org.path
-    raise ValidationFailed({"org_id": ["该组织不在此活动范围内"]}, "该组织不在此活动范围内",
-                           code="org_outside_campaign")
+    return org, campaign_reach(org, pledge.campaign)
 
 
 def _child_id(path: str, depth: int) -> int | None:
@@ -691,10 +686,6 @@ _stats_cache = _StatsCache()
 STATUS_NAMES = {"complete": "已完成", "awaiting_guardian": "待家长签署"}
 
 
-def _beijing(value: datetime | None):
-    return value.astimezone(BEIJING).replace(tzinfo=None) if value else None
-
-
 def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[bytes, str, str]:
     """The signatures of students in the subtree as an .xlsx workbook (real names: staff only),
     its file name (pledge title and org) and an ASCII name for browsers that need one."""
@@ -702,6 +693,8 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
 
     pledge = _visible_pledge(user, pledge_id)
     org, scope = _scope(user, pledge, org_id)
+    in_scope = (Signature.pledge_id == pledge.id, Signature.class_path.like(scope + "%"))
+    check_export_size(db.session.scalar(select(func.count()).select_from(Signature).where(*in_scope)))
     klass, school, guardian = aliased(Org), aliased(Org), aliased(User)
     rows = db.session.execute(
         select(Signature, User.real_name, school.name, klass.name, guardian.real_name)
@@ -709,7 +702,7 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
         .outerjoin(klass, klass.id == Signature.class_id)
         .outerjoin(school, school.id == Signature.school_id)
         .outerjoin(guardian, guardian.id == Signature.guardian_id)
-        .where(Signature.pledge_id == pledge.id, Signature.class_path.like(scope + "%"))
+        .where(*in_scope)
         .order_by(school.name, klass.name, User.real_name, Signature.id)
     )
     book = Workbook(write_only=True)
@@ -722,10 +715,10 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
     sheet.append(header)
     for number, (signature, name, school_name, class_name, guardian_name) in enumerate(rows, start=1):
         line = [number, name or "", school_name or "", class_name or "", STATUS_NAMES.get(signature.status, ""),
-                _beijing(signature.signed_at)]
+                beijing_cell(signature.signed_at)]
         if pledge.mode == "family":
             guardian_shown = guardian_name or ("已签署" if signature.guardian_id else "")
-            line += [guardian_shown, _beijing(signature.guardian_signed_at)]
+            line += [guardian_shown, beijing_cell(signature.guardian_signed_at)]
         line += [signature.serial, "已撤销" if signature.revoked else ""]
         sheet.append(line)
     out = io.BytesIO()

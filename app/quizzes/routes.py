@@ -249,7 +249,7 @@ class QuizLeaderboard(MethodView):
     @quizzes_blp.arguments(LeaderboardArgsSchema, location="query")
     @quizzes_blp.response(200, LeaderboardSchema)
     @quizzes_blp.alt_response(404, description="quiz_not_found or org_not_found")
-    @quizzes_blp.alt_response(422, description="validation_error")
+    @quizzes_blp.alt_response(422, description="validation_error, org_outside_campaign")
     def get(self, args, quiz_id):
         """Best result per student in a class / school / region (score desc, then time asc), and
         the org's children ranked by average score and participation rate"""
@@ -263,9 +263,24 @@ class QuizStats(MethodView):
     @quizzes_blp.response(200, StatsSchema)
     @quizzes_blp.alt_response(403, description="forbidden: staff over the org only")
     @quizzes_blp.alt_response(404, description="quiz_not_found or org_not_found")
+    @quizzes_blp.alt_response(422, description="org_outside_campaign")
     def get(self, args, quiz_id):
         """Item analysis: per question attempts, correct rate, option distribution, discrimination"""
         return services.quiz_stats(current_user, quiz_id, args.get("org_id"))
+
+
+@quizzes_blp.route("/quizzes/<int:quiz_id>/results.xlsx")
+class QuizResultsExport(MethodView):
+    @login_required
+    @quizzes_blp.arguments(OrgScopeArgsSchema, location="query")
+    @quizzes_blp.response(200, content_type=XLSX, description="a summary sheet and one row per student")
+    @quizzes_blp.alt_response(403, description="forbidden: staff over the org only")
+    @quizzes_blp.alt_response(404, description="quiz_not_found or org_not_found")
+    @quizzes_blp.alt_response(422, description="org_outside_campaign, export_too_large (EXPORT_MAX_ROWS)")
+    def get(self, args, quiz_id):
+        """Export an org's results to Excel: per child org (participation, average, pass rate,
+        ranks) and per student, best result or 未参加"""
+        return xlsx_download(*services.export_results(current_user, quiz_id, args.get("org_id")))
 
 
 @quizzes_blp.route("/quizzes/<int:quiz_id>/flags")
@@ -275,6 +290,7 @@ class QuizFlags(MethodView):
     @quizzes_blp.response(200, FlagsSchema)
     @quizzes_blp.alt_response(403, description="forbidden: staff over the org only")
     @quizzes_blp.alt_response(404, description="quiz_not_found or org_not_found")
+    @quizzes_blp.alt_response(422, description="org_outside_campaign")
     def get(self, args, quiz_id):
         """Suspicion flags for staff to look at (never automatic bans): too fast, identical sheets
         within a class, one device used by many accounts"""

@@ -338,6 +338,7 @@ class OrgRankingSchema(BaseSchema):
     took = fields.Integer(metadata={"description": "students with a finished attempt"})
     participation_rate = fields.Float()
     average_score = fields.Float(allow_none=True)
+    pass_rate = fields.Float(allow_none=True, metadata={"description": "passed ÷ took (best attempts)"})
     rank_by_score = fields.Integer()
     rank_by_participation = fields.Integer()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import math
 import random
 import re
@@ -50,9 +51,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
-from app.campaigns.services import can_see_campaign, visible_campaign
+from app.campaigns.services import campaign_reach, can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
+from app.common.downloads import check_export_size, file_name_part
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
@@ -67,7 +69,7 @@ from app.common.sql import (
     release_read_transaction,
     writer_engine,
 )
-from app.common.time import beijing_day, utcnow
+from app.common.time import beijing_cell, beijing_day, utcnow
 from app.common.urls import public_url
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -1441,8 +1443,9 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     quiz = _quiz(user, quiz_id)
     _close_expired_for_readers(quiz.id)
     org = _scope_org(user, quiz, org_id)
+    reach = campaign_reach(org, db.session.get(Campaign, quiz.campaign_id))
     scoped = select(QuizBest).where(QuizBest.quiz_id == quiz.id,
-                                    QuizBest.org_path.startswith(org.path, autoescape=True))
+                                    QuizBest.org_path.startswith(reach, autoescape=True))
     rows: list[QuizBest] = list(db.session.scalars(
         scoped.order_by(*_RANK_ORDER).limit(page_size).offset((page - 1) * page_size)))
     total = _cached(("total", quiz.id, org.id), lambda: db.session.scalar(
@@ -1485,7 +1488,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     shown_until = (page - 1) * page_size + len(rows) if rows else 0
     return {"items": items, "total": max(total, shown_until), "page": page,
             "page_size": page_size, "me": me, "quiz_id": quiz.id, "org_id": org.id,
-            "orgs": _cached(("orgs", quiz.id, org.id), partial(_org_rankings, quiz.id, org.id, org.path))}
+            "orgs": _cached(("orgs", quiz.id, org.id), partial(_org_rankings, quiz.id, org.id, org.path, reach))}
 
 
 _refresh_locks: dict[tuple, threading.Lock] = {}
@@ -1551,32 +1554,37 @@ def _child_of(parent_path: str, path: str | None) -> int | None:
     return int(path[len(parent_path):].split("/", 1)[0])
 
 
-def _org_rankings(quiz_id: int, parent_id: int, parent_path: str) -> list[dict]:
-    """Each child org: students enrolled (student memberships in its subtree), how many took the
-    quiz, participation rate and average best score; what bureaus compare schools on. Plain
-    arguments: it may run in a background thread (`_cached`)."""
-    children = db.session.scalars(select(Org).where(Org.parent_id == parent_id)).all()
+def _org_rankings(quiz_id: int, parent_id: int, parent_path: str, reach: str) -> list[dict]:
+    """Each child org the campaign reaches (`reach`: campaigns.services.campaign_reach):
+    students enrolled there (student memberships in its part of the reach), how many took the
+    quiz, participation rate, average best score and pass rate; what bureaus compare schools on.
+    Plain arguments: it may run in a background thread (`_cached`)."""
+    children = [child for child in db.session.scalars(select(Org).where(Org.parent_id == parent_id))
+                if child.path.startswith(reach) or reach.startswith(child.path)]
     if not children:
         return []
     enrolled: Counter = Counter()
     for path, count in db.session.execute(
         select(Org.path, func.count(func.distinct(Membership.user_id))).join(Membership, Membership.org_id == Org.id)
-        .where(Membership.role == "student", Org.path.startswith(parent_path, autoescape=True)).group_by(Org.path)
+        .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True)).group_by(Org.path)
     ):
         child = _child_of(parent_path, path)
         if child is not None:
             enrolled[child] += count
     took: Counter = Counter()
     total: Counter = Counter()
-    for path, count, score in db.session.execute(
-        select(QuizBest.org_path, func.count(), func.sum(QuizBest.score))
-        .where(QuizBest.quiz_id == quiz_id, QuizBest.org_path.startswith(parent_path, autoescape=True))
+    passed: Counter = Counter()
+    for path, count, score, passes in db.session.execute(
+        select(QuizBest.org_path, func.count(), func.sum(QuizBest.score),
+               func.count().filter(QuizBest.passed.is_(True)))
+        .where(QuizBest.quiz_id == quiz_id, QuizBest.org_path.startswith(reach, autoescape=True))
         .group_by(QuizBest.org_path)
     ):
         child = _child_of(parent_path, path)
         if child is not None:
             took[child] += count
             total[child] += score or 0
+            passed[child] += passes
     rows = []
     for child in children:
         rows.append({
@@ -1584,6 +1592,7 @@ def _org_rankings(quiz_id: int, parent_id: int, parent_path: str) -> list[dict]:
             "took": took[child.id],
             "participation_rate": round(took[child.id] / enrolled[child.id], 4) if enrolled[child.id] else 0.0,
             "average_score": round(total[child.id] / took[child.id], 2) if took[child.id] else None,
+            "pass_rate": _rate(passed[child.id], took[child.id]),
         })
     by_participation = sorted(rows, key=lambda r: (-r["participation_rate"], r["org_id"]))
     for index, row in enumerate(by_participation, start=1):
@@ -1600,10 +1609,14 @@ def _org_rankings(quiz_id: int, parent_id: int, parent_path: str) -> list[dict]:
 def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> Org:
     """The org statistics and flags cover: the one asked for, else the campaign's org for its
     staff, else the viewer's own when all their staff roles inside the campaign's org lie in
-    one subtree (a teacher of one school or class); with several, they must choose."""
+    one subtree (a teacher of one school or class); with several, they must choose. An org
+    beside the campaign's is refused (`org_outside_campaign`)."""
+    campaign = db.session.get(Campaign, quiz.campaign_id)
     if org_id is not None:
-        return org_with_authority(user, org_id, "teacher")
-    org = db.session.get(Campaign, quiz.campaign_id).org
+        org = org_with_authority(user, org_id, "teacher")
+        campaign_reach(org, campaign)
+        return org
+    org = campaign.org
     if has_authority(user, org, "teacher"):
         return org
     inside = {m.org.id: m.org for m in memberships_of(user)
@@ -1824,6 +1837,110 @@ def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
                           "users": [names.get(u) or "匿名" for u in sorted(users)],
                           "detail": f"同一设备登录了 {len(users)} 个账号答题"})
     return {"quiz_id": quiz.id, "org_id": org.id, "flags": flags}
+
+
+# --- results export -----------------------------------------------------------------------
+
+KIND_NAMES = {"region": "地区", "school": "学校", "class": "班级"}
+PERCENT = "0.0%"
+
+
+def _cell(sheet, value, number_format: str | None = None):
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=value)
+    if number_format and value is not None:
+        cell.number_format = number_format
+    return cell
+
+
+def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes, str, str]:
+    """The results of an org's students as an .xlsx workbook for staff (real names): a summary
+    (the org and each child org: enrolled, took, participation, average, pass rate, both ranks)
+    and one row per student, taken or not (未参加), ordered by school, class and rank. Counts
+    are read afresh (not the leaderboard's cache): an export is what gets reported upwards.
+    As on the leaderboard, a result belongs to the class the student took the quiz in."""
+    from openpyxl import Workbook
+
+    quiz = _quiz(user, quiz_id)
+    org = _staff_scope(user, quiz, org_id)
+    reach = campaign_reach(org, db.session.get(Campaign, quiz.campaign_id))
+    _close_expired_for_readers(quiz.id)
+    best_here = (QuizBest.quiz_id == quiz.id, QuizBest.org_path.startswith(reach, autoescape=True))
+    has_best = select(QuizBest.id).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == Membership.user_id)
+    absent = (select(Membership.user_id, func.min(Membership.org_id).label("org_id"))
+              .join(Org, Org.id == Membership.org_id)
+              .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True), ~has_best.exists())
+              .group_by(Membership.user_id)).subquery()
+    check_export_size(
+        db.session.scalar(select(func.count()).select_from(QuizBest).where(*best_here))
+        + db.session.scalar(select(func.count()).select_from(absent)))
+    bests = db.session.execute(select(QuizBest, User.real_name).join(User, User.id == QuizBest.user_id)
+                               .where(*best_here)).all()
+    absent_rows = db.session.execute(
+        select(absent.c.user_id, absent.c.org_id, Org.path, User.real_name)
+        .join(Org, Org.id == absent.c.org_id).join(User, User.id == absent.c.user_id)).all()
+    paths = [row.QuizBest.org_path for row in bests if row.QuizBest.org_path] + [row.path for row in absent_rows]
+    orgs = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_(_ancestor_ids(paths) | {org.id})))}
+
+    def placed(path: str | None) -> tuple[str, str]:
+        """(school, class) names of a class path."""
+        found = [orgs[i] for i in _ancestor_ids([path]) if i in orgs] if path else []
+        school = next((o.name for o in found if o.kind == "school"), "")
+        klass = next((o.name for o in found if o.kind == "class"), "")
+        return school, klass
+
+    levels = _level_count(quiz.id)
+    ranked = sorted((row.QuizBest.rank_key for row in bests), reverse=True)
+    rank_of = {}
+    for position, key in enumerate(ranked, start=1):
+        rank_of.setdefault(key, position)  # equal results share the better rank
+    lines = []
+    for best, name in bests:
+        school, klass = placed(best.org_path)
+        line = [school, klass, name or "", "已参加", rank_of[best.rank_key], best.score, best.max_score,
+                "是" if best.passed else "否"]
+        if levels > 1:
+            line.append(f"{best.levels_passed}/{levels}")
+        line += [round(best.duration_ms / 1000, 1), best.attempts, beijing_cell(best.achieved_at)]
+        lines.append(((school, klass, 0, -best.rank_key, best.achieved_at.timestamp(), name or ""), line))
+    for row in absent_rows:
+        school, klass = placed(row.path)
+        line = [school, klass, row.real_name or "", "未参加", None, None, None, None]
+        line += [None] * (5 if levels > 1 else 4)
+        lines.append(((school, klass, 1, 0, 0.0, row.real_name or ""), line))
+    lines.sort(key=lambda pair: pair[0])
+
+    book = Workbook(write_only=True)
+    summary = book.create_sheet("汇总")
+    summary.append([f"{quiz.title}（{org.name}）成绩汇总"])
+    summary.append(["单位", "类型", "在册学生", "参加人数", "参与率", "平均分", "及格率", "平均分排名", "参与率排名"])
+    enrolled = db.session.scalar(select(func.count(func.distinct(Membership.user_id)))
+                                 .join(Org, Org.id == Membership.org_id)
+                                 .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True)))
+    took = len(bests)
+    summary.append([f"{org.name}（合计）", KIND_NAMES.get(org.kind, ""), enrolled, took,
+                    _cell(summary, _rate(took, enrolled), PERCENT),
+                    round(sum(row.QuizBest.score for row in bests) / took, 2) if took else None,
+                    _cell(summary, _rate(sum(1 for row in bests if row.QuizBest.passed), took), PERCENT)])
+    for child in sorted(_org_rankings(quiz.id, org.id, org.path, reach), key=lambda r: r["rank_by_score"]):
+        summary.append([child["name"], KIND_NAMES.get(child["kind"], ""), child["enrolled"], child["took"],
+                        _cell(summary, child["participation_rate"] if child["enrolled"] else None, PERCENT),
+                        child["average_score"], _cell(summary, child["pass_rate"], PERCENT),
+                        child["rank_by_score"], child["rank_by_participation"]])
+
+    detail = book.create_sheet("成绩明细")
+    detail.append([f"{quiz.title}（{org.name}）成绩明细"])
+    header = ["序号", "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分", "是否及格"]
+    if levels > 1:
+        header.append("通过关数")
+    detail.append(header + ["用时（秒）", "作答次数", "最好成绩提交时间（北京时间）"])
+    for number, (_key, line) in enumerate(lines, start=1):
+        detail.append([number, *line])
+    out = io.BytesIO()
+    book.save(out)
+    name = f"{file_name_part(quiz.title)}-{file_name_part(org.name)}-成绩.xlsx"
+    return out.getvalue(), name, f"results-quiz{quiz.id}-org{org.id}.xlsx"
 
 
 # --- certificates -------------------------------------------------------------------------
