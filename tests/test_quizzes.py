@@ -301,6 +301,12 @@ def test_levels_open_one_after_another(api, world, setup):
     assert submit(api, world.s_a1, level_two["id"], answers)["next_level"] == 3
     last = take(api, world.s_a1, quiz["id"], correct=2)
     assert (last["level"], last["passed"], last["next_level"]) == (3, True, None)  # no level after the last
+    # The results export says how far each student got.
+    sheets = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx"))
+    header = sheets["成绩明细"][1]
+    rows = {row[3]: dict(zip(header, row, strict=True)) for row in sheets["成绩明细"][2:]}
+    assert (rows["张小三"]["通过关数"], rows["张小三"]["是否及格"], rows["张小三"]["作答次数"]) == ("3/3", "是", 4)
+    assert rows["刘小四"]["状态"] == "未参加" and rows["刘小四"]["通过关数"] is None
 
 
 # --- leaderboard ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 const { get, post, put } = require('./request');
+const { download } = require('./transfer');
 
 module.exports = {
   getQuiz: (quizId) => get(`/quizzes/${quizId}`),
@@ -12,4 +13,6 @@ module.exports = {
   getLeaderboard: (quizId, query = {}) => get(`/quizzes/${quizId}/leaderboard`, { query: Object.assign({ page: 1, page_size: 50 }, query) }),
   // staff only; for a class also not_taken: [{id, real_name}] (who has no scored attempt yet)
   getStats: (quizId, orgId) => get(`/quizzes/${quizId}/stats`, { query: { org_id: orgId } }),
+  // staff only: the org's results as .xlsx (summary per child org, every student's best or 未参加) → temp path
+  downloadResults: (quizId, orgId) => download(`/quizzes/${quizId}/results.xlsx`, { query: { org_id: orgId } }),
 };

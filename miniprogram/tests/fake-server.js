@@ -65,11 +65,22 @@ function createServer() {
           return opts.success && opts.success({ statusCode: out.status, data: JSON.stringify(out.body) });
         }, 0);
       });
+      // Like WeChat, a refused download is saved too: its JSON error body is in the temp file.
+      const saved = {};
+      const files = wx.getFileSystemManager();
+      wx.getFileSystemManager = jest.fn(() => Object.assign({}, files, {
+        readFileSync: jest.fn((filePath, encoding) => (filePath in saved ? saved[filePath] : files.readFileSync(filePath, encoding))),
+      }));
       wx.downloadFile = jest.fn((opts) => {
         setTimeout(async () => {
           if (!online) return opts.fail && opts.fail({ errMsg: 'downloadFile:fail' });
           const out = await handle('GET', opts.url, undefined, opts.header);
-          return opts.success && opts.success({ statusCode: out.status, tempFilePath: out.status === 200 ? 'wxfile://tmp/download.png' : '' });
+          let tempFilePath = 'wxfile://tmp/download.png';
+          if (out.status !== 200) {
+            tempFilePath = `wxfile://tmp/refused-${Object.keys(saved).length}`;
+            saved[tempFilePath] = JSON.stringify(out.body);
+          }
+          return opts.success && opts.success({ statusCode: out.status, tempFilePath });
         }, 0);
       });
       return server;

@@ -1,4 +1,4 @@
-const { ok } = require('./fake-server');
+const { ok, fail } = require('./fake-server');
 const { setup, settle } = require('./helpers');
 
 function campaignsServer(server) {
@@ -77,4 +77,31 @@ test("a school's view counts the quiz takers without names", async () => {
   await settle();
   expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 55, notTaken: 25, isClass: false, missing: [] }));
   expect(page.querySelectorAll('.not-taken')).toHaveLength(0);
+});
+
+test('staff export the lists as Excel from the class view; a refusal shows the server message', async () => {
+  const server = setup();
+  campaignsServer(server);
+  server.on('GET', '/pledges/{id}/stats', () => ok({ org_id: 2, signed: 70, enrolled: 80, children: [] }));
+  server.on('GET', '/quizzes/{id}/stats', () => ok({ quiz_id: 9, org_id: 2, attempts: 60, students: 55, questions: [], categories: [] }));
+  server.on('GET', '/quizzes/{id}/results.xlsx', () => ok('xlsx bytes'));
+  server.on('GET', '/pledges/{id}/signatures.xlsx', () => fail(422, 'export_too_large', '名单共 120000 行，超过单次导出上限 100000 行，请选择下级单位分别导出', { org_id: ['…'] }));
+  const page = mount('pages/class-view/index');
+  await page.instance.onLoad({ org_id: '2', name: encodeURIComponent('第一小学') });
+  await settle();
+  const buttons = page.querySelectorAll('.export');
+  expect(buttons.map((b) => b.dom.textContent)).toEqual(['导出签名名单', '导出签名名单', '导出成绩单']);
+
+  buttons[2].dispatchEvent('tap');
+  await settle();
+  const [call] = server.callsTo('GET', '/quizzes/9/results.xlsx');
+  expect(call.query.org_id).toBe('2');
+  expect(call.header.Authorization).toBe('Bearer A1');
+  expect(wx.openDocument).toHaveBeenCalledWith(expect.objectContaining({ filePath: 'wxfile://tmp/download.png', fileType: 'xlsx', showMenu: true }));
+
+  buttons[0].dispatchEvent('tap');
+  await settle();
+  expect(server.callsTo('GET', '/pledges/5/signatures.xlsx')).toHaveLength(1);
+  expect(wx.openDocument).toHaveBeenCalledTimes(1);
+  expect(wx.showToast).toHaveBeenLastCalledWith(expect.objectContaining({ title: '名单共 120000 行，超过单次导出上限 100000 行，请选择下级单位分别导出' }));
 });

@@ -74,6 +74,7 @@ global.resetWx = () => {
     stopPullDownRefresh: jest.fn(),
     canvasToTempFilePath: asyncOk('canvasToTempFilePath', { tempFilePath: 'wxfile://tmp/signature.png' }),
     saveImageToPhotosAlbum: asyncOk('saveImageToPhotosAlbum'),
+    openDocument: asyncOk('openDocument'),
     openSetting: asyncOk('openSetting'),
     showShareMenu: jest.fn(),
     scanCode: jest.fn(),

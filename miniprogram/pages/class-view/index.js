@@ -48,4 +48,23 @@ Page({
   onRetry() {
     return this.load();
   },
+
+  // Staff take the list away as Excel: opened in WeChat's document viewer, whose menu forwards
+  // it to a chat or saves it. A refusal (e.g. export_too_large) shows the server's message.
+  async onExport(e) {
+    const { kind, id } = e.currentTarget.dataset;
+    if (this.exporting) return;
+    this.exporting = true;
+    wx.showLoading({ title: '正在导出', mask: true });
+    try {
+      const filePath = kind === 'quiz' ? await quizzes.downloadResults(id, this.orgId) : await pledges.downloadSignatures(id, this.orgId);
+      wx.hideLoading();
+      await wx.openDocument({ filePath, fileType: 'xlsx', showMenu: true });
+    } catch (error) {
+      wx.hideLoading();
+      if (!(error instanceof Error) || error.name !== 'ApiError') wx.showToast({ title: '无法打开文件，请稍后重试', icon: 'none' });
+    } finally {
+      this.exporting = false;
+    }
+  },
 });
