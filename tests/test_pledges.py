@@ -545,6 +545,11 @@ def test_a_family_pledge_with_handwriting_taps_guardians_and_export(app, api, wo
     assert {answer["status"] for _, answer in results} == {"awaiting_guardian"}
     assert len({answer["serial"] for _, answer in results}) == 1
 
+    # Until the parent signs, the teacher's export lists the child as waiting for them.
+    waiting = load_workbook(io.BytesIO(api.as_(world.t_a1).get(f"/pledges/{pid}/signatures.xlsx").get_data()))
+    assert [r[1:] for r in list(waiting["未完成名单"].iter_rows(values_only=True))[2:]] == [
+        ("张小三", "第一小学", "一年级一班", "待家长签署")]
+
     cosign = {"child_id": world.s_a1.id}
     assert_error(sign(api, mother, pid, **cosign), 422, "handwriting_required")
     assert_error(sign(api, mother, pid, handwriting_upload_id=child_drawing, **cosign), 422, "invalid_handwriting")
@@ -559,6 +564,7 @@ def test_a_family_pledge_with_handwriting_taps_guardians_and_export(app, api, wo
                        "家长签署时间（北京时间）", "证书编号", "是否撤销"]
     assert rows[2][1] == "张小三" and rows[2][4] == "已完成" and rows[2][6] == "张妈妈"
     assert isinstance(rows[2][7], datetime) and rows[2][8] == done["serial"]
+    assert len(list(load_workbook(io.BytesIO(response.get_data()))["未完成名单"].iter_rows())) == 2  # title, header
 
 
 # --- export and revocation --------------------------------------------------------------------
@@ -580,19 +586,29 @@ def test_excel_export_for_staff_in_scope(app, api, world, city_pledge):
     assert disposition.startswith("attachment") and f"filename*=UTF-8''{named}" in disposition
     assert f'filename="signatures-pledge{pid}-org{world.class_a1.id}.xlsx"' in disposition
     book = load_workbook(io.BytesIO(response.get_data()))
-    rows = [list(r) for r in book.active.iter_rows(values_only=True)]
+    assert book.sheetnames == ["签名名单", "未完成名单"]
+    rows = [list(r) for r in book["签名名单"].iter_rows(values_only=True)]
     assert "全国青少年网络文明公约" in rows[0][0]
     assert rows[1][:5] == ["序号", "姓名", "学校", "班级", "状态"]
     data = rows[2:]
     assert len(data) == 1
     assert data[0][1:5] == ["张小三", "第一小学", "一年级一班", "已完成"]
     assert isinstance(data[0][5], datetime)
+    # The class's students who have not signed, for the teacher to remind.
+    assert [list(r) for r in book["未完成名单"].iter_rows(values_only=True)][1:] == [
+        ["序号", "姓名", "学校", "班级", "状态"], [1, "欧阳小娜", "第一小学", "一年级一班", "未签署"]]
 
-    everyone = api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx")
-    names = {r[1] for r in list(load_workbook(io.BytesIO(everyone.get_data())).active.iter_rows(values_only=True))[2:]}
-    assert names == {"张小三", "刘小四"}
-    # A list longer than one export may hold is refused with the way out; a class still fits.
-    app.config["EXPORT_MAX_ROWS"] = 1
+    # A revoked signature stays on the list (marked) and its student is not done.
+    revoked = api.as_(world.sa_b).post(f"/signatures/{signed(api, world.s_b1, pid, status=200)['id']}/revoke",
+                                       json={"reason": "代签"})
+    assert revoked.status_code == 200, revoked.get_json()
+    everyone = load_workbook(io.BytesIO(api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx").get_data()))
+    assert {r[1] for r in list(everyone["签名名单"].iter_rows(values_only=True))[2:]} == {"张小三", "刘小四"}
+    assert [r[1:] for r in list(everyone["未完成名单"].iter_rows(values_only=True))[2:]] == [
+        ("欧阳小娜", "第一小学", "一年级一班", "未签署"), ("刘小四", "第二小学", "二年级一班", "签名已撤销")]
+    # A list longer than one export may hold (2 signatures + 2 not done) is refused with the way
+    # out; the class (1 + 1) still fits.
+    app.config["EXPORT_MAX_ROWS"] = 2
     too_long = assert_error(api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx"), 422, "export_too_large")
     assert "下级单位" in too_long["message"] and "org_id" in too_long["errors"]
     assert api.as_(world.t_a1).get(f"/pledges/{pid}/signatures.xlsx").status_code == 200

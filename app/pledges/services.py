@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import BigInteger, String, bindparam, case, func, insert, literal, null, or_, select, update
+from sqlalchemy import BigInteger, String, and_, bindparam, case, func, insert, literal, null, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -688,13 +688,25 @@ STATUS_NAMES = {"complete": "已完成", "awaiting_guardian": "待家长签署"}
 
 def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[bytes, str, str]:
     """The signatures of students in the subtree as an .xlsx workbook (real names: staff only),
-    its file name (pledge title and org) and an ASCII name for browsers that need one."""
+    with a second sheet of the students enrolled there now who have not completed it (never
+    signed, waiting for a parent, revoked), its file name (pledge title and org) and an ASCII
+    name for browsers that need one."""
     from openpyxl import Workbook
 
     pledge = _visible_pledge(user, pledge_id)
     org, scope = _scope(user, pledge, org_id)
     in_scope = (Signature.pledge_id == pledge.id, Signature.class_path.like(scope + "%"))
-    check_export_size(db.session.scalar(select(func.count()).select_from(Signature).where(*in_scope)))
+    # Students enrolled in the scope now without a valid complete signature (one row each).
+    missing = (
+        select(Membership.user_id, func.min(Membership.org_id).label("org_id"), Signature.status, Signature.revoked)
+        .join(Org, Org.id == Membership.org_id)
+        .outerjoin(Signature, and_(Signature.pledge_id == pledge.id, Signature.user_id == Membership.user_id))
+        .where(Membership.role == "student", Org.path.like(scope + "%"),
+               or_(Signature.id.is_(None), Signature.status != "complete", Signature.revoked.is_(True)))
+        .group_by(Membership.user_id, Signature.status, Signature.revoked)
+    ).subquery()
+    check_export_size(db.session.scalar(select(func.count()).select_from(Signature).where(*in_scope))
+                      + db.session.scalar(select(func.count()).select_from(missing)))
     klass, school, guardian = aliased(Org), aliased(Org), aliased(User)
     rows = db.session.execute(
         select(Signature, User.real_name, school.name, klass.name, guardian.real_name)
@@ -721,6 +733,19 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
             line += [guardian_shown, beijing_cell(signature.guardian_signed_at)]
         line += [signature.serial, "已撤销" if signature.revoked else ""]
         sheet.append(line)
+    klass, school = aliased(Org), aliased(Org)
+    unsigned = db.session.execute(
+        select(User.real_name, school.name, klass.name, missing.c.status, missing.c.revoked)
+        .select_from(missing).join(User, User.id == missing.c.user_id)
+        .join(klass, klass.id == missing.c.org_id).outerjoin(school, school.id == klass.parent_id)
+        .order_by(school.name, klass.name, User.real_name, User.id)
+    )
+    sheet = book.create_sheet("未完成名单")
+    sheet.append([f"{pledge.title}（{org.name}）尚未完成签署的学生"])
+    sheet.append(["序号", "姓名", "学校", "班级", "状态"])
+    for number, (name, school_name, class_name, status, revoked) in enumerate(unsigned, start=1):
+        shown = "签名已撤销" if revoked else STATUS_NAMES.get(status, "未签署")
+        sheet.append([number, name or "", school_name or "", class_name or "", shown])
     out = io.BytesIO()
     book.save(out)
     name = f"{file_name_part(pledge.title)}-{file_name_part(org.name)}-签名名单.xlsx"
