@@ -709,11 +709,13 @@ def test_class_stats_list_who_has_not_taken_the_quiz(api, app, world, setup):
         assert response.status_code == 200, response.get_json()
         body = response.get_json()
         assert body["students"] == 2 and body["org_id"] == world.class_a1.id  # 孙八 counts in B1
+        assert body["enrolled"] == 5  # 孙八 is enrolled here now
         assert sorted((s["id"], s["real_name"]) for s in body["not_taken"]) == sorted(
             [(open_only.id, "钱七"), (missing.id, "赵六")])
     # The school's statistics carry no name list.
     school = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_a.id})
     assert school.status_code == 200 and "not_taken" not in school.get_json()
+    assert (school.get_json()["students"], school.get_json()["enrolled"]) == (2, 6)
     # No query per student: three more absent students cost no more statements.
     before = statements(world.t_a1)
     for name in ("周一", "吴二", "郑三"):

@@ -393,6 +393,8 @@ class StatsSchema(BaseSchema):
     org_id = fields.Integer()
     attempts = fields.Integer()
     students = fields.Integer()
+    enrolled = fields.Integer(metadata={
+        "description": "students enrolled now in the part of the org the campaign reaches"})
     average_score = fields.Float(allow_none=True)
     pass_rate = fields.Float(allow_none=True)
     questions = fields.List(fields.Nested(QuestionStatSchema))

@@ -1640,6 +1640,13 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _enrolled(reach: str) -> int:
+    """Students enrolled now in the subtree at `reach`, each once however many classes."""
+    return db.session.scalar(
+        select(func.count(func.distinct(Membership.user_id))).join(Org, Org.id == Membership.org_id)
+        .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True))) or 0
+
+
 def _not_taken(quiz: Quiz, klass: Org) -> list[dict]:
     """Students now in the class without a scored attempt (taken in any class), in one query."""
     taken = select(Attempt.id).where(Attempt.quiz_id == quiz.id, Attempt.user_id == User.id,
@@ -1729,6 +1736,7 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     answer = {
         "quiz_id": quiz.id, "org_id": org.id, "attempts": len(attempts),
         "students": len({a.user_id for a in attempts}),
+        "enrolled": _enrolled(campaign_reach(org, db.session.get(Campaign, quiz.campaign_id))),
         "average_score": round(sum(scores) / len(scores), 2) if scores else None,
         "pass_rate": _rate(sum(1 for a in attempts if a.passed), len(attempts)),
         "questions": questions,
@@ -1915,9 +1923,7 @@ def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes,
     summary = book.create_sheet("汇总")
     summary.append([f"{quiz.title}（{org.name}）成绩汇总"])
     summary.append(["单位", "类型", "在册学生", "参加人数", "参与率", "平均分", "及格率", "平均分排名", "参与率排名"])
-    enrolled = db.session.scalar(select(func.count(func.distinct(Membership.user_id)))
-                                 .join(Org, Org.id == Membership.org_id)
-                                 .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True)))
+    enrolled = _enrolled(reach)
     took = len(bests)
     summary.append([f"{org.name}（合计）", KIND_NAMES.get(org.kind, ""), enrolled, took,
                     _cell(summary, _rate(took, enrolled), PERCENT),

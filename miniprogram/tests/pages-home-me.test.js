@@ -55,7 +55,7 @@ test("a teacher's class view lists who has not signed and who has not taken the 
   const server = setup();
   campaignsServer(server);
   server.on('GET', '/pledges/{id}/stats', ({ query }) => ok({ org_id: Number(query.org_id), signed: 38, enrolled: 40, unsigned: [{ id: 3, real_name: '李四', status: null }, { id: 4, real_name: '赵五', status: 'awaiting_guardian' }] }));
-  server.on('GET', '/quizzes/{id}/stats', ({ query }) => ok({ quiz_id: 9, org_id: Number(query.org_id), attempts: 39, students: 38, questions: [], categories: [], not_taken: [{ id: 3, real_name: '李四' }, { id: 7, real_name: '孙八' }] }));
+  server.on('GET', '/quizzes/{id}/stats', ({ query }) => ok({ quiz_id: 9, org_id: Number(query.org_id), attempts: 39, students: 38, enrolled: 40, questions: [], categories: [], not_taken: [{ id: 3, real_name: '李四' }, { id: 7, real_name: '孙八' }] }));
   const page = mount('pages/class-view/index');
   await page.instance.onLoad({ org_id: '9', name: encodeURIComponent('三年级二班') });
   await settle();
@@ -71,11 +71,12 @@ test("a school's view counts the quiz takers without names", async () => {
   const server = setup();
   campaignsServer(server);
   server.on('GET', '/pledges/{id}/stats', () => ok({ org_id: 2, signed: 70, enrolled: 80, children: [{ org_id: 9, name: '三年级二班', signed: 38, enrolled: 40 }] }));
-  server.on('GET', '/quizzes/{id}/stats', () => ok({ quiz_id: 9, org_id: 2, attempts: 60, students: 55, questions: [], categories: [] }));
+  // enrolled comes from the quiz's own statistics (its campaign may reach other students than the pledge's)
+  server.on('GET', '/quizzes/{id}/stats', () => ok({ quiz_id: 9, org_id: 2, attempts: 60, students: 55, enrolled: 90, questions: [], categories: [] }));
   const page = mount('pages/class-view/index');
   await page.instance.onLoad({ org_id: '2', name: encodeURIComponent('第一小学') });
   await settle();
-  expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 55, notTaken: 25, isClass: false, missing: [] }));
+  expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 55, enrolled: 90, notTaken: 35, isClass: false, missing: [] }));
   expect(page.querySelectorAll('.not-taken')).toHaveLength(0);
 });
 

@@ -30,15 +30,15 @@ Page({
       }));
       const quizRows = await Promise.all(quizList.map(async (q) => {
         const stats = await quizzes.getStats(q.id, this.orgId);
-        // a class answers the names (not_taken); a school or region only the count of takers
-        return { id: q.id, title: q.title, took: stats.students || 0, isClass: Array.isArray(stats.not_taken), missing: stats.not_taken || [] };
+        // a class answers the names (not_taken); a school or region the counts of takers and enrolled
+        const isClass = Array.isArray(stats.not_taken);
+        const took = stats.students || 0;
+        const enrolled = typeof stats.enrolled === 'number' ? stats.enrolled : null;
+        let notTaken = null;
+        if (isClass) notTaken = stats.not_taken.length;
+        else if (enrolled !== null) notTaken = Math.max(0, enrolled - took);
+        return { id: q.id, title: q.title, took, enrolled, notTaken, isClass, missing: stats.not_taken || [] };
       }));
-      const enrolled = pledgeRows.length ? pledgeRows[0].enrolled : null;
-      quizRows.forEach((q) => {
-        q.enrolled = enrolled;
-        if (q.isClass) q.notTaken = q.missing.length;
-        else q.notTaken = enrolled === null ? null : Math.max(0, enrolled - q.took);
-      });
       const empty = !pledgeRows.length && !quizRows.length;
       this.setData({ pledges: pledgeRows, quizzes: quizRows, status: empty ? 'empty' : 'ok', message: empty ? '当前没有进行中的承诺或竞赛' : '' });
     } catch (e) {
