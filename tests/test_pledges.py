@@ -602,11 +602,30 @@ def test_excel_export_for_staff_in_scope(app, api, world, city_pledge):
     revoked = api.as_(world.sa_b).post(f"/signatures/{signed(api, world.s_b1, pid, status=200)['id']}/revoke",
                                        json={"reason": "代签"})
     assert revoked.status_code == 200, revoked.get_json()
+    # Another district has its own 第一小学 / 一年级一班: above a school the district tells them
+    # apart, and their rows never interleave.
+    with app.app_context():
+        from app.orgs.models import Org
+        from app.orgs.services import add_org
+
+        other = add_org("另一区", "region", db.session.get(Org, world.city.id))
+        other_class = add_org("一年级一班", "class", add_org("第一小学", "school", other))
+        db.session.commit()
+        other_class_id = other_class.id
+    (namesake,) = add_students(app, other_class_id, ["甲同学"])
+    signed(api, namesake, pid)
+    add_students(app, other_class_id, ["乙同学"])
     everyone = load_workbook(io.BytesIO(api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx").get_data()))
-    assert {r[1] for r in list(everyone["签名名单"].iter_rows(values_only=True))[2:]} == {"张小三", "刘小四"}
+    signatures = list(everyone["签名名单"].iter_rows(values_only=True))
+    assert signatures[1][:6] == ("序号", "姓名", "区县", "学校", "班级", "状态")
+    assert [r[1:5] for r in signatures[2:]] == [("甲同学", "另一区", "第一小学", "一年级一班"),
+                                               ("张小三", "测试区", "第一小学", "一年级一班"),
+                                               ("刘小四", "测试区", "第二小学", "二年级一班")]
     assert [r[1:] for r in list(everyone["未完成名单"].iter_rows(values_only=True))[2:]] == [
-        ("欧阳小娜", "第一小学", "一年级一班", "未签署"), ("刘小四", "第二小学", "二年级一班", "签名已撤销")]
-    # A list longer than one export may hold (2 signatures + 2 not done) is refused with the way
+        ("乙同学", "另一区", "第一小学", "一年级一班", "未签署"),
+        ("欧阳小娜", "测试区", "第一小学", "一年级一班", "未签署"),
+        ("刘小四", "测试区", "第二小学", "二年级一班", "签名已撤销")]
+    # A list longer than one export may hold (3 signatures + 3 not done) is refused with the way
     # out; the class (1 + 1) still fits.
     app.config["EXPORT_MAX_ROWS"] = 2
     too_long = assert_error(api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx"), 422, "export_too_large")

@@ -287,6 +287,12 @@ def test_levels_open_one_after_another(api, world, setup):
     assert_error(start(api, world.s_a1, quiz["id"], level=2), 409, "level_locked")
     passed = take(api, world.s_a1, quiz["id"], correct=3)
     assert passed["passed"] is True and passed["next_level"] == 2
+    # One level of three is not a passed 闯关 (no certificate either); 满分 is the whole quiz's.
+    midway = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx"))
+    header, (line,) = midway["成绩明细"][1], [r for r in midway["成绩明细"][2:] if "张小三" in r]
+    assert {k: v for k, v in zip(header, line, strict=True) if k in ("通过关数", "是否及格", "最好成绩", "满分")} == {
+        "通过关数": "1/3", "是否及格": "否", "最好成绩": 15, "满分": 40}
+    assert midway["汇总"][2][6] == 0  # pass rate of the city: nobody has passed every level yet
     exhausted = assert_error(start(api, world.s_a1, quiz["id"], level=1), 409, "attempts_exhausted")
     assert exhausted["message"] == "答题次数已用完（每关最多 2 次）"
     level_two = started(api, world.s_a1, quiz["id"])  # the first level not yet passed
@@ -304,7 +310,7 @@ def test_levels_open_one_after_another(api, world, setup):
     # The results export says how far each student got.
     sheets = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx"))
     header = sheets["成绩明细"][1]
-    rows = {row[3]: dict(zip(header, row, strict=True)) for row in sheets["成绩明细"][2:]}
+    rows = {line["姓名"]: line for line in (dict(zip(header, row, strict=True)) for row in sheets["成绩明细"][2:])}
     assert (rows["张小三"]["通过关数"], rows["张小三"]["是否及格"], rows["张小三"]["作答次数"]) == ("3/3", "是", 4)
     assert rows["刘小四"]["状态"] == "未参加" and rows["刘小四"]["通过关数"] is None
 
@@ -709,13 +715,13 @@ def test_class_stats_list_who_has_not_taken_the_quiz(api, app, world, setup):
         assert response.status_code == 200, response.get_json()
         body = response.get_json()
         assert body["students"] == 2 and body["org_id"] == world.class_a1.id  # 孙八 counts in B1
-        assert body["enrolled"] == 5  # 孙八 is enrolled here now
+        assert (body["enrolled"], body["not_taken_count"]) == (5, 2)  # 孙八 is enrolled here now
         assert sorted((s["id"], s["real_name"]) for s in body["not_taken"]) == sorted(
             [(open_only.id, "钱七"), (missing.id, "赵六")])
     # The school's statistics carry no name list.
     school = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_a.id})
     assert school.status_code == 200 and "not_taken" not in school.get_json()
-    assert (school.get_json()["students"], school.get_json()["enrolled"]) == (2, 6)
+    assert [school.get_json()[key] for key in ("students", "enrolled", "not_taken_count")] == [2, 6, 3]
     # No query per student: three more absent students cost no more statements.
     before = statements(world.t_a1)
     for name in ("周一", "吴二", "郑三"):
@@ -741,18 +747,24 @@ def _sheets(response) -> dict[str, list[list]]:
 
 def test_results_export_lists_every_student_with_summary_per_org(api, app, world, setup):
     """What a school reports upwards: per child org enrolled / took / participation / average /
-    pass rate, and per student the best result or 未参加 (started but never submitted counts as
-    not taken), by school, class and rank with shared ranks for equal results; real names for
-    staff, each seeing their own subtree."""
+    pass rate, and per student enrolled now the best result or 未参加 (started but never
+    submitted counts as not taken), by district, school, class and rank with shared ranks for
+    equal results. A student who took it and then moved class counts where they are now, in
+    the summary and the list alike. Real names for staff, each seeing their own subtree."""
     quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 3, "type": "single"}],
                      pass_score=10)
     strong = add_student(app, world.class_a1.id, "阿强")
     open_only = add_student(app, world.class_a1.id, "钱七")
     add_student(app, world.class_a1.id, "赵六")
     add_student(app, world.class_a2.id, "别班的")
-    for who, correct, seconds in ((world.s_a1, 1, 30), (strong, 3, 40), (world.s_b1, 3, 40)):
+    mover = add_student(app, world.class_b1.id, "周转")
+    for who, correct, seconds in ((world.s_a1, 1, 30), (strong, 3, 40), (world.s_b1, 3, 40), (mover, 2, 50)):
         set_duration(app, take(api, who, quiz["id"], correct)["id"], seconds)
     started(api, open_only, quiz["id"])
+    with app.app_context():  # 周转 took it in B1, then moved to A2
+        db.session.execute(update(Membership).where(Membership.user_id == mover.id)
+                           .values(org_id=world.class_a2.id))
+        db.session.commit()
 
     response = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx")
     named = quote(f"网络安全知识竞赛-{world.city.name}-成绩.xlsx", safe="")
@@ -762,39 +774,60 @@ def test_results_export_lists_every_student_with_summary_per_org(api, app, world
     assert list(sheets) == ["汇总", "成绩明细"]
     summary = sheets["汇总"]
     assert summary[1][:7] == ["单位", "类型", "在册学生", "参加人数", "参与率", "平均分", "及格率"]
-    assert summary[2][:7] == ["测试市（合计）", "地区", 6, 3, 0.5, 11.67, pytest.approx(0.6667)]
-    assert [row[:4] for row in summary[3:]] == [["测试区", "地区", 6, 3]]
+    assert summary[2][:7] == ["测试市（合计）", "地区", 7, 4, pytest.approx(0.5714), 11.25, 0.75]
+    assert [row[:4] for row in summary[3:]] == [["测试区", "地区", 7, 4]]
     detail = sheets["成绩明细"]
-    assert detail[1][:9] == ["序号", "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分", "是否及格"]
-    assert [row[1:10] for row in detail[2:]] == [
-        ["第一小学", "一年级一班", "阿强", "已参加", 1, 15, 15, "是", 40],
-        ["第一小学", "一年级一班", "张小三", "已参加", 3, 5, 15, "否", 30],
-        ["第一小学", "一年级一班", "赵六", "未参加", None, None, None, None, None],
-        ["第一小学", "一年级一班", "钱七", "未参加", None, None, None, None, None],
-        ["第一小学", "一年级二班", "别班的", "未参加", None, None, None, None, None],
-        ["第二小学", "二年级一班", "刘小四", "已参加", 1, 15, 15, "是", 40],
+    assert detail[1][:10] == ["序号", "区县", "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分", "是否及格"]
+    where_a1, where_a2 = ["测试区", "第一小学", "一年级一班"], ["测试区", "第一小学", "一年级二班"]
+    assert [row[1:11] for row in detail[2:]] == [
+        [*where_a1, "阿强", "已参加", 1, 15, 15, "是", 40],
+        [*where_a1, "张小三", "已参加", 4, 5, 15, "否", 30],
+        [*where_a1, "赵六", "未参加", None, None, 15, None, None],
+        [*where_a1, "钱七", "未参加", None, None, 15, None, None],
+        [*where_a2, "周转", "已参加", 3, 10, 15, "是", 50],
+        [*where_a2, "别班的", "未参加", None, None, 15, None, None],
+        ["测试区", "第二小学", "二年级一班", "刘小四", "已参加", 1, 15, 15, "是", 40],
     ]
-    assert [row[0] for row in detail[2:]] == [1, 2, 3, 4, 5, 6]
-    assert isinstance(detail[2][11], datetime) and detail[2][10] == 1  # when, and how many attempts
+    assert [row[0] for row in detail[2:]] == list(range(1, 8))
+    assert isinstance(detail[2][12], datetime) and detail[2][11] == 1  # when, and how many attempts
 
-    # A school admin gets the school: its classes in the summary, none of school B's students.
+    # A school admin gets the school: its classes in the summary (the mover counted in A2, where
+    # the leaderboard's org table counts them too), none of school B's students.
     school = _sheets(api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/results.xlsx"))
-    assert school["汇总"][2][:4] == ["第一小学（合计）", "学校", 5, 2]
+    assert school["汇总"][2][:4] == ["第一小学（合计）", "学校", 6, 3]
     assert [row[:7] for row in school["汇总"][3:]] == [["一年级一班", "班级", 4, 2, 0.5, 10, 0.5],
-                                                      ["一年级二班", "班级", 1, 0, 0, None, None]]
+                                                      ["一年级二班", "班级", 2, 1, 0.5, 10, 1]]
+    assert school["成绩明细"][1][1:4] == ["学校", "班级", "姓名"]  # no district column below a region
     assert "刘小四" not in {row[3] for row in school["成绩明细"][2:]}
+    board = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                    query_string={"org_id": world.school_a.id}).get_json()
+    assert {o["name"]: (o["enrolled"], o["took"], o["pass_rate"]) for o in board["orgs"]} == {
+        "一年级一班": (4, 2, 0.5), "一年级二班": (2, 1, 1.0)}
+    b_board = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                            query_string={"org_id": world.school_b.id}).get_json()
+    assert [(o["enrolled"], o["took"]) for o in b_board["orgs"]] == [(1, 1)]  # never more takers than pupils
     # The class teacher: the class; nobody else may have it.
     own = _sheets(api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/results.xlsx"))
     assert [row[3] for row in own["成绩明细"][2:]] == ["阿强", "张小三", "赵六", "钱七"]
     assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/results.xlsx"), 403, "forbidden")
     assert_error(api.as_(world.t_b).get(f"/quizzes/{quiz['id']}/results.xlsx",
                                         query_string={"org_id": world.class_a1.id}), 404, "org_not_found")
-    # Longer than one export may hold (3 results + 3 not taken): refused with the way out.
-    app.config["EXPORT_MAX_ROWS"] = 5
+    # Longer than one export may hold (7 students): refused with the way out.
+    app.config["EXPORT_MAX_ROWS"] = 6
     too_long = assert_error(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx"),
                             422, "export_too_large")
     assert "下级单位" in too_long["message"]
     assert api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/results.xlsx").status_code == 200
+
+
+def test_results_export_keeps_text_pasted_from_word(api, app, world, setup):
+    """A title pasted from Word carries its manual line break (\x0b), which Excel cannot store:
+    the export turns it into a line break instead of failing."""
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 3, "type": "single"}],
+                     title="网络安全\x0b知识竞赛")
+    take(api, world.s_a1, quiz["id"], 3)
+    sheets = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx"))
+    assert sheets["汇总"][0][0] == "网络安全\n知识竞赛（测试市）成绩汇总"
 
 
 def test_a_school_campaign_counts_only_that_school_higher_up(api, app, world, setup):
@@ -817,7 +850,7 @@ def test_a_school_campaign_counts_only_that_school_higher_up(api, app, world, se
     sheets = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx",
                                                    query_string={"org_id": world.city.id}))
     assert sheets["汇总"][2][:4] == ["测试市（合计）", "地区", 1, 1]
-    assert [row[3] for row in sheets["成绩明细"][2:]] == ["张小三"]
+    assert [row[4] for row in sheets["成绩明细"][2:]] == ["张小三"]  # 区县, 学校, 班级, 姓名
     for path in ("results.xlsx", "stats", "flags", "leaderboard"):
         assert_error(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/{path}",
                                                    query_string={"org_id": world.class_b1.id}),

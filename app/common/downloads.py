@@ -36,3 +36,13 @@ def check_export_size(rows: int) -> None:
     if rows > limit:
         message = f"名单共 {rows} 行，超过单次导出上限 {limit} 行，请选择下级单位分别导出"
         raise ValidationFailed({"org_id": [message]}, message, code="export_too_large")
+
+
+def excel_row(values) -> list:
+    """Cell values Excel can store: text pasted from Word may hold control characters (a manual
+    line break is \\x0b) that openpyxl refuses, which would fail the whole export. A vertical tab
+    becomes a line break; other control characters (but tab, newline, return) are dropped."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return [ILLEGAL_CHARACTERS_RE.sub("", value.replace("\x0b", "\n")) if isinstance(value, str) else value
+            for value in values]

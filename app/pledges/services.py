@@ -27,7 +27,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import campaign_reach, can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
-from app.common.downloads import check_export_size, file_name_part
+from app.common.downloads import check_export_size, excel_row, file_name_part
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
@@ -707,45 +707,56 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
     ).subquery()
     check_export_size(db.session.scalar(select(func.count()).select_from(Signature).where(*in_scope))
                       + db.session.scalar(select(func.count()).select_from(missing)))
-    klass, school, guardian = aliased(Org), aliased(Org), aliased(User)
+    # Above a school, the district too: a city has several 第一小学. Sorted by names, then ids, so
+    # same-named schools never interleave.
+    by_district = org.kind == "region"
+    klass, school, district, guardian = aliased(Org), aliased(Org), aliased(Org), aliased(User)
     rows = db.session.execute(
-        select(Signature, User.real_name, school.name, klass.name, guardian.real_name)
+        select(Signature, User.real_name, district.name, school.name, klass.name, guardian.real_name)
         .join(User, User.id == Signature.user_id)
         .outerjoin(klass, klass.id == Signature.class_id)
         .outerjoin(school, school.id == Signature.school_id)
+        .outerjoin(district, district.id == school.parent_id)
         .outerjoin(guardian, guardian.id == Signature.guardian_id)
         .where(*in_scope)
-        .order_by(school.name, klass.name, User.real_name, Signature.id)
+        .order_by(district.name, district.id, school.name, school.id, klass.name, klass.id, User.real_name,
+                  Signature.id)
     )
+    place_header = (["区县"] if by_district else []) + ["学校", "班级"]
+
+    def place(district_name, school_name, class_name) -> list[str]:
+        return ([district_name or ""] if by_district else []) + [school_name or "", class_name or ""]
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet("签名名单")
-    sheet.append([f"{pledge.title}（{org.name}）"])
-    header = ["序号", "姓名", "学校", "班级", "状态", "签署时间（北京时间）", "家长", "家长签署时间（北京时间）",
-              "证书编号", "是否撤销"]
-    if pledge.mode == "individual":
-        header = header[:6] + header[8:]
-    sheet.append(header)
-    for number, (signature, name, school_name, class_name, guardian_name) in enumerate(rows, start=1):
-        line = [number, name or "", school_name or "", class_name or "", STATUS_NAMES.get(signature.status, ""),
-                beijing_cell(signature.signed_at)]
+    sheet.append(excel_row([f"{pledge.title}（{org.name}）"]))
+    header = ["序号", "姓名", *place_header, "状态", "签署时间（北京时间）"]
+    if pledge.mode == "family":
+        header += ["家长", "家长签署时间（北京时间）"]
+    sheet.append(header + ["证书编号", "是否撤销"])
+    for number, (signature, name, district_name, school_name, class_name, guardian_name) in enumerate(rows, start=1):
+        line = [number, name or "", *place(district_name, school_name, class_name),
+                STATUS_NAMES.get(signature.status, ""), beijing_cell(signature.signed_at)]
         if pledge.mode == "family":
             guardian_shown = guardian_name or ("已签署" if signature.guardian_id else "")
             line += [guardian_shown, beijing_cell(signature.guardian_signed_at)]
         line += [signature.serial, "已撤销" if signature.revoked else ""]
-        sheet.append(line)
-    klass, school = aliased(Org), aliased(Org)
+        sheet.append(excel_row(line))
+    klass, school, district = aliased(Org), aliased(Org), aliased(Org)
     unsigned = db.session.execute(
-        select(User.real_name, school.name, klass.name, missing.c.status, missing.c.revoked)
+        select(User.real_name, district.name, school.name, klass.name, missing.c.status, missing.c.revoked)
         .select_from(missing).join(User, User.id == missing.c.user_id)
         .join(klass, klass.id == missing.c.org_id).outerjoin(school, school.id == klass.parent_id)
-        .order_by(school.name, klass.name, User.real_name, User.id)
+        .outerjoin(district, district.id == school.parent_id)
+        .order_by(district.name, district.id, school.name, school.id, klass.name, klass.id, User.real_name,
+                  User.id)
     )
     sheet = book.create_sheet("未完成名单")
-    sheet.append([f"{pledge.title}（{org.name}）尚未完成签署的学生"])
-    sheet.append(["序号", "姓名", "学校", "班级", "状态"])
-    for number, (name, school_name, class_name, status, revoked) in enumerate(unsigned, start=1):
+    sheet.append(excel_row([f"{pledge.title}（{org.name}）尚未完成签署的学生"]))
+    sheet.append(["序号", "姓名", *place_header, "状态"])
+    for number, (name, district_name, school_name, class_name, status, revoked) in enumerate(unsigned, start=1):
         shown = "签名已撤销" if revoked else STATUS_NAMES.get(status, "未签署")
-        sheet.append([number, name or "", school_name or "", class_name or "", shown])
+        sheet.append(excel_row([number, name or "", *place(district_name, school_name, class_name), shown]))
     out = io.BytesIO()
     book.save(out)
     name = f"{file_name_part(pledge.title)}-{file_name_part(org.name)}-签名名单.xlsx"

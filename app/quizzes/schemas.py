@@ -395,6 +395,8 @@ class StatsSchema(BaseSchema):
     students = fields.Integer()
     enrolled = fields.Integer(metadata={
         "description": "students enrolled now in the part of the org the campaign reaches"})
+    not_taken_count = fields.Integer(metadata={
+        "description": "how many of them have no scored attempt (taken anywhere); a class also lists them"})
     average_score = fields.Float(allow_none=True)
     pass_rate = fields.Float(allow_none=True)
     questions = fields.List(fields.Nested(QuestionStatSchema))

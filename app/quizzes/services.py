@@ -35,6 +35,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     String,
+    and_,
     bindparam,
     cast,
     func,
@@ -54,7 +55,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.services import campaign_reach, can_see_campaign, visible_campaign
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
-from app.common.downloads import check_export_size, file_name_part
+from app.common.downloads import check_export_size, excel_row, file_name_part
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
@@ -1488,7 +1489,8 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     shown_until = (page - 1) * page_size + len(rows) if rows else 0
     return {"items": items, "total": max(total, shown_until), "page": page,
             "page_size": page_size, "me": me, "quiz_id": quiz.id, "org_id": org.id,
-            "orgs": _cached(("orgs", quiz.id, org.id), partial(_org_rankings, quiz.id, org.id, org.path, reach))}
+            "orgs": _cached(("orgs", quiz.id, org.id), partial(_org_rankings, quiz.id, org.id, org.path, reach,
+                                                                       _all_levels(quiz)))}
 
 
 _refresh_locks: dict[tuple, threading.Lock] = {}
@@ -1554,35 +1556,43 @@ def _child_of(parent_path: str, path: str | None) -> int | None:
     return int(path[len(parent_path):].split("/", 1)[0])
 
 
-def _org_rankings(quiz_id: int, parent_id: int, parent_path: str, reach: str) -> list[dict]:
-    """Each child org the campaign reaches (`reach`: campaigns.services.campaign_reach):
-    students enrolled there (student memberships in its part of the reach), how many took the
-    quiz, participation rate, average best score and pass rate; what bureaus compare schools on.
-    Plain arguments: it may run in a background thread (`_cached`)."""
+def _passed_all(all_levels: int):
+    """The SQL condition of `_certified`: every level passed (闯关), else the pass score reached."""
+    return QuizBest.levels_passed >= all_levels if all_levels else QuizBest.passed.is_(True)
+
+
+def _all_levels(quiz: Quiz) -> int:
+    """How many levels a student must pass to have passed the quiz (0: not a 闯关 quiz)."""
+    return len(quiz.levels) if quiz.leveled else 0
+
+
+def _org_rankings(quiz_id: int, parent_id: int, parent_path: str, reach: str, all_levels: int) -> list[dict]:
+    """Each child org the campaign reaches (`reach`: campaigns.services.campaign_reach): its
+    students enrolled now (student memberships in its part of the reach), how many of them took
+    the quiz (wherever they took it), participation rate, their average best score and pass rate;
+    what bureaus compare schools on. All from the same students, so a class never shows more
+    takers than pupils after students moved. Plain arguments: it may run in a background thread
+    (`_cached`)."""
     children = [child for child in db.session.scalars(select(Org).where(Org.parent_id == parent_id))
                 if child.path.startswith(reach) or reach.startswith(child.path)]
     if not children:
         return []
     enrolled: Counter = Counter()
-    for path, count in db.session.execute(
-        select(Org.path, func.count(func.distinct(Membership.user_id))).join(Membership, Membership.org_id == Org.id)
-        .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True)).group_by(Org.path)
-    ):
-        child = _child_of(parent_path, path)
-        if child is not None:
-            enrolled[child] += count
     took: Counter = Counter()
     total: Counter = Counter()
     passed: Counter = Counter()
-    for path, count, score, passes in db.session.execute(
-        select(QuizBest.org_path, func.count(), func.sum(QuizBest.score),
-               func.count().filter(QuizBest.passed.is_(True)))
-        .where(QuizBest.quiz_id == quiz_id, QuizBest.org_path.startswith(reach, autoescape=True))
-        .group_by(QuizBest.org_path)
+    for path, students, takers, score, passes in db.session.execute(
+        select(Org.path, func.count(func.distinct(Membership.user_id)), func.count(func.distinct(QuizBest.id)),
+               func.sum(QuizBest.score), func.count(func.distinct(QuizBest.id)).filter(_passed_all(all_levels)))
+        .select_from(Membership).join(Org, Org.id == Membership.org_id)
+        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == Membership.user_id))
+        .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True))
+        .group_by(Org.path)
     ):
         child = _child_of(parent_path, path)
         if child is not None:
-            took[child] += count
+            enrolled[child] += students
+            took[child] += takers
             total[child] += score or 0
             passed[child] += passes
     rows = []
@@ -1640,11 +1650,22 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _enrolled(reach: str) -> int:
-    """Students enrolled now in the subtree at `reach`, each once however many classes."""
-    return db.session.scalar(
-        select(func.count(func.distinct(Membership.user_id))).join(Org, Org.id == Membership.org_id)
-        .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True))) or 0
+def _enrolled_students(reach: str):
+    """The students enrolled now in the subtree at `reach`, one row each (user_id, their class:
+    the lowest org id should a student have two memberships there)."""
+    return (select(Membership.user_id, func.min(Membership.org_id).label("org_id"))
+            .join(Org, Org.id == Membership.org_id)
+            .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True))
+            .group_by(Membership.user_id))
+
+
+def _enrolment(quiz_id: int, reach: str) -> tuple[int, int]:
+    """(students enrolled now in the subtree at `reach`, how many of them took the quiz)."""
+    students = _enrolled_students(reach).subquery()
+    row = db.session.execute(
+        select(func.count(), func.count(QuizBest.id)).select_from(students)
+        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == students.c.user_id))).one()
+    return row[0], row[1]
 
 
 def _not_taken(quiz: Quiz, klass: Org) -> list[dict]:
@@ -1733,10 +1754,11 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
         questions.append(stat)
     questions.sort(key=lambda s: (s["correct_rate"] if s["correct_rate"] is not None else 2, s["id"]))
     scores = [a.score for a in attempts]
+    enrolled, enrolled_took = _enrolment(quiz.id, campaign_reach(org, db.session.get(Campaign, quiz.campaign_id)))
     answer = {
         "quiz_id": quiz.id, "org_id": org.id, "attempts": len(attempts),
         "students": len({a.user_id for a in attempts}),
-        "enrolled": _enrolled(campaign_reach(org, db.session.get(Campaign, quiz.campaign_id))),
+        "enrolled": enrolled, "not_taken_count": enrolled - enrolled_took,
         "average_score": round(sum(scores) / len(scores), 2) if scores else None,
         "pass_rate": _rate(sum(1 for a in attempts if a.passed), len(attempts)),
         "questions": questions,
@@ -1865,84 +1887,86 @@ def _cell(sheet, value, number_format: str | None = None):
 def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes, str, str]:
     """The results of an org's students as an .xlsx workbook for staff (real names): a summary
     (the org and each child org: enrolled, took, participation, average, pass rate, both ranks)
-    and one row per student, taken or not (未参加), ordered by school, class and rank. Counts
-    are read afresh (not the leaderboard's cache): an export is what gets reported upwards.
-    As on the leaderboard, a result belongs to the class the student took the quiz in."""
+    and one row per student enrolled there now, in their current class, with their best result
+    wherever they took the quiz or 未参加; the summary counts the same students. Read afresh (not
+    the leaderboard's cache): an export is what gets reported upwards. 及格 is the certificate's
+    rule (闯关: every level passed); 满分 is the whole quiz's (every level)."""
     from openpyxl import Workbook
 
     quiz = _quiz(user, quiz_id)
     org = _staff_scope(user, quiz, org_id)
     reach = campaign_reach(org, db.session.get(Campaign, quiz.campaign_id))
     _close_expired_for_readers(quiz.id)
-    best_here = (QuizBest.quiz_id == quiz.id, QuizBest.org_path.startswith(reach, autoescape=True))
-    has_best = select(QuizBest.id).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == Membership.user_id)
-    absent = (select(Membership.user_id, func.min(Membership.org_id).label("org_id"))
-              .join(Org, Org.id == Membership.org_id)
-              .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True), ~has_best.exists())
-              .group_by(Membership.user_id)).subquery()
-    check_export_size(
-        db.session.scalar(select(func.count()).select_from(QuizBest).where(*best_here))
-        + db.session.scalar(select(func.count()).select_from(absent)))
-    bests = db.session.execute(select(QuizBest, User.real_name).join(User, User.id == QuizBest.user_id)
-                               .where(*best_here)).all()
-    absent_rows = db.session.execute(
-        select(absent.c.user_id, absent.c.org_id, Org.path, User.real_name)
-        .join(Org, Org.id == absent.c.org_id).join(User, User.id == absent.c.user_id)).all()
-    paths = [row.QuizBest.org_path for row in bests if row.QuizBest.org_path] + [row.path for row in absent_rows]
-    orgs = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_(_ancestor_ids(paths) | {org.id})))}
+    students = _enrolled_students(reach).subquery()
+    check_export_size(db.session.scalar(select(func.count()).select_from(students)))
+    rows = db.session.execute(
+        select(students.c.user_id, students.c.org_id, User.real_name, QuizBest)
+        .join(User, User.id == students.c.user_id)
+        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz.id, QuizBest.user_id == students.c.user_id))).all()
+    classes = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_({row.org_id for row in rows})))}
+    orgs = {o.id: o for o in db.session.scalars(select(Org).where(
+        Org.id.in_(_ancestor_ids([o.path for o in classes.values()]))))}
+    by_district = org.kind == "region"  # two 第一小学 of a city differ by their district
 
-    def placed(path: str | None) -> tuple[str, str]:
-        """(school, class) names of a class path."""
-        found = [orgs[i] for i in _ancestor_ids([path]) if i in orgs] if path else []
-        school = next((o.name for o in found if o.kind == "school"), "")
-        klass = next((o.name for o in found if o.kind == "class"), "")
-        return school, klass
+    def placed(class_id: int) -> tuple[tuple, list[str]]:
+        """A sort key (names, then ids: same-named schools stay apart) and the place's names."""
+        found = [orgs[i] for i in _ancestor_ids([classes[class_id].path]) if i in orgs]
+        school = next((o for o in found if o.kind == "school"), None)
+        district = orgs.get(school.parent_id) if school is not None else None
+        klass = classes[class_id]
+        places = [(district.name, district.id) if by_district and district else ("", 0),
+                  (school.name, school.id) if school else ("", 0), (klass.name, klass.id)]
+        names = [name for name, _id in places]
+        return tuple(places), (names if by_district else names[1:])
 
-    levels = _level_count(quiz.id)
-    ranked = sorted((row.QuizBest.rank_key for row in bests), reverse=True)
+    all_levels = _all_levels(quiz)
+    full_score = sum(_expected_max(level["draw"], quiz.points) for level in quiz.levels)
+    ranked = sorted((row.QuizBest.rank_key for row in rows if row.QuizBest is not None), reverse=True)
     rank_of = {}
     for position, key in enumerate(ranked, start=1):
         rank_of.setdefault(key, position)  # equal results share the better rank
     lines = []
-    for best, name in bests:
-        school, klass = placed(best.org_path)
-        line = [school, klass, name or "", "已参加", rank_of[best.rank_key], best.score, best.max_score,
-                "是" if best.passed else "否"]
-        if levels > 1:
-            line.append(f"{best.levels_passed}/{levels}")
+    for row in rows:
+        key, where = placed(row.org_id)
+        best, name = row.QuizBest, row.real_name or ""
+        if best is None:
+            line = [*where, name, "未参加", None, None, full_score, None] + [None] * (4 + bool(all_levels))
+            lines.append(((key, 1, 0, 0.0, name), line))
+            continue
+        line = [*where, name, "已参加", rank_of[best.rank_key], best.score, full_score,
+                "是" if _certified(best, quiz) else "否"]
+        if all_levels:
+            line.append(f"{best.levels_passed}/{all_levels}")
         line += [round(best.duration_ms / 1000, 1), best.attempts, beijing_cell(best.achieved_at)]
-        lines.append(((school, klass, 0, -best.rank_key, best.achieved_at.timestamp(), name or ""), line))
-    for row in absent_rows:
-        school, klass = placed(row.path)
-        line = [school, klass, row.real_name or "", "未参加", None, None, None, None]
-        line += [None] * (5 if levels > 1 else 4)
-        lines.append(((school, klass, 1, 0, 0.0, row.real_name or ""), line))
+        lines.append(((key, 0, -best.rank_key, best.achieved_at.timestamp(), name), line))
     lines.sort(key=lambda pair: pair[0])
 
     book = Workbook(write_only=True)
     summary = book.create_sheet("汇总")
-    summary.append([f"{quiz.title}（{org.name}）成绩汇总"])
+    summary.append(excel_row([f"{quiz.title}（{org.name}）成绩汇总"]))
     summary.append(["单位", "类型", "在册学生", "参加人数", "参与率", "平均分", "及格率", "平均分排名", "参与率排名"])
-    enrolled = _enrolled(reach)
+    bests = [row.QuizBest for row in rows if row.QuizBest is not None]
     took = len(bests)
-    summary.append([f"{org.name}（合计）", KIND_NAMES.get(org.kind, ""), enrolled, took,
-                    _cell(summary, _rate(took, enrolled), PERCENT),
-                    round(sum(row.QuizBest.score for row in bests) / took, 2) if took else None,
-                    _cell(summary, _rate(sum(1 for row in bests if row.QuizBest.passed), took), PERCENT)])
-    for child in sorted(_org_rankings(quiz.id, org.id, org.path, reach), key=lambda r: r["rank_by_score"]):
-        summary.append([child["name"], KIND_NAMES.get(child["kind"], ""), child["enrolled"], child["took"],
-                        _cell(summary, child["participation_rate"] if child["enrolled"] else None, PERCENT),
-                        child["average_score"], _cell(summary, child["pass_rate"], PERCENT),
-                        child["rank_by_score"], child["rank_by_participation"]])
+    summary.append(excel_row([
+        f"{org.name}（合计）", KIND_NAMES.get(org.kind, ""), len(rows), took,
+        _cell(summary, _rate(took, len(rows)), PERCENT),
+        round(sum(best.score for best in bests) / took, 2) if took else None,
+        _cell(summary, _rate(sum(1 for best in bests if _certified(best, quiz)), took), PERCENT)]))
+    for child in sorted(_org_rankings(quiz.id, org.id, org.path, reach, all_levels), key=lambda r: r["rank_by_score"]):
+        summary.append(excel_row([
+            child["name"], KIND_NAMES.get(child["kind"], ""), child["enrolled"], child["took"],
+            _cell(summary, child["participation_rate"] if child["enrolled"] else None, PERCENT),
+            child["average_score"], _cell(summary, child["pass_rate"], PERCENT),
+            child["rank_by_score"], child["rank_by_participation"]]))
 
     detail = book.create_sheet("成绩明细")
-    detail.append([f"{quiz.title}（{org.name}）成绩明细"])
-    header = ["序号", "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分", "是否及格"]
-    if levels > 1:
-        header.append("通过关数")
-    detail.append(header + ["用时（秒）", "作答次数", "最好成绩提交时间（北京时间）"])
+    detail.append(excel_row([f"{quiz.title}（{org.name}）成绩明细"]))
+    header = ["序号", *(["区县"] if by_district else []), "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分",
+              "是否及格", *(["通过关数"] if all_levels else []), "用时（秒）", "作答次数",
+              "最好成绩提交时间（北京时间）"]
+    detail.append(header)
     for number, (_key, line) in enumerate(lines, start=1):
-        detail.append([number, *line])
+        detail.append(excel_row([number, *line]))
     out = io.BytesIO()
     book.save(out)
     name = f"{file_name_part(quiz.title)}-{file_name_part(org.name)}-成绩.xlsx"

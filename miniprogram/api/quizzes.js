@@ -12,7 +12,7 @@ module.exports = {
   submitAttempt: (attemptId, answers) => post(`/attempts/${attemptId}/submit`, answers ? { answers } : {}, { retries: 2 }),
   getLeaderboard: (quizId, query = {}) => get(`/quizzes/${quizId}/leaderboard`, { query: Object.assign({ page: 1, page_size: 50 }, query) }),
   // staff only; for a class also not_taken: [{id, real_name}] (who has no scored attempt yet)
-  getStats: (quizId, orgId) => get(`/quizzes/${quizId}/stats`, { query: { org_id: orgId } }),
+  getStats: (quizId, orgId, options = {}) => get(`/quizzes/${quizId}/stats`, Object.assign({ query: { org_id: orgId } }, options)),
   // staff only: the org's results as .xlsx (summary per child org, every student's best or 未参加) → temp path
-  downloadResults: (quizId, orgId) => download(`/quizzes/${quizId}/results.xlsx`, { query: { org_id: orgId } }),
+  downloadResults: (quizId, orgId, options = {}) => download(`/quizzes/${quizId}/results.xlsx`, Object.assign({ query: { org_id: orgId } }, options)),
 };

@@ -72,11 +72,12 @@ test("a school's view counts the quiz takers without names", async () => {
   campaignsServer(server);
   server.on('GET', '/pledges/{id}/stats', () => ok({ org_id: 2, signed: 70, enrolled: 80, children: [{ org_id: 9, name: '三年级二班', signed: 38, enrolled: 40 }] }));
   // enrolled comes from the quiz's own statistics (its campaign may reach other students than the pledge's)
-  server.on('GET', '/quizzes/{id}/stats', () => ok({ quiz_id: 9, org_id: 2, attempts: 60, students: 55, enrolled: 90, questions: [], categories: [] }));
+  server.on('GET', '/quizzes/{id}/stats', () => ok({ quiz_id: 9, org_id: 2, attempts: 60, students: 55, enrolled: 90, not_taken_count: 36, questions: [], categories: [] }));
   const page = mount('pages/class-view/index');
   await page.instance.onLoad({ org_id: '2', name: encodeURIComponent('第一小学') });
   await settle();
-  expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 55, enrolled: 90, notTaken: 35, isClass: false, missing: [] }));
+  // not_taken_count, not enrolled − took: a student who took it elsewhere and moved here has taken it
+  expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 55, enrolled: 90, notTaken: 36, isClass: false, missing: [] }));
   expect(page.querySelectorAll('.not-taken')).toHaveLength(0);
 });
 
@@ -100,9 +101,30 @@ test('staff export the lists as Excel from the class view; a refusal shows the s
   expect(call.header.Authorization).toBe('Bearer A1');
   expect(wx.openDocument).toHaveBeenCalledWith(expect.objectContaining({ filePath: 'wxfile://tmp/download.png', fileType: 'xlsx', showMenu: true }));
 
+  wx.showToast.mockClear();
+  wx.hideLoading.mockClear();
   buttons[0].dispatchEvent('tap');
   await settle();
   expect(server.callsTo('GET', '/pledges/5/signatures.xlsx')).toHaveLength(1);
   expect(wx.openDocument).toHaveBeenCalledTimes(1);
-  expect(wx.showToast).toHaveBeenLastCalledWith(expect.objectContaining({ title: '名单共 120000 行，超过单次导出上限 100000 行，请选择下级单位分别导出' }));
+  // One toast with the server's message, shown after the loading mask is gone (hiding it closes toasts).
+  expect(wx.showToast).toHaveBeenCalledTimes(1);
+  expect(wx.showToast).toHaveBeenCalledWith(expect.objectContaining({ title: '名单共 120000 行，超过单次导出上限 100000 行，请选择下级单位分别导出' }));
+  expect(wx.hideLoading.mock.invocationCallOrder[0]).toBeLessThan(wx.showToast.mock.invocationCallOrder[0]);
+});
+
+test("the class view leaves out a campaign that does not reach the org instead of failing", async () => {
+  const server = setup();
+  campaignsServer(server);
+  server.on('GET', '/pledges/{id}/stats', ({ params }) => (params[0] === '5'
+    ? ok({ org_id: 9, signed: 1, enrolled: 2, unsigned: [{ id: 3, real_name: '李四', status: null }] })
+    : fail(422, 'org_outside_campaign', '该组织不在此活动范围内', { org_id: ['该组织不在此活动范围内'] })));
+  server.on('GET', '/quizzes/{id}/stats', () => fail(422, 'org_outside_campaign', '该组织不在此活动范围内', { org_id: ['该组织不在此活动范围内'] }));
+  const page = mount('pages/class-view/index');
+  await page.instance.onLoad({ org_id: '9', name: encodeURIComponent('三年级二班') });
+  await settle();
+  expect(page.data.status).toBe('ok');
+  expect(page.data.pledges.map((p) => p.id)).toEqual([5]);
+  expect(page.data.quizzes).toEqual([]);
+  expect(wx.showToast).not.toHaveBeenCalled();
 });

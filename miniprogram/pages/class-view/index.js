@@ -2,6 +2,19 @@
 const campaigns = require('../../api/campaigns');
 const pledges = require('../../api/pledges');
 const quizzes = require('../../api/quizzes');
+const { showError } = require('../../api/request');
+
+// A campaign that does not reach this org (e.g. another school's, seen by a teacher who is also a
+// parent there) has nothing to show here: its statistics answer org_outside_campaign and are left out.
+async function reaching(statsPromise) {
+  try {
+    return await statsPromise;
+  } catch (error) {
+    if (error && error.code === 'org_outside_campaign') return null;
+    showError(error);
+    throw error;
+  }
+}
 
 Page({
   data: { status: 'loading', message: '', name: '', pledges: [], quizzes: [] },
@@ -24,23 +37,26 @@ Page({
       const pledgeList = [].concat(...lists.map((l) => l[0].items || []));
       const quizList = [].concat(...lists.map((l) => l[1].items || []));
       const pledgeRows = await Promise.all(pledgeList.map(async (p) => {
-        const stats = await pledges.getStats(p.id, this.orgId);
+        const stats = await reaching(pledges.getStats(p.id, this.orgId, { silent: true }));
+        if (!stats) return null;
         const unsigned = (stats.unsigned || []).map((s) => Object.assign({}, s, { note: s.status === 'awaiting_guardian' ? '待家长签署' : '未签署' }));
         return { id: p.id, title: p.title, signed: stats.signed, enrolled: stats.enrolled, unsigned, children: stats.children || [] };
       }));
       const quizRows = await Promise.all(quizList.map(async (q) => {
-        const stats = await quizzes.getStats(q.id, this.orgId);
-        // a class answers the names (not_taken); a school or region the counts of takers and enrolled
+        const stats = await reaching(quizzes.getStats(q.id, this.orgId, { silent: true }));
+        if (!stats) return null;
+        // a class answers the names (not_taken); a school or region how many of its students have not taken it
         const isClass = Array.isArray(stats.not_taken);
         const took = stats.students || 0;
         const enrolled = typeof stats.enrolled === 'number' ? stats.enrolled : null;
-        let notTaken = null;
+        let notTaken = typeof stats.not_taken_count === 'number' ? stats.not_taken_count : null;
         if (isClass) notTaken = stats.not_taken.length;
-        else if (enrolled !== null) notTaken = Math.max(0, enrolled - took);
         return { id: q.id, title: q.title, took, enrolled, notTaken, isClass, missing: stats.not_taken || [] };
       }));
-      const empty = !pledgeRows.length && !quizRows.length;
-      this.setData({ pledges: pledgeRows, quizzes: quizRows, status: empty ? 'empty' : 'ok', message: empty ? '当前没有进行中的承诺或竞赛' : '' });
+      const shownPledges = pledgeRows.filter(Boolean);
+      const shownQuizzes = quizRows.filter(Boolean);
+      const empty = !shownPledges.length && !shownQuizzes.length;
+      this.setData({ pledges: shownPledges, quizzes: shownQuizzes, status: empty ? 'empty' : 'ok', message: empty ? '当前没有进行中的承诺或竞赛' : '' });
     } catch (e) {
       this.setData({ status: 'error', message: e.message });
     }
@@ -57,12 +73,14 @@ Page({
     this.exporting = true;
     wx.showLoading({ title: '正在导出', mask: true });
     try {
-      const filePath = kind === 'quiz' ? await quizzes.downloadResults(id, this.orgId) : await pledges.downloadSignatures(id, this.orgId);
+      const quiet = { silent: true }; // the toast comes after hideLoading, which would close it
+      const filePath = kind === 'quiz' ? await quizzes.downloadResults(id, this.orgId, quiet) : await pledges.downloadSignatures(id, this.orgId, quiet);
       wx.hideLoading();
       await wx.openDocument({ filePath, fileType: 'xlsx', showMenu: true });
     } catch (error) {
       wx.hideLoading();
-      if (!(error instanceof Error) || error.name !== 'ApiError') wx.showToast({ title: '无法打开文件，请稍后重试', icon: 'none' });
+      const message = error && error.name === 'ApiError' ? error.message : '无法打开文件，请稍后重试';
+      wx.showToast({ title: message, icon: 'none', duration: 2500 });
     } finally {
       this.exporting = false;
     }
