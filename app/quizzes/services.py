@@ -1581,9 +1581,11 @@ def _org_rankings(quiz_id: int, parent_id: int, parent_path: str, reach: str, al
     took: Counter = Counter()
     total: Counter = Counter()
     passed: Counter = Counter()
+    # One student membership per (user, org) and one best row per (quiz, user): plain counts per
+    # org are distinct already (COUNT(DISTINCT …) sorted a million rows to disk: 1.7 s against 0.7).
     for path, students, takers, score, passes in db.session.execute(
-        select(Org.path, func.count(func.distinct(Membership.user_id)), func.count(func.distinct(QuizBest.id)),
-               func.sum(QuizBest.score), func.count(func.distinct(QuizBest.id)).filter(_passed_all(all_levels)))
+        select(Org.path, func.count(), func.count(QuizBest.id), func.sum(QuizBest.score),
+               func.count(QuizBest.id).filter(_passed_all(all_levels)))
         .select_from(Membership).join(Org, Org.id == Membership.org_id)
         .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == Membership.user_id))
         .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True))
