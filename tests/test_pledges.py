@@ -609,7 +609,8 @@ def test_excel_export_for_staff_in_scope(app, api, world, city_pledge):
         from app.orgs.services import add_org
 
         other = add_org("另一区", "region", db.session.get(Org, world.city.id))
-        other_class = add_org("一年级一班", "class", add_org("第一小学", "school", other))
+        town = add_org("城关镇", "region", other)  # regions may go down to towns
+        other_class = add_org("一年级一班", "class", add_org("第一小学", "school", town))
         db.session.commit()
         other_class_id = other_class.id
     (namesake,) = add_students(app, other_class_id, ["甲同学"])
@@ -617,12 +618,12 @@ def test_excel_export_for_staff_in_scope(app, api, world, city_pledge):
     add_students(app, other_class_id, ["乙同学"])
     everyone = load_workbook(io.BytesIO(api.as_(world.city_admin).get(f"/pledges/{pid}/signatures.xlsx").get_data()))
     signatures = list(everyone["签名名单"].iter_rows(values_only=True))
-    assert signatures[1][:6] == ("序号", "姓名", "区县", "学校", "班级", "状态")
-    assert [r[1:5] for r in signatures[2:]] == [("甲同学", "另一区", "第一小学", "一年级一班"),
+    assert signatures[1][:6] == ("序号", "姓名", "所属地区", "学校", "班级", "状态")
+    assert [r[1:5] for r in signatures[2:]] == [("甲同学", "另一区 / 城关镇", "第一小学", "一年级一班"),
                                                ("张小三", "测试区", "第一小学", "一年级一班"),
                                                ("刘小四", "测试区", "第二小学", "二年级一班")]
     assert [r[1:] for r in list(everyone["未完成名单"].iter_rows(values_only=True))[2:]] == [
-        ("乙同学", "另一区", "第一小学", "一年级一班", "未签署"),
+        ("乙同学", "另一区 / 城关镇", "第一小学", "一年级一班", "未签署"),
         ("欧阳小娜", "测试区", "第一小学", "一年级一班", "未签署"),
         ("刘小四", "测试区", "第二小学", "二年级一班", "签名已撤销")]
     # A list longer than one export may hold (3 signatures + 3 not done) is refused with the way

@@ -715,13 +715,14 @@ def test_class_stats_list_who_has_not_taken_the_quiz(api, app, world, setup):
         assert response.status_code == 200, response.get_json()
         body = response.get_json()
         assert body["students"] == 2 and body["org_id"] == world.class_a1.id  # 孙八 counts in B1
-        assert (body["enrolled"], body["not_taken_count"]) == (5, 2)  # 孙八 is enrolled here now
+        # 孙八 is enrolled here now and took it (in B1): counted in took, not in students
+        assert (body["enrolled"], body["took"], body["not_taken_count"]) == (5, 3, 2)
         assert sorted((s["id"], s["real_name"]) for s in body["not_taken"]) == sorted(
             [(open_only.id, "钱七"), (missing.id, "赵六")])
     # The school's statistics carry no name list.
     school = api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_a.id})
     assert school.status_code == 200 and "not_taken" not in school.get_json()
-    assert [school.get_json()[key] for key in ("students", "enrolled", "not_taken_count")] == [2, 6, 3]
+    assert [school.get_json()[key] for key in ("students", "enrolled", "took", "not_taken_count")] == [2, 6, 3, 3]
     # No query per student: three more absent students cost no more statements.
     before = statements(world.t_a1)
     for name in ("周一", "吴二", "郑三"):
@@ -777,7 +778,8 @@ def test_results_export_lists_every_student_with_summary_per_org(api, app, world
     assert summary[2][:7] == ["测试市（合计）", "地区", 7, 4, pytest.approx(0.5714), 11.25, 0.75]
     assert [row[:4] for row in summary[3:]] == [["测试区", "地区", 7, 4]]
     detail = sheets["成绩明细"]
-    assert detail[1][:10] == ["序号", "区县", "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分", "是否及格"]
+    assert detail[1][:10] == ["序号", "所属地区", "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分",
+                              "是否及格"]
     where_a1, where_a2 = ["测试区", "第一小学", "一年级一班"], ["测试区", "第一小学", "一年级二班"]
     assert [row[1:11] for row in detail[2:]] == [
         [*where_a1, "阿强", "已参加", 1, 15, 15, "是", 40],
@@ -820,14 +822,22 @@ def test_results_export_lists_every_student_with_summary_per_org(api, app, world
     assert api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/results.xlsx").status_code == 200
 
 
-def test_results_export_keeps_text_pasted_from_word(api, app, world, setup):
-    """A title pasted from Word carries its manual line break (\x0b), which Excel cannot store:
-    the export turns it into a line break instead of failing."""
+@pytest.mark.parametrize(("title", "shown"), [
+    ("网络安全\x0b知识竞赛", "网络安全\n知识竞赛"),  # Word's manual line break: Excel cannot store it
+    ('=HYPERLINK("http://example.com","点我")', '=HYPERLINK("http://example.com","点我")'),  # text, not a formula
+])
+def test_results_export_writes_typed_text_as_text(api, app, world, setup, title, shown):
+    """Text anyone may type reaches Excel as the same text: a control character pasted from Word
+    does not fail the export, and a leading "=" is not turned into a formula Excel would run."""
+    from openpyxl import load_workbook
+
     quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 3, "type": "single"}],
-                     title="网络安全\x0b知识竞赛")
+                     title=title)
     take(api, world.s_a1, quiz["id"], 3)
-    sheets = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx"))
-    assert sheets["汇总"][0][0] == "网络安全\n知识竞赛（测试市）成绩汇总"
+    response = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx")
+    assert response.status_code == 200, response.get_data()[:300]
+    cell = load_workbook(io.BytesIO(response.get_data()))["汇总"]["A1"]
+    assert (cell.value, cell.data_type) == (f"{shown}（测试市）成绩汇总", "s")
 
 
 def test_a_school_campaign_counts_only_that_school_higher_up(api, app, world, setup):
@@ -850,7 +860,7 @@ def test_a_school_campaign_counts_only_that_school_higher_up(api, app, world, se
     sheets = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx",
                                                    query_string={"org_id": world.city.id}))
     assert sheets["汇总"][2][:4] == ["测试市（合计）", "地区", 1, 1]
-    assert [row[4] for row in sheets["成绩明细"][2:]] == ["张小三"]  # 区县, 学校, 班级, 姓名
+    assert [row[4] for row in sheets["成绩明细"][2:]] == ["张小三"]  # 所属地区, 学校, 班级, 姓名
     for path in ("results.xlsx", "stats", "flags", "leaderboard"):
         assert_error(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/{path}",
                                                    query_string={"org_id": world.class_b1.id}),

@@ -38,11 +38,23 @@ def check_export_size(rows: int) -> None:
         raise ValidationFailed({"org_id": [message]}, message, code="export_too_large")
 
 
-def excel_row(values) -> list:
-    """Cell values Excel can store: text pasted from Word may hold control characters (a manual
-    line break is \\x0b) that openpyxl refuses, which would fail the whole export. A vertical tab
-    becomes a line break; other control characters (but tab, newline, return) are dropped."""
+def excel_row(sheet, values) -> list:
+    """Cell values for `sheet.append` that Excel stores as they are shown here:
+    - text pasted from Word may hold control characters (a manual line break is \x0b) that
+      openpyxl refuses, which would fail the whole export: a vertical tab becomes a line break,
+      other control characters (but tab, newline, return) are dropped;
+    - text beginning with "=" (a name or title anyone may type) is written as text: openpyxl would
+      write it as a formula, which Excel then runs on the staff member's machine."""
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    return [ILLEGAL_CHARACTERS_RE.sub("", value.replace("\x0b", "\n")) if isinstance(value, str) else value
-            for value in values]
+    row = []
+    for value in values:
+        if isinstance(value, str):
+            value = ILLEGAL_CHARACTERS_RE.sub("", value.replace("\x0b", "\n"))
+            if value.startswith("="):
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
+                value = cell
+        row.append(value)
+    return row

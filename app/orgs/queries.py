@@ -1,4 +1,5 @@
-"""SQL pieces about orgs that hot batch statements (signing, quiz start) build on."""
+"""SQL pieces about orgs that hot batch statements (signing, quiz start) build on, and where a
+class lies below an org for the lists staff export."""
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -6,6 +7,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import aliased
 
+from app.extensions import db
 from app.orgs.models import Membership, Org
 
 
@@ -61,3 +63,31 @@ def student_class(dialect: str, user_id, inside_path=None) -> StudentClass:
     return StudentClass(klass.c.id, klass.c.parent_id, region, klass.c.path,
                         [(Membership, Membership.id == first.scalar_subquery()),
                          (klass, klass.c.id == Membership.org_id)])
+
+
+class Place(NamedTuple):
+    """Where a class lies below an exported org, as a list of students reads it."""
+
+    regions: str  # the regions between the exported org and the school ("甲县 / 城关镇"), or ""
+    school: str
+    klass: str
+    key: tuple  # names then ids at every level: same-named schools never interleave
+
+
+def places_below(scope: Org, class_paths) -> dict[str, Place]:
+    """Each class path's Place below `scope`, from one query. A region level below the scope
+    is named (two counties may each have a 城关镇 / 中心小学 / 一年级一班); the scope itself not."""
+    paths = {path for path in class_paths if path}
+    ids = {int(part) for path in paths for part in path.strip("/").split("/") if part}
+    orgs = {org.id: org for org in db.session.scalars(select(Org).where(Org.id.in_(ids)))} if ids else {}
+    places = {}
+    for path in paths:
+        chain = [orgs[int(part)] for part in path.strip("/").split("/") if part and int(part) in orgs]
+        regions = [org for org in chain if org.kind == "region" and org.depth > scope.depth]
+        school = next((org for org in chain if org.kind == "school"), None)
+        klass = next((org for org in reversed(chain) if org.kind == "class"), None)
+        key = tuple((org.name, org.id) for org in regions) + tuple(
+            (org.name, org.id) if org else ("", 0) for org in (school, klass))
+        places[path] = Place(" / ".join(org.name for org in regions), school.name if school else "",
+                             klass.name if klass else "", key)
+    return places

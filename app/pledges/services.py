@@ -46,7 +46,7 @@ from app.orgs.permissions import (
     org_with_authority,
     staff_paths,
 )
-from app.orgs.queries import student_class
+from app.orgs.queries import Place, places_below, student_class
 from app.orgs.services import INVITE_ALPHABET, random_code
 from app.pledges.models import Pledge, Signature
 
@@ -707,56 +707,51 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
     ).subquery()
     check_export_size(db.session.scalar(select(func.count()).select_from(Signature).where(*in_scope))
                       + db.session.scalar(select(func.count()).select_from(missing)))
-    # Above a school, the district too: a city has several 第一小学. Sorted by names, then ids, so
-    # same-named schools never interleave.
-    by_district = org.kind == "region"
-    klass, school, district, guardian = aliased(Org), aliased(Org), aliased(Org), aliased(User)
-    rows = db.session.execute(
-        select(Signature, User.real_name, district.name, school.name, klass.name, guardian.real_name)
+    guardian = aliased(User)
+    signatures = db.session.execute(
+        select(Signature, User.real_name, guardian.real_name)
         .join(User, User.id == Signature.user_id)
-        .outerjoin(klass, klass.id == Signature.class_id)
-        .outerjoin(school, school.id == Signature.school_id)
-        .outerjoin(district, district.id == school.parent_id)
         .outerjoin(guardian, guardian.id == Signature.guardian_id)
         .where(*in_scope)
-        .order_by(district.name, district.id, school.name, school.id, klass.name, klass.id, User.real_name,
-                  Signature.id)
-    )
-    place_header = (["区县"] if by_district else []) + ["学校", "班级"]
+    ).all()
+    unsigned = db.session.execute(
+        select(User.real_name, User.id, Org.path, missing.c.status, missing.c.revoked)
+        .select_from(missing).join(User, User.id == missing.c.user_id).join(Org, Org.id == missing.c.org_id)
+    ).all()
+    # Where each class lies: above a school with the regions between (a city has several 第一小学),
+    # sorted by names then ids so same-named schools never interleave.
+    places = places_below(org, [row.Signature.class_path for row in signatures] + [row.path for row in unsigned])
+    nowhere = Place("", "", "", ())
+    with_regions = any(place.regions for place in places.values())
 
-    def place(district_name, school_name, class_name) -> list[str]:
-        return ([district_name or ""] if by_district else []) + [school_name or "", class_name or ""]
+    def place(path: str | None) -> list[str]:
+        found = places.get(path, nowhere)
+        return ([found.regions] if with_regions else []) + [found.school, found.klass]
 
+    place_header = (["所属地区"] if with_regions else []) + ["学校", "班级"]
     book = Workbook(write_only=True)
     sheet = book.create_sheet("签名名单")
-    sheet.append(excel_row([f"{pledge.title}（{org.name}）"]))
+    sheet.append(excel_row(sheet, [f"{pledge.title}（{org.name}）"]))
     header = ["序号", "姓名", *place_header, "状态", "签署时间（北京时间）"]
     if pledge.mode == "family":
         header += ["家长", "家长签署时间（北京时间）"]
     sheet.append(header + ["证书编号", "是否撤销"])
-    for number, (signature, name, district_name, school_name, class_name, guardian_name) in enumerate(rows, start=1):
-        line = [number, name or "", *place(district_name, school_name, class_name),
-                STATUS_NAMES.get(signature.status, ""), beijing_cell(signature.signed_at)]
+    signatures.sort(key=lambda row: (places.get(row.Signature.class_path, nowhere).key, row[1] or "", row.Signature.id))
+    for number, (signature, name, guardian_name) in enumerate(signatures, start=1):
+        line = [number, name or "", *place(signature.class_path), STATUS_NAMES.get(signature.status, ""),
+                beijing_cell(signature.signed_at)]
         if pledge.mode == "family":
             guardian_shown = guardian_name or ("已签署" if signature.guardian_id else "")
             line += [guardian_shown, beijing_cell(signature.guardian_signed_at)]
         line += [signature.serial, "已撤销" if signature.revoked else ""]
-        sheet.append(excel_row(line))
-    klass, school, district = aliased(Org), aliased(Org), aliased(Org)
-    unsigned = db.session.execute(
-        select(User.real_name, district.name, school.name, klass.name, missing.c.status, missing.c.revoked)
-        .select_from(missing).join(User, User.id == missing.c.user_id)
-        .join(klass, klass.id == missing.c.org_id).outerjoin(school, school.id == klass.parent_id)
-        .outerjoin(district, district.id == school.parent_id)
-        .order_by(district.name, district.id, school.name, school.id, klass.name, klass.id, User.real_name,
-                  User.id)
-    )
+        sheet.append(excel_row(sheet, line))
     sheet = book.create_sheet("未完成名单")
-    sheet.append(excel_row([f"{pledge.title}（{org.name}）尚未完成签署的学生"]))
+    sheet.append(excel_row(sheet, [f"{pledge.title}（{org.name}）尚未完成签署的学生"]))
     sheet.append(["序号", "姓名", *place_header, "状态"])
-    for number, (name, district_name, school_name, class_name, status, revoked) in enumerate(unsigned, start=1):
+    unsigned.sort(key=lambda row: (places.get(row.path, nowhere).key, row.real_name or "", row.id))
+    for number, (name, _user_id, path, status, revoked) in enumerate(unsigned, start=1):
         shown = "签名已撤销" if revoked else STATUS_NAMES.get(status, "未签署")
-        sheet.append(excel_row([number, name or "", *place(district_name, school_name, class_name), shown]))
+        sheet.append(excel_row(sheet, [number, name or "", *place(path), shown]))
     out = io.BytesIO()
     book.save(out)
     name = f"{file_name_part(pledge.title)}-{file_name_part(org.name)}-签名名单.xlsx"

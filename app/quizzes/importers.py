@@ -603,11 +603,11 @@ def build_workbook(title: str, questions: list[dict], note: str | None = None) -
     sheet = workbook.active
     sheet.title = "题库"
     width = len(EXPORT_HEADERS)
-    sheet.append(excel_row([title]))
+    sheet.append(excel_row(sheet, [title]))
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
     sheet["A1"].font = Font(size=14, bold=True)
     sheet["A1"].alignment = Alignment(horizontal="center")
-    sheet.append(excel_row([note or ""]))
+    sheet.append(excel_row(sheet, [note or ""]))
     sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=width)
     sheet["A2"].alignment = Alignment(wrap_text=True)
     sheet.append(EXPORT_HEADERS)
@@ -617,7 +617,7 @@ def build_workbook(title: str, questions: list[dict], note: str | None = None) -
     for number, question in enumerate(questions, start=1):
         options = list(question["options"]) if question["type"] != "true_false" else []
         options += [""] * (MAX_OPTIONS - len(options))
-        sheet.append(excel_row([
+        sheet.append(excel_row(sheet, [
             number, TYPE_NAMES[question["type"]], question["stem"], *options, answer_display(question),
             question.get("explanation") or "", question.get("category") or "",
             DIFFICULTY_NAMES.get(question.get("difficulty") or 2, "中"), question.get("legal_basis") or ""]))

@@ -395,6 +395,8 @@ class StatsSchema(BaseSchema):
     students = fields.Integer()
     enrolled = fields.Integer(metadata={
         "description": "students enrolled now in the part of the org the campaign reaches"})
+    took = fields.Integer(metadata={
+        "description": "how many of them have a scored attempt, taken anywhere (`students`: who took it here)"})
     not_taken_count = fields.Integer(metadata={
         "description": "how many of them have no scored attempt (taken anywhere); a class also lists them"})
     average_score = fields.Float(allow_none=True)

@@ -77,7 +77,7 @@ from app.extensions import db
 from app.family.models import FamilyLink
 from app.orgs.models import STAFF_ROLES, Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
-from app.orgs.queries import student_class
+from app.orgs.queries import places_below, student_class
 from app.quizzes import importers
 from app.quizzes.models import Attempt, Question, QuestionBank, QuestionVersion, Quiz, QuizBest
 
@@ -1760,7 +1760,7 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     answer = {
         "quiz_id": quiz.id, "org_id": org.id, "attempts": len(attempts),
         "students": len({a.user_id for a in attempts}),
-        "enrolled": enrolled, "not_taken_count": enrolled - enrolled_took,
+        "enrolled": enrolled, "took": enrolled_took, "not_taken_count": enrolled - enrolled_took,
         "average_score": round(sum(scores) / len(scores), 2) if scores else None,
         "pass_rate": _rate(sum(1 for a in attempts if a.passed), len(attempts)),
         "questions": questions,
@@ -1905,21 +1905,14 @@ def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes,
         select(students.c.user_id, students.c.org_id, User.real_name, QuizBest)
         .join(User, User.id == students.c.user_id)
         .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz.id, QuizBest.user_id == students.c.user_id))).all()
-    classes = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_({row.org_id for row in rows})))}
-    orgs = {o.id: o for o in db.session.scalars(select(Org).where(
-        Org.id.in_(_ancestor_ids([o.path for o in classes.values()]))))}
-    by_district = org.kind == "region"  # two 第一小学 of a city differ by their district
+    class_paths = dict(db.session.execute(
+        select(Org.id, Org.path).where(Org.id.in_({row.org_id for row in rows}))).all())
+    places = places_below(org, class_paths.values())
+    with_regions = any(place.regions for place in places.values())  # a city: its counties (and towns)
 
     def placed(class_id: int) -> tuple[tuple, list[str]]:
-        """A sort key (names, then ids: same-named schools stay apart) and the place's names."""
-        found = [orgs[i] for i in _ancestor_ids([classes[class_id].path]) if i in orgs]
-        school = next((o for o in found if o.kind == "school"), None)
-        district = orgs.get(school.parent_id) if school is not None else None
-        klass = classes[class_id]
-        places = [(district.name, district.id) if by_district and district else ("", 0),
-                  (school.name, school.id) if school else ("", 0), (klass.name, klass.id)]
-        names = [name for name, _id in places]
-        return tuple(places), (names if by_district else names[1:])
+        place = places[class_paths[class_id]]
+        return place.key, ([place.regions] if with_regions else []) + [place.school, place.klass]
 
     all_levels = _all_levels(quiz)
     full_score = sum(_expected_max(level["draw"], quiz.points) for level in quiz.levels)
@@ -1945,30 +1938,30 @@ def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes,
 
     book = Workbook(write_only=True)
     summary = book.create_sheet("汇总")
-    summary.append(excel_row([f"{quiz.title}（{org.name}）成绩汇总"]))
+    summary.append(excel_row(summary, [f"{quiz.title}（{org.name}）成绩汇总"]))
     summary.append(["单位", "类型", "在册学生", "参加人数", "参与率", "平均分", "及格率", "平均分排名", "参与率排名"])
     bests = [row.QuizBest for row in rows if row.QuizBest is not None]
     took = len(bests)
-    summary.append(excel_row([
+    summary.append(excel_row(summary, [
         f"{org.name}（合计）", KIND_NAMES.get(org.kind, ""), len(rows), took,
         _cell(summary, _rate(took, len(rows)), PERCENT),
         round(sum(best.score for best in bests) / took, 2) if took else None,
         _cell(summary, _rate(sum(1 for best in bests if _certified(best, quiz)), took), PERCENT)]))
     for child in sorted(_org_rankings(quiz.id, org.id, org.path, reach, all_levels), key=lambda r: r["rank_by_score"]):
-        summary.append(excel_row([
+        summary.append(excel_row(summary, [
             child["name"], KIND_NAMES.get(child["kind"], ""), child["enrolled"], child["took"],
             _cell(summary, child["participation_rate"] if child["enrolled"] else None, PERCENT),
             child["average_score"], _cell(summary, child["pass_rate"], PERCENT),
             child["rank_by_score"], child["rank_by_participation"]]))
 
     detail = book.create_sheet("成绩明细")
-    detail.append(excel_row([f"{quiz.title}（{org.name}）成绩明细"]))
-    header = ["序号", *(["区县"] if by_district else []), "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分",
-              "是否及格", *(["通过关数"] if all_levels else []), "用时（秒）", "作答次数",
+    detail.append(excel_row(detail, [f"{quiz.title}（{org.name}）成绩明细"]))
+    header = ["序号", *(["所属地区"] if with_regions else []), "学校", "班级", "姓名", "状态", "名次", "最好成绩",
+              "满分", "是否及格", *(["通过关数"] if all_levels else []), "用时（秒）", "作答次数",
               "最好成绩提交时间（北京时间）"]
     detail.append(header)
     for number, (_key, line) in enumerate(lines, start=1):
-        detail.append(excel_row([number, *line]))
+        detail.append(excel_row(detail, [number, *line]))
     out = io.BytesIO()
     book.save(out)
     name = f"{file_name_part(quiz.title)}-{file_name_part(org.name)}-成绩.xlsx"

@@ -47,7 +47,8 @@ Page({
         if (!stats) return null;
         // a class answers the names (not_taken); a school or region how many of its students have not taken it
         const isClass = Array.isArray(stats.not_taken);
-        const took = stats.students || 0;
+        // took and not_taken_count count the same students (enrolled here now); students counts who took it here
+        const took = typeof stats.took === 'number' ? stats.took : stats.students || 0;
         const enrolled = typeof stats.enrolled === 'number' ? stats.enrolled : null;
         let notTaken = typeof stats.not_taken_count === 'number' ? stats.not_taken_count : null;
         if (isClass) notTaken = stats.not_taken.length;
