@@ -135,25 +135,6 @@ def test_signing_twice_answers_the_same_signature(app, api, world, city_pledge):
     assert row.class_path == world.class_a1.path
 
 
-def test_a_student_with_two_class_memberships_is_recorded_in_the_first(app, api, world):
-    """Two invites accepted at the same moment can leave a student in two classes until one
-    move wins. The signature records the class the student joined first, as `_snapshot` does,
-    also when only the later class lies inside the pledge's campaign (the one-statement signing
-    must not pick that one; it leaves the case to the full rules)."""
-    with app.app_context():  # s_a1: first in class B1 (school B), then also in class A1 (school A)
-        db.session.execute(Membership.__table__.delete().where(Membership.user_id == world.s_a1.id))
-        db.session.add(Membership(user_id=world.s_a1.id, org_id=world.class_b1.id, role="student"))
-        db.session.flush()
-        db.session.add(Membership(user_id=world.s_a1.id, org_id=world.class_a1.id, role="student"))
-        db.session.commit()
-    campaign = make_campaign(api, world.sa_a, world.school_a.id)
-    pledge = make_pledge(api, world.sa_a, campaign)
-    signed(api, world.s_a1, pledge["id"])
-    (row,) = signature_rows(app, pledge["id"])
-    assert (row.class_id, row.school_id, row.class_path) == (world.class_b1.id, world.school_b.id,
-                                                             world.class_b1.path)
-
-
 def test_forty_simultaneous_taps_make_one_signature(app, api, world, city_pledge):
     """The same student taps "sign" 40 times at once: one 201, 39 × 200, one row, one serial."""
     results = all_at_once(app, [(world.s_a1.token, f"/pledges/{city_pledge['id']}/signatures", {})] * 40)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.common.db_types import UTCDateTime
@@ -46,7 +46,13 @@ class Membership(db.Model):
     """A role held by a user in one org; staff roles reach the org's whole subtree."""
 
     __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("user_id", "org_id", "role"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "org_id", "role"),
+        # A student is in one class: two class invites accepted at the same moment cannot leave two
+        # (every count per class would count them twice).
+        Index("uq_memberships_one_class", "user_id", unique=True,
+              postgresql_where=text("role = 'student'"), sqlite_where=text("role = 'student'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

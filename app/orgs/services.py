@@ -165,14 +165,24 @@ def accept_invite(actor: User, code: str, real_name: str) -> tuple[dict, bool]:
     """Join the org with the invite's role. Returns (membership, created).
 
     Accepting again is harmless (no use is spent). A student belongs to one class: joining
-    another class moves them; their past signatures keep the class they signed in.
+    another class moves them; their past signatures keep the class they signed in. The database
+    holds one class per student (`uq_memberships_one_class`): when two class invites are
+    accepted at the same moment, the one that finds the other already committed moves again.
     """
+    try:
+        return _accept_invite(actor, code, real_name)
+    except _JoinedElsewhereMeanwhile:
+        return _accept_invite(actor, code, real_name)
+
+
+class _JoinedElsewhereMeanwhile(Exception):
+    """This student joined another class while this accept was being written."""
+
+
+def _accept_invite(actor: User, code: str, real_name: str) -> tuple[dict, bool]:
     invite = _invite_by_code(code)
     name = clean_real_name(real_name)
-    existing = db.session.scalar(
-        select(Membership).where(Membership.user_id == actor.id, Membership.org_id == invite.org_id,
-                                 Membership.role == invite.role)
-    )
+    existing = _membership_in(actor, invite)
     if existing is not None:
         return _membership_answer(existing, None), False
     _check_invite_usable(invite)
@@ -194,9 +204,13 @@ def accept_invite(actor: User, code: str, real_name: str) -> tuple[dict, bool]:
         previous = db.session.scalars(
             select(Membership).where(Membership.user_id == actor.id, Membership.role == "student")
         ).all()
+        if any(old.org_id == invite.org_id for old in previous):  # this class, joined by an accept meanwhile
+            db.session.rollback()  # and the use spent here with it
+            return _membership_answer(_membership_in(actor, invite), None), False
         for old in previous:
             moved_from = old.org_id
             db.session.delete(old)
+        db.session.flush()  # the old class goes first: one class per student (a flush inserts before it deletes)
     membership = Membership(user_id=actor.id, org_id=invite.org_id, role=invite.role)
     db.session.add(membership)
     actor.real_name = name
@@ -204,15 +218,19 @@ def accept_invite(actor: User, code: str, real_name: str) -> tuple[dict, bool]:
         db.session.commit()
     except IntegrityError:  # the same person accepting twice at once: the other one won
         db.session.rollback()
-        membership = db.session.scalar(
-            select(Membership).where(Membership.user_id == actor.id, Membership.org_id == invite.org_id,
-                                     Membership.role == invite.role)
-        )
+        membership = _membership_in(actor, invite)
         if membership is None:
+            if invite.role == "student":  # another class's accept committed first: move again
+                raise _JoinedElsewhereMeanwhile from None
             raise
         return _membership_answer(membership, None), False
     forget_memberships(actor)
     return _membership_answer(membership, moved_from), True
+
+
+def _membership_in(actor: User, invite: Invite) -> Membership | None:
+    return db.session.scalar(select(Membership).where(
+        Membership.user_id == actor.id, Membership.org_id == invite.org_id, Membership.role == invite.role))
 
 
 def _membership_answer(membership: Membership, moved_from: int | None) -> dict:
