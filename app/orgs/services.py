@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -207,14 +207,23 @@ def _accept_invite(actor: User, code: str, real_name: str) -> tuple[dict, bool]:
         if any(old.org_id == invite.org_id for old in previous):  # this class, joined by an accept meanwhile
             db.session.rollback()  # and the use spent here with it
             return _membership_answer(_membership_in(actor, invite), None), False
-        for old in previous:
-            moved_from = old.org_id
-            db.session.delete(old)
-        db.session.flush()  # the old class goes first: one class per student (a flush inserts before it deletes)
+        if previous:
+            moved_from = previous[-1].org_id
+            # One statement, before the insert (a flush would insert first, against one class per
+            # student), and without the ORM's row count check: an accept of another class at the
+            # same moment may have deleted the same row already.
+            db.session.execute(delete(Membership).where(Membership.id.in_([old.id for old in previous]))
+                               .execution_options(synchronize_session=False))
+            for old in previous:
+                db.session.expunge(old)
     membership = Membership(user_id=actor.id, org_id=invite.org_id, role=invite.role)
     db.session.add(membership)
     actor.real_name = name
     try:
+        db.session.flush()
+        # Read before the commit: a class accepted at the same moment may move the student on (and
+        # delete this row) right after it.
+        answer = _membership_answer(membership, moved_from)
         db.session.commit()
     except IntegrityError:  # the same person accepting twice at once: the other one won
         db.session.rollback()
@@ -225,7 +234,7 @@ def _accept_invite(actor: User, code: str, real_name: str) -> tuple[dict, bool]:
             raise
         return _membership_answer(membership, None), False
     forget_memberships(actor)
-    return _membership_answer(membership, moved_from), True
+    return answer, True
 
 
 def _membership_in(actor: User, invite: Invite) -> Membership | None:
