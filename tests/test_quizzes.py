@@ -775,8 +775,8 @@ def test_results_export_lists_every_student_with_summary_per_org(api, app, world
     assert list(sheets) == ["汇总", "成绩明细"]
     summary = sheets["汇总"]
     assert summary[1][:7] == ["单位", "类型", "在册学生", "参加人数", "参与率", "平均分", "及格率"]
-    assert summary[2][:7] == ["测试市（合计）", "地区", 7, 4, pytest.approx(0.5714), 11.25, 0.75]
-    assert [row[:4] for row in summary[3:]] == [["测试区", "地区", 7, 4]]
+    assert summary[2][:7] == ["测试市（合计）", "区域", 7, 4, pytest.approx(0.5714), 11.25, 0.75]
+    assert [row[:4] for row in summary[3:]] == [["测试区", "区域", 7, 4]]
     detail = sheets["成绩明细"]
     assert detail[1][:10] == ["序号", "所属地区", "学校", "班级", "姓名", "状态", "名次", "最好成绩", "满分",
                               "是否及格"]
@@ -859,7 +859,7 @@ def test_a_school_campaign_counts_only_that_school_higher_up(api, app, world, se
 
     sheets = _sheets(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx",
                                                    query_string={"org_id": world.city.id}))
-    assert sheets["汇总"][2][:4] == ["测试市（合计）", "地区", 1, 1]
+    assert sheets["汇总"][2][:4] == ["测试市（合计）", "区域", 1, 1]
     assert [row[4] for row in sheets["成绩明细"][2:]] == ["张小三"]  # 所属地区, 学校, 班级, 姓名
     for path in ("results.xlsx", "stats", "flags", "leaderboard"):
         assert_error(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/{path}",

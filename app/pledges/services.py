@@ -696,14 +696,14 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
     pledge = _visible_pledge(user, pledge_id)
     org, scope = _scope(user, pledge, org_id)
     in_scope = (Signature.pledge_id == pledge.id, Signature.class_path.like(scope + "%"))
-    # Students enrolled in the scope now without a valid complete signature (one row each).
+    # Students enrolled in the scope now without a valid complete signature: one row each (one
+    # class per student, one signature per student and pledge).
     missing = (
-        select(Membership.user_id, func.min(Membership.org_id).label("org_id"), Signature.status, Signature.revoked)
+        select(Membership.user_id, Org.path, Signature.status, Signature.revoked)
         .join(Org, Org.id == Membership.org_id)
         .outerjoin(Signature, and_(Signature.pledge_id == pledge.id, Signature.user_id == Membership.user_id))
         .where(Membership.role == "student", Org.path.like(scope + "%"),
                or_(Signature.id.is_(None), Signature.status != "complete", Signature.revoked.is_(True)))
-        .group_by(Membership.user_id, Signature.status, Signature.revoked)
     ).subquery()
     check_export_size(db.session.scalar(select(func.count()).select_from(Signature).where(*in_scope))
                       + db.session.scalar(select(func.count()).select_from(missing)))
@@ -715,8 +715,8 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
         .where(*in_scope)
     ).all()
     unsigned = db.session.execute(
-        select(User.real_name, User.id, Org.path, missing.c.status, missing.c.revoked)
-        .select_from(missing).join(User, User.id == missing.c.user_id).join(Org, Org.id == missing.c.org_id)
+        select(User.real_name, User.id, missing.c.path, missing.c.status, missing.c.revoked)
+        .select_from(missing).join(User, User.id == missing.c.user_id)
     ).all()
     # Where each class lies: above a school with the regions between (a city has several 第一小学),
     # sorted by names then ids so same-named schools never interleave.

@@ -78,6 +78,7 @@ from app.family.models import FamilyLink
 from app.orgs.models import STAFF_ROLES, Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
 from app.orgs.queries import places_below, student_class
+from app.orgs.services import KIND_NAMES
 from app.quizzes import importers
 from app.quizzes.models import Attempt, Question, QuestionBank, QuestionVersion, Quiz, QuizBest
 
@@ -1618,25 +1619,25 @@ def _org_rankings(quiz_id: int, parent_id: int, parent_path: str, reach: str, al
 # --- statistics and flags -----------------------------------------------------------------
 
 
-def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> Org:
-    """The org statistics and flags cover: the one asked for, else the campaign's org for its
-    staff, else the viewer's own when all their staff roles inside the campaign's org lie in
-    one subtree (a teacher of one school or class); with several, they must choose. An org
-    beside the campaign's is refused (`org_outside_campaign`)."""
+def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> tuple[Org, str]:
+    """The org statistics, flags and exports cover, and the path of the part of it the campaign
+    reaches (`campaign_reach`; an org beside the campaign's is refused): the org asked for, else
+    the campaign's org for its staff, else the viewer's own when all their staff roles inside
+    the campaign's org lie in one subtree (a teacher of one school or class); with several,
+    they must choose."""
     campaign = db.session.get(Campaign, quiz.campaign_id)
     if org_id is not None:
         org = org_with_authority(user, org_id, "teacher")
-        campaign_reach(org, campaign)
-        return org
+        return org, campaign_reach(org, campaign)
     org = campaign.org
     if has_authority(user, org, "teacher"):
-        return org
+        return org, org.path
     inside = {m.org.id: m.org for m in memberships_of(user)
               if m.role in STAFF_ROLES and m.org.path.startswith(org.path)}
     tops = [o for o in inside.values()
             if not any(o.path.startswith(other.path) and other.id != o.id for other in inside.values())]
     if len(tops) == 1:
-        return tops[0]
+        return tops[0], tops[0].path
     raise Forbidden("forbidden", "请选择你负责的学校或班级查看统计")
 
 
@@ -1653,12 +1654,10 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _enrolled_students(reach: str):
-    """The students enrolled now in the subtree at `reach`, one row each (user_id, their class:
-    the lowest org id should a student have two memberships there)."""
-    return (select(Membership.user_id, func.min(Membership.org_id).label("org_id"))
-            .join(Org, Org.id == Membership.org_id)
-            .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True))
-            .group_by(Membership.user_id))
+    """The students enrolled now in the subtree at `reach` (user_id, their class): one row each,
+    as a student has one class (`uq_memberships_one_class`)."""
+    return (select(Membership.user_id, Membership.org_id).join(Org, Org.id == Membership.org_id)
+            .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True)))
 
 
 def _enrolment(quiz_id: int, reach: str) -> tuple[int, int]:
@@ -1671,9 +1670,9 @@ def _enrolment(quiz_id: int, reach: str) -> tuple[int, int]:
 
 
 def _not_taken(quiz: Quiz, klass: Org) -> list[dict]:
-    """Students now in the class without a scored attempt (taken in any class), in one query."""
-    taken = select(Attempt.id).where(Attempt.quiz_id == quiz.id, Attempt.user_id == User.id,
-                                     Attempt.status == "scored")
+    """Students now in the class without a scored attempt (taken in any class), in one query:
+    no best row, the rule `_enrolment` counts by."""
+    taken = select(QuizBest.id).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == User.id)
     rows = db.session.execute(
         select(User.id, User.real_name).join(Membership, Membership.user_id == User.id)
         .where(Membership.org_id == klass.id, Membership.role == "student", ~taken.exists())
@@ -1707,7 +1706,7 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     the top 27% of attempts by score minus that of the bottom 27%). For a class, also who of
     its students has not taken the quiz yet (the teachers' class view)."""
     quiz = _quiz(user, quiz_id)
-    org = _staff_scope(user, quiz, org_id)
+    org, reach = _staff_scope(user, quiz, org_id)
     attempts = _scored_in(quiz, org)
     lower, upper = _discrimination_groups(attempts)
     per_question: dict[int, dict] = {}
@@ -1756,7 +1755,7 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
         questions.append(stat)
     questions.sort(key=lambda s: (s["correct_rate"] if s["correct_rate"] is not None else 2, s["id"]))
     scores = [a.score for a in attempts]
-    enrolled, enrolled_took = _enrolment(quiz.id, campaign_reach(org, db.session.get(Campaign, quiz.campaign_id)))
+    enrolled, enrolled_took = _enrolment(quiz.id, reach)
     answer = {
         "quiz_id": quiz.id, "org_id": org.id, "attempts": len(attempts),
         "students": len({a.user_id for a in attempts}),
@@ -1845,7 +1844,7 @@ def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     read, students of a class giving the same wrong answers (`_copied_answers`), and one device
     used by many accounts."""
     quiz = _quiz(user, quiz_id)
-    org = _staff_scope(user, quiz, org_id)
+    org, _reach = _staff_scope(user, quiz, org_id)
     attempts = _scored_in(quiz, org)
     names = dict(db.session.execute(select(User.id, User.real_name).where(
         User.id.in_({a.user_id for a in attempts}))).all()) if attempts else {}
@@ -1873,7 +1872,6 @@ def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
 
 # --- results export -----------------------------------------------------------------------
 
-KIND_NAMES = {"region": "地区", "school": "学校", "class": "班级"}
 PERCENT = "0.0%"
 
 
@@ -1896,8 +1894,7 @@ def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes,
     from openpyxl import Workbook
 
     quiz = _quiz(user, quiz_id)
-    org = _staff_scope(user, quiz, org_id)
-    reach = campaign_reach(org, db.session.get(Campaign, quiz.campaign_id))
+    org, reach = _staff_scope(user, quiz, org_id)
     _close_expired_for_readers(quiz.id)
     students = _enrolled_students(reach).subquery()
     check_export_size(db.session.scalar(select(func.count()).select_from(students)))
@@ -1925,7 +1922,7 @@ def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes,
         key, where = placed(row.org_id)
         best, name = row.QuizBest, row.real_name or ""
         if best is None:
-            line = [*where, name, "未参加", None, None, full_score, None] + [None] * (4 + bool(all_levels))
+            line = [*where, name, "未参加", None, None, full_score, None] + [None] * (bool(all_levels) + 3)
             lines.append(((key, 1, 0, 0.0, name), line))
             continue
         line = [*where, name, "已参加", rank_of[best.rank_key], best.score, full_score,
