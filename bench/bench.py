@@ -346,7 +346,7 @@ def run_leaderboard(base: str, world: dict, quiz_id: int, first_student: int, ro
         urllib.request.urlopen(request, timeout=60).read()  # noqa: S310 - loopback
         first.append((time.perf_counter() - started) * 1000)
     warm_all_workers(base, path, loaded["token"], connections)
-    # Longer than the 15 s the app keeps a subtree's totals and rank keys: the runs include a refill.
+    # Longer than the 15 s the app keeps a subtree's totals and rank samples: the runs include a refill.
     seconds = env_int("BENCH_LEADERBOARD_DURATION_S", max(duration, 20))
     one = wrk(base, "get", path, viewer, seconds, 1)
     many = wrk(base, "get", path, viewer, seconds, connections)

@@ -318,15 +318,16 @@ def test_levels_open_one_after_another(api, world, setup):
 # --- leaderboard ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ranked_from", ["index count", "cached key list"])
-def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup, monkeypatch, ranked_from):
-    """Ranks off the first page come from an index count in small scopes and from a cached,
-    chunk-read list of rank keys in big ones (a city); both must give the same ranks."""
-    if ranked_from == "cached key list":
+@pytest.mark.parametrize("sample_every", [None, 1, 2, 3])
+def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup, monkeypatch, sample_every):
+    """Ranks off the first page come from an index count in small scopes; in big ones (a city)
+    from a cached sample of the ranking plus an index count up to the sampled key above. Every
+    sample spacing must give the same ranks, ties included."""
+    if sample_every is not None:
         from app.quizzes import services as quiz_services
 
         monkeypatch.setattr(quiz_services, "BIG_SCOPE", 1)
-        monkeypatch.setattr(quiz_services, "RANK_KEY_CHUNK", 2)  # several chunks even here
+        monkeypatch.setattr(quiz_services, "RANK_SAMPLE_EVERY", sample_every)
     quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 4, "type": "single"}],
                      max_attempts=2, pass_score=10)
     a1_second = add_student(app, world.class_a1.id, "欧阳小明")
@@ -365,6 +366,13 @@ def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup,
     page_two = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/leaderboard",
                                        query_string={"page": 2, "page_size": 2}).get_json()
     assert [(e["rank"], e["score"]) for e in page_two["items"]] == [(3, 15), (3, 15)]
+    # One row a page: each rank is computed off the first page (page 1 is rank 1 by definition).
+    pages = [api.as_(world.s_b1).get(f"/quizzes/{quiz['id']}/leaderboard", query_string={"page": page, "page_size": 1})
+             .get_json() for page in range(1, 6)]
+    assert [p["items"][0]["rank"] for p in pages] == [1, 2, 3, 3, 5]
+    assert pages[0]["me"]["rank"] == 3 and pages[0]["me"]["name"] == "刘小四"  # the viewer, off the page
+    last = api.as_(b1_second).get(f"/quizzes/{quiz['id']}/leaderboard", query_string={"page_size": 1}).get_json()
+    assert last["me"]["rank"] == 5
     # Past the last page: no rows, and the total stays the real count.
     beyond = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/leaderboard",
                                      query_string={"page": 1000, "page_size": 100}).get_json()

@@ -1408,34 +1408,42 @@ def _scope_org(user: User, quiz: Quiz, org_id: int | None) -> Org:
 _RANK_ORDER = (QuizBest.rank_key.desc(), QuizBest.achieved_at, QuizBest.id)
 
 
-BIG_SCOPE = 5000  # above this many ranked students, ranks come from a cached key list
+BIG_SCOPE = 5000  # above this many ranked students, ranks start from a cached sample of the ranking
+RANK_SAMPLE_EVERY = 1000
 
 
 def _rank(scoped, row: QuizBest, scope: tuple, total: int) -> int:
-    """1 + how many in scope did better (equal results share a rank). A small scope counts on
-    the index; a big one (a whole city) bisects its sorted rank keys, cached like the total."""
-    if total <= BIG_SCOPE:
-        return 1 + db.session.scalar(select(func.count()).select_from(
-            scoped.where(QuizBest.rank_key > row.rank_key).subquery()))
-    keys = _cached(("keys", *scope), partial(
-        _sorted_rank_keys, scoped.with_only_columns(QuizBest.rank_key).order_by(QuizBest.rank_key)))
-    return 1 + len(keys) - bisect_right(keys, row.rank_key)
+    """1 + how many in scope did better (equal results share a rank), counted on the index. In a
+    big scope (a whole city) that count would read up to a million index entries on every request:
+    it starts instead from a cached sample of the ranking (every RANK_SAMPLE_EVERY-th rank key with
+    how many in scope have that key or a better one, refreshed like the total) and counts on the
+    index only those between the student and the sampled key just above them."""
+    better = scoped.where(QuizBest.rank_key > row.rank_key)
+    if total > BIG_SCOPE:
+        keys, at_least = _cached(("sample", *scope), partial(_rank_sample, scoped))
+        above = bisect_right(keys, row.rank_key)
+        if above < len(keys):
+            better = better.where(QuizBest.rank_key < keys[above])
+            return 1 + at_least[above] + _count(better)
+    return 1 + _count(better)
 
 
-RANK_KEY_CHUNK = 1000
+def _count(statement) -> int:
+    return db.session.scalar(select(func.count()).select_from(statement.subquery()))
 
 
-def _sorted_rank_keys(statement) -> array:
-    """A big scope's rank keys, read in chunks. This runs in the background while requests are
-    served by other threads of the same process: turning a million rows into Python integers
-    holds the GIL for seconds, so it pauses briefly after each chunk and lets them run (without
-    the pauses a one-connection leaderboard run on SQLite had p95 ~900 ms during a refill)."""
-    keys = array("q")
-    result = db.session.execute(statement.execution_options(yield_per=RANK_KEY_CHUNK)).scalars()
-    for chunk in result.partitions():
-        keys.extend(chunk)
-        time.sleep(0.001)
-    return keys
+def _rank_sample(scoped) -> tuple[array, array]:
+    """Every RANK_SAMPLE_EVERY-th rank key of a scope (ascending) and, for each, how many in the
+    scope have that key or a better one (a window count includes the key's ties). The database
+    walks the rank index once; only the sample (a thousand rows for a million) reaches Python,
+    so a refresh no longer holds the GIL for seconds while other threads serve requests."""
+    descending = QuizBest.rank_key.desc()
+    ranked = scoped.with_only_columns(
+        QuizBest.rank_key, func.row_number().over(order_by=descending).label("position"),
+        func.count().over(order_by=descending).label("at_least")).subquery()
+    sample = sorted(db.session.execute(select(ranked.c.rank_key, ranked.c.at_least).where(
+        (ranked.c.position - 1) % RANK_SAMPLE_EVERY == 0)).tuples())
+    return array("q", [key for key, _ in sample]), array("q", [count for _, count in sample])
 
 
 def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_size: int) -> dict:
@@ -1450,8 +1458,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
                                     QuizBest.org_path.startswith(reach, autoescape=True))
     rows: list[QuizBest] = list(db.session.scalars(
         scoped.order_by(*_RANK_ORDER).limit(page_size).offset((page - 1) * page_size)))
-    total = _cached(("total", quiz.id, org.id), lambda: db.session.scalar(
-        select(func.count()).select_from(scoped.subquery())) or 0)
+    total = _cached(("total", quiz.id, org.id), partial(_count, scoped))
     own_classes = {m.org_id for m in memberships_of(user)}
     own_children = set(db.session.scalars(select(FamilyLink.child_id).where(FamilyLink.parent_id == user.id)))
     names = dict(db.session.execute(select(User.id, User.real_name).where(
