@@ -115,6 +115,9 @@ class Api:
     def put(self, path, **kwargs):
         return self.request("PUT", path, **kwargs)
 
+    def patch(self, path, **kwargs):
+        return self.request("PATCH", path, **kwargs)
+
     def delete(self, path, **kwargs):
         return self.request("DELETE", path, **kwargs)
 

@@ -402,6 +402,53 @@ def test_the_campaigns_period_bounds_signing_too(app, api, world):
     assert [row.user_id for row in signature_rows(app, plain["id"])] == [early.id]
 
 
+def test_admins_correct_a_pledge_its_text_until_someone_signs_its_window_any_time(api, world):
+    """PATCH /pledges/{id}: only the fields sent change. The text, mode and handwriting rule are
+    fixed once anyone has signed (their certificates carry the text); a refused edit changes
+    nothing, not even the window sent with it; a moved window applies to the next signing."""
+    now = datetime.now(UTC)
+    campaign = api.as_(world.city_admin).post("/campaigns", json={
+        "title": "网络安全宣传周", "org_id": world.city.id,
+        "starts_at": iso(now - timedelta(days=10)), "ends_at": iso(now + timedelta(days=10))}).get_json()["id"]
+    pledge = make_pledge(api, world.city_admin, campaign, title="文明上网倡义书",
+                         closes_at=iso(now + timedelta(days=5)))
+    path = f"/pledges/{pledge['id']}"
+    for who in (world.t_a, world.sa_a, world.s_a1):
+        assert_error(api.as_(who).patch(path, json={"title": "改个名字"}), 403, "forbidden")
+    assert_error(api.as_(world.city_admin).patch("/pledges/999999", json={"title": "改个名字"}), 404)
+    empty = assert_error(api.as_(world.city_admin).patch(path, json={}), 422, "validation_error")
+    assert "_schema" in empty["errors"]
+    backwards = assert_error(api.as_(world.city_admin).patch(path, json={"opens_at": iso(now + timedelta(days=6))}),
+                             422, "validation_error")
+    assert "closes_at" in backwards["errors"]
+    outside = assert_error(api.as_(world.city_admin).patch(path, json={"closes_at": iso(now + timedelta(days=30))}),
+                           422, "outside_campaign_period")
+    assert "closes_at" in outside["errors"]
+
+    fixed = api.as_(world.city_admin).patch(path, json={"title": "  文明上网倡议书 ", "mode": "family"})
+    assert fixed.status_code == 200, fixed.get_json()
+    assert (fixed.get_json()["title"], fixed.get_json()["mode"]) == ("文明上网倡议书", "family")
+    back = api.as_(world.city_admin).patch(path, json={"mode": "individual", "body": "争做中国好网民。"}).get_json()
+    assert (back["title"], back["mode"], back["body"]) == ("文明上网倡议书", "individual", "争做中国好网民。")
+    mine = signed(api, world.s_a1, pledge["id"])
+
+    # Someone signed: the text is fixed. The refusal names the field and changes nothing.
+    locked = assert_error(api.as_(world.city_admin).patch(path, json={
+        "title": "新标题", "closes_at": iso(now + timedelta(days=1))}), 409, "pledge_content_locked")
+    assert list(locked["errors"]) == ["title"]
+    assert api.as_(world.s_a1).get(path).get_json()["closes_at"] == fixed.get_json()["closes_at"]
+    assert api.get(f"/certificates/{mine['serial']}").get_json()["title"] == "文明上网倡议书"
+    # The same text sent again is no edit; the window moves: closed now, then open without an end.
+    closed = api.as_(world.city_admin).patch(path, json={
+        "title": "文明上网倡议书", "closes_at": iso(now - timedelta(minutes=1))})
+    assert closed.status_code == 200 and closed.get_json()["status"] == "closed"
+    assert_error(sign(api, world.s_b1, pledge["id"]), 409, "pledge_closed")
+    reopened = api.as_(world.city_admin).patch(path, json={"closes_at": None}).get_json()
+    assert (reopened["closes_at"], reopened["status"]) == (None, "open")
+    signed(api, world.s_b1, pledge["id"])
+    assert stats(api, world.city_admin, pledge["id"])["signed"] == 2
+
+
 def test_a_pledge_you_cannot_see_is_not_found(api, world):
     campaign = make_campaign(api, world.sa_a, world.school_a.id)
     pid = make_pledge(api, world.sa_a, campaign)["id"]

@@ -270,6 +270,46 @@ def test_window_and_attempt_limits_have_clear_codes(api, app, world, setup):
     assert_error(start(api, world.s_a1, 999_999), 404, "quiz_not_found")
 
 
+def test_admins_correct_a_quiz_window_and_attempts_but_never_its_rules(api, app, world, setup):
+    """PATCH /quizzes/{id}: the window and the number of attempts move at any time and apply to
+    the next start; the title is fixed once anyone has started; the draw, time and scoring rules
+    are never edited (every student answers under the same ones). A refusal changes nothing."""
+    now = datetime.now(UTC)
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, title="网络安全知试竞赛", max_attempts=1,
+                     closes_at=(now + timedelta(days=3)).isoformat())
+    path = f"/quizzes/{quiz['id']}"
+    for who in (world.t_a, world.sa_a, world.s_a1):
+        assert_error(api.as_(who).patch(path, json={"max_attempts": 5}), 403, "forbidden")
+    assert_error(api.as_(world.sa_b).patch("/quizzes/999999", json={"max_attempts": 5}), 404, "quiz_not_found")
+    rules = assert_error(api.as_(world.city_admin).patch(path, json={
+        "title": "新名字", "draw": [{"count": 3}], "time_limit_s": 60, "pass_score": 0}), 422, "validation_error")
+    assert set(rules["errors"]) == {"draw", "time_limit_s", "pass_score"}
+    assert "_schema" in assert_error(api.as_(world.city_admin).patch(path, json={}), 422)["errors"]
+    backwards = assert_error(api.as_(world.city_admin).patch(path, json={
+        "opens_at": (now + timedelta(days=4)).isoformat()}), 422, "validation_error")
+    assert "closes_at" in backwards["errors"]
+    assert api.as_(world.s_a1).get(path).get_json()["title"] == "网络安全知试竞赛"  # nothing changed so far
+
+    renamed = api.as_(world.city_admin).patch(path, json={"title": "网络安全知识竞赛"})
+    assert renamed.status_code == 200 and renamed.get_json()["title"] == "网络安全知识竞赛"
+    take(api, world.s_a1, quiz["id"], correct=5)
+    assert_error(start(api, world.s_a1, quiz["id"]), 409, "attempts_exhausted")
+    assert api.as_(world.city_admin).patch(path, json={"max_attempts": 2}).get_json()["max_attempts"] == 2
+    second = started(api, world.s_a1, quiz["id"])
+    assert second["number"] == 2
+
+    locked = assert_error(api.as_(world.city_admin).patch(path, json={
+        "title": "改名", "closes_at": (now + timedelta(days=1)).isoformat()}), 409, "quiz_title_locked")
+    assert list(locked["errors"]) == ["title"]
+    assert api.as_(world.s_a1).get(path).get_json()["closes_at"] == quiz["closes_at"]
+    closed = api.as_(world.city_admin).patch(path, json={"closes_at": (now - timedelta(minutes=1)).isoformat()})
+    assert closed.status_code == 200 and closed.get_json()["status"] == "closed"
+    assert_error(start(api, world.s_b1, quiz["id"]), 409, "quiz_closed")
+    reopened = api.as_(world.city_admin).patch(path, json={"title": "网络安全知识竞赛", "closes_at": None}).get_json()
+    assert (reopened["closes_at"], reopened["status"]) == (None, "open")
+    assert started(api, world.s_b1, quiz["id"])["number"] == 1
+
+
 def test_levels_open_one_after_another(api, world, setup):
     quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, max_attempts=2, pass_score=None, levels=[
         {"title": "入门", "draw": [{"count": 3, "type": "true_false"}], "pass_score": 15},

@@ -18,6 +18,7 @@ from app.common.time import utcnow
 from app.extensions import db
 
 PLEDGE_MODES = ("individual", "family")
+CONTENT_FIELDS = ("title", "body", "mode", "requires_handwriting")  # what a signer agreed to: fixed once signed
 SIGNATURE_STATUSES = ("awaiting_guardian", "complete")
 
 

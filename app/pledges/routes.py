@@ -16,6 +16,7 @@ from app.pledges.schemas import (
     PledgeSchema,
     PledgeStatsArgsSchema,
     PledgeStatsSchema,
+    PledgeUpdateSchema,
     SignatureExportArgsSchema,
     SignatureRevokeSchema,
     SignatureSchema,
@@ -54,6 +55,18 @@ class PledgeDetail(MethodView):
     def get(self, pledge_id):
         """One pledge: its text, window and your signature"""
         return services.get_pledge(current_user, pledge_id)
+
+    @login_required
+    @blp.arguments(PledgeUpdateSchema)
+    @blp.response(200, PledgeSchema)
+    @blp.alt_response(403, description="forbidden: region and school admins over the campaign's org only")
+    @blp.alt_response(404, description="pledge_not_found")
+    @blp.alt_response(409, description="pledge_content_locked: title, body, mode and requires_handwriting are "
+                                       "fixed once anyone has signed; the window can still move")
+    @blp.alt_response(422, description="validation_error, outside_campaign_period")
+    def patch(self, body, pledge_id):
+        """Correct a pledge: the fields sent change (`null` clears a window bound)"""
+        return services.update_pledge(current_user, pledge_id, body)
 
 
 @blp.route("/pledges/<int:pledge_id>/signatures")

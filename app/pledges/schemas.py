@@ -18,6 +18,23 @@ class PledgeCreateSchema(BaseSchema):
             raise ValidationError("结束时间必须晚于开始时间", "closes_at")
 
 
+class PledgeUpdateSchema(BaseSchema):
+    """Only the fields sent change; `null` clears a window bound. The text, mode and handwriting
+    rule are fixed once anyone has signed (their certificates carry them); the window can move."""
+
+    title = TrimmedString(validate=validate.Length(min=2, max=120))
+    body = TrimmedString(validate=validate.Length(min=1, max=20000))
+    mode = fields.String(validate=validate.OneOf(PLEDGE_MODES))
+    requires_handwriting = fields.Boolean()
+    opens_at = aware_datetime(allow_none=True)
+    closes_at = aware_datetime(allow_none=True)
+
+    @validates_schema
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("请至少修改一项：标题、正文、签署方式、是否手写签名或签署时间")
+
+
 class SignatureSchema(BaseSchema):
     id = fields.Integer()
     pledge_id = fields.Integer()

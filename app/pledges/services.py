@@ -28,6 +28,7 @@ from app.campaigns.services import campaign_reach, can_see_campaign, visible_cam
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
 from app.common.downloads import check_export_size, excel_row, file_name_part
+from app.common.editing import changes, lock_for_edit, moved_window, refuse_locked
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
@@ -48,7 +49,7 @@ from app.orgs.permissions import (
 )
 from app.orgs.queries import Place, places_below, student_class
 from app.orgs.services import INVITE_ALPHABET, random_code
-from app.pledges.models import Pledge, Signature
+from app.pledges.models import CONTENT_FIELDS, Pledge, Signature
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,29 @@ def create_pledge(actor: User, campaign_id: int, data: dict) -> dict:
         closes_at=data.get("closes_at"), created_by_id=actor.id,
     )
     db.session.add(pledge)
+    db.session.commit()
+    return describe_pledge(pledge, actor)
+
+
+def update_pledge(actor: User, pledge_id: int, data: dict) -> dict:
+    """Region and school admins over the campaign's org correct a pledge. The window may move at
+    any time (signing checks it on every request, in SQL); the text, mode and handwriting rule
+    only until the first signature, because certificates already issued carry them. The pledge
+    row is locked first: a signing's foreign-key check waits for the edit, so no one signs a
+    text that changes under them."""
+    pledge = _visible_pledge(actor, pledge_id)
+    org_with_authority(actor, pledge.campaign.org_id, "school_admin")
+    lock_for_edit(pledge)
+    changed = changes(pledge, data)
+    if any(name in changed for name in CONTENT_FIELDS) and db.session.scalar(
+            select(Signature.id).where(Signature.pledge_id == pledge.id).limit(1)) is not None:
+        refuse_locked(changed, CONTENT_FIELDS, "pledge_content_locked",
+                      "已有人签署，承诺的标题、正文、签署方式和手写要求不能再修改（签署时间仍可调整）")
+    opens_at, closes_at = moved_window(pledge, data)
+    if {"opens_at", "closes_at"} & changed.keys():
+        _check_inside_campaign(pledge.campaign, opens_at, closes_at)
+    for name, value in changed.items():
+        setattr(pledge, name, value)
     db.session.commit()
     return describe_pledge(pledge, actor)
 

@@ -34,6 +34,7 @@ from app.quizzes.schemas import (
     QuizCertificateSchema,
     QuizCreateSchema,
     QuizSchema,
+    QuizUpdateSchema,
     ResultSchema,
     SavedChoiceSchema,
     StatsSchema,
@@ -220,6 +221,18 @@ class QuizDetail(MethodView):
     def get(self, quiz_id):
         """A quiz with your progress: attempts used, best scores, unlocked levels, an open attempt"""
         return services.get_quiz(current_user, quiz_id)
+
+    @login_required
+    @quizzes_blp.arguments(QuizUpdateSchema)
+    @quizzes_blp.response(200, QuizSchema)
+    @quizzes_blp.alt_response(403, description="forbidden: school and region admins over the campaign's org only")
+    @quizzes_blp.alt_response(404, description="quiz_not_found")
+    @quizzes_blp.alt_response(409, description="quiz_title_locked: the title is fixed once anyone has started")
+    @quizzes_blp.alt_response(422, description="validation_error: the draw, time and scoring rules are never "
+                                               "edited; the window must close after it opens")
+    def patch(self, body, quiz_id):
+        """Correct a quiz: title, max_attempts, opens_at, closes_at (`null` clears a bound)"""
+        return services.update_quiz(current_user, quiz_id, body)
 
 
 @quizzes_blp.route("/quizzes/<int:quiz_id>/attempts")

@@ -145,12 +145,20 @@ class PointsSchema(BaseSchema):
     true_false = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
 
 
+def _title_field(**kwargs):
+    return TrimmedString(validate=validate.Length(min=2, max=120), **kwargs)
+
+
+def _max_attempts_field(**kwargs):
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=100), **kwargs)
+
+
 class QuizCreateSchema(BaseSchema):
-    title = TrimmedString(required=True, validate=validate.Length(min=2, max=120))
+    title = _title_field(required=True)
     bank_id = id_field(required=True)
     draw = _draw_field()
     time_limit_s = fields.Integer(strict=True, load_default=1200, validate=validate.Range(min=30, max=6 * 3600))
-    max_attempts = fields.Integer(strict=True, load_default=3, validate=validate.Range(min=1, max=100))
+    max_attempts = _max_attempts_field(load_default=3)
     pass_score = fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000),
                                 metadata={"description": "points needed to pass; 60% of the full score when left out"})
     opens_at = aware_datetime(allow_none=True)
@@ -172,6 +180,31 @@ class QuizCreateSchema(BaseSchema):
             _check_draw_total(level["draw"], f"levels.{index}.draw")
         if data.get("opens_at") and data.get("closes_at") and data["closes_at"] <= data["opens_at"]:
             raise ValidationError("结束时间必须晚于开始时间", "closes_at")
+
+
+# Fixed once a quiz exists: every student of a quiz answers under the same draw, time and scoring
+# (and the fast start keeps them per process, app/quizzes/services.py `_remember_start_facts`).
+QUIZ_RULE_FIELDS = ("bank_id", "draw", "levels", "time_limit_s", "pass_score", "points", "multiple_partial")
+
+
+class QuizUpdateSchema(BaseSchema):
+    """Only the fields sent change; `null` clears a window bound. The title is fixed once anyone
+    has started (certificates carry it); the rules (QUIZ_RULE_FIELDS) are fixed from the start."""
+
+    title = _title_field()
+    max_attempts = _max_attempts_field()
+    opens_at = aware_datetime(allow_none=True)
+    closes_at = aware_datetime(allow_none=True)
+
+    @validates_schema(pass_original=True)
+    def _editable(self, data, original_data, **_):
+        sent = original_data if isinstance(original_data, dict) else {}
+        fixed = {name: ["竞赛创建后不能修改抽题、计时和计分规则（所有学生须按同一规则作答），如需调整请新建竞赛"]
+                 for name in QUIZ_RULE_FIELDS if name in sent}
+        if fixed:
+            raise ValidationError(fixed)
+        if not data:
+            raise ValidationError("请至少修改一项：标题、答题次数或开放时间")
 
 
 class LevelOutSchema(BaseSchema):

@@ -56,6 +56,7 @@ from app.campaigns.services import campaign_reach, can_see_campaign, visible_cam
 from app.common.background import run_in_background
 from app.common.db_types import UTCDateTime
 from app.common.downloads import check_export_size, excel_row, file_name_part
+from app.common.editing import changes, lock_for_edit, moved_window, refuse_locked
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
@@ -465,6 +466,27 @@ def create_quiz(actor: User, campaign_id: int, data: dict) -> dict:
         opens_at=data.get("opens_at"), closes_at=data.get("closes_at"), created_by_id=actor.id,
     )
     db.session.add(quiz)
+    db.session.commit()
+    return describe_quiz(quiz)
+
+
+def update_quiz(actor: User, quiz_id: int, data: dict) -> dict:
+    """School and region admins over the campaign's org correct a quiz: the window and the number
+    of attempts may change at any time (starts check both on every request, in SQL); the title
+    only until the first attempt, because certificates show it. The quiz row is locked first: a
+    start's foreign-key check waits for the edit."""
+    quiz = _quiz(actor, quiz_id)
+    campaign = db.session.get(Campaign, quiz.campaign_id)
+    if not has_authority(actor, campaign.org, "school_admin"):
+        raise Forbidden("forbidden", "只有活动所属单位的管理员可以修改竞赛")
+    lock_for_edit(quiz)
+    changed = changes(quiz, data)
+    if "title" in changed and db.session.scalar(
+            select(Attempt.id).where(Attempt.quiz_id == quiz.id).limit(1)) is not None:
+        refuse_locked(changed, ("title",), "quiz_title_locked", "已有学生开始答题，竞赛名称不能再修改")
+    moved_window(quiz, data)
+    for name, value in changed.items():
+        setattr(quiz, name, value)
     db.session.commit()
     return describe_quiz(quiz)
 
