@@ -307,7 +307,23 @@ def test_admins_correct_a_quiz_window_and_attempts_but_never_its_rules(api, app,
     assert_error(start(api, world.s_b1, quiz["id"]), 409, "quiz_closed")
     reopened = api.as_(world.city_admin).patch(path, json={"title": "网络安全知识竞赛", "closes_at": None}).get_json()
     assert (reopened["closes_at"], reopened["status"]) == (None, "open")
-    assert started(api, world.s_b1, quiz["id"])["number"] == 1
+    mine = started(api, world.s_b1, quiz["id"])
+    assert mine["number"] == 1
+
+    # Open attempts follow a moved close: cut short, given their time back, ended early.
+    def deadline() -> datetime:
+        return datetime.fromisoformat(api.as_(world.s_b1).get(f"/attempts/{mine['id']}").get_json()["deadline"])
+
+    full = deadline()
+    soon = datetime.now(UTC) + timedelta(seconds=60)
+    api.as_(world.city_admin).patch(path, json={"closes_at": soon.isoformat()})
+    assert abs((deadline() - soon).total_seconds()) < 0.01
+    api.as_(world.city_admin).patch(path, json={"closes_at": None})
+    assert deadline() == full  # the 600 s of its time limit again
+    api.as_(world.city_admin).patch(path, json={"closes_at": (datetime.now(UTC) - timedelta(seconds=30)).isoformat()})
+    answers = {str(q["id"]): right_keys(q) for q in mine["questions"]}
+    ended = submit(api, world.s_b1, mine["id"], answers)
+    assert (ended["score"], ended["late_answers_ignored"]) == (0, True)
 
 
 def test_levels_open_one_after_another(api, world, setup):

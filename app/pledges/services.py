@@ -81,9 +81,13 @@ def create_pledge(actor: User, campaign_id: int, data: dict) -> dict:
 def update_pledge(actor: User, pledge_id: int, data: dict) -> dict:
     """Region and school admins over the campaign's org correct a pledge. The window may move at
     any time (signing checks it on every request, in SQL); the text, mode and handwriting rule
-    only until the first signature, because certificates already issued carry them. The pledge
-    row is locked first: a signing's foreign-key check waits for the edit, so no one signs a
-    text that changes under them."""
+    only until the first signature, because certificates already issued carry them.
+
+    The pledge row is locked first, so an edit waits for a signing whose row is already inserted
+    and then sees it (409). A signing whose statement read the pledge a moment before the edit
+    and had not yet inserted still commits under what it read (milliseconds, and only while the
+    first signatures arrive: an admin can revoke such a signature). Closing that gap would put a
+    row lock on every signing, the hot path."""
     pledge = _visible_pledge(actor, pledge_id)
     org_with_authority(actor, pledge.campaign.org_id, "school_admin")
     lock_for_edit(pledge)

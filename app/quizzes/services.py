@@ -6,9 +6,10 @@ in which case a choice of only correct keys that misses some earns half the poin
 down) and any wrong key earns nothing. Scores are whole points.
 
 Time is the server's: an attempt's deadline is fixed when it starts (never after the quiz
-closes); answers arriving more than `QUIZ_GRACE_S` seconds (default 5) after it are refused, and
-an attempt left open past it is closed and scored with what was saved, lazily, whenever the
-attempt, the student's next start, the leaderboard or the statistics touch it.
+closes; when an admin moves the close, open attempts follow it); answers arriving more than
+`QUIZ_GRACE_S` seconds (default 5) after it are refused, and an attempt left open past it is
+closed and scored with what was saved, lazily, whenever the attempt, the student's next start,
+the leaderboard or the statistics touch it.
 """
 from __future__ import annotations
 
@@ -473,8 +474,13 @@ def create_quiz(actor: User, campaign_id: int, data: dict) -> dict:
 def update_quiz(actor: User, quiz_id: int, data: dict) -> dict:
     """School and region admins over the campaign's org correct a quiz: the window and the number
     of attempts may change at any time (starts check both on every request, in SQL); the title
-    only until the first attempt, because certificates show it. The quiz row is locked first: a
-    start's foreign-key check waits for the edit."""
+    only until the first attempt, because certificates show it. A moved close moves the open
+    attempts' deadlines with it (`_follow_moved_close`).
+
+    The quiz row is locked first, so an edit waits for a start whose row is already inserted and
+    then sees it. A start whose statement read the quiz a moment before the edit and had not yet
+    inserted still goes through under the rules it read (milliseconds: a start just before an
+    edit)."""
     quiz = _quiz(actor, quiz_id)
     campaign = db.session.get(Campaign, quiz.campaign_id)
     if not has_authority(actor, campaign.org, "school_admin"):
@@ -483,12 +489,38 @@ def update_quiz(actor: User, quiz_id: int, data: dict) -> dict:
     changed = changes(quiz, data)
     if "title" in changed and db.session.scalar(
             select(Attempt.id).where(Attempt.quiz_id == quiz.id).limit(1)) is not None:
-        refuse_locked(changed, ("title",), "quiz_title_locked", "已有学生开始答题，竞赛名称不能再修改")
+        refuse_locked(changed, ("title",), "quiz_title_locked", "已有人开始答题，竞赛名称不能再修改")
     moved_window(quiz, data)
     for name, value in changed.items():
         setattr(quiz, name, value)
+    if "closes_at" in changed:
+        _follow_moved_close(quiz.id, quiz.closes_at)
     db.session.commit()
     return describe_quiz(quiz)
+
+
+def attempt_deadline(started_at: datetime, time_limit_s: int, closes_at: datetime | None) -> datetime:
+    """An attempt ends at its time limit or when the quiz closes, whichever comes first."""
+    deadline = started_at + timedelta(seconds=time_limit_s)
+    return closes_at if closes_at is not None and closes_at < deadline else deadline
+
+
+def _follow_moved_close(quiz_id: int, closes_at: datetime | None) -> None:
+    """Open attempts get the deadline they would have had under the new close: one cut short by
+    the old close gets its time back when the quiz is extended (up to its own time limit), and
+    closing early ends open attempts at the new close, scored with what was saved by then. An
+    attempt past its own time limit stays past it. Only rows still open are written (one that a
+    submit or a reader closes meanwhile keeps its result)."""
+    attempts = Attempt.__table__
+    moved = []
+    for row in db.session.execute(select(Attempt.id, Attempt.started_at, Attempt.time_limit_s, Attempt.deadline)
+                                  .where(Attempt.quiz_id == quiz_id, Attempt.status == "open")):
+        deadline = attempt_deadline(row.started_at, row.time_limit_s, closes_at)
+        if deadline != row.deadline:
+            moved.append({"attempt_id": row.id, "new_deadline": deadline})
+    if moved:
+        db.session.execute(update(attempts).where(attempts.c.id == bindparam("attempt_id"), attempts.c.status == "open")
+                           .values(deadline=bindparam("new_deadline", type_=attempts.c.deadline.type)), moved)
 
 
 def _status(quiz: Quiz, now: datetime) -> str:
@@ -882,9 +914,7 @@ def start_attempt(user: User, quiz_id: int, level_no: int | None = None, device:
     seed = secrets.randbits(31)
     campaign = db.session.get(Campaign, quiz.campaign_id)
     org = _student_org(user, campaign)
-    deadline = now + timedelta(seconds=level["time_limit_s"])
-    if quiz.closes_at and quiz.closes_at < deadline:
-        deadline = quiz.closes_at
+    deadline = attempt_deadline(now, level["time_limit_s"], quiz.closes_at)
     drawn = _draw(db.session.get(QuestionBank, quiz.bank_id), quiz.points, quiz.multiple_partial, level,
                   random.Random(seed))
     attempt = Attempt(
@@ -1439,7 +1469,10 @@ def _rank(scoped, row: QuizBest, scope: tuple, total: int) -> int:
     big scope (a whole city) that count would read up to a million index entries on every request:
     it starts instead from a cached sample of the ranking (every RANK_SAMPLE_EVERY-th rank key with
     how many in scope have that key or a better one, refreshed like the total) and counts on the
-    index only those between the student and the sampled key just above them."""
+    index only those between the student and the sampled key just above them. Like the total,
+    such a rank lags: results that passed the sampled key since the last refresh (at most
+    `QUIZ_RANKING_CACHE_S` seconds ago) are not yet counted, so two ranks computed off the first
+    page may disagree by that many places until the refresh."""
     better = scoped.where(QuizBest.rank_key > row.rank_key)
     if total > BIG_SCOPE:
         keys, at_least = _cached(("sample", *scope), partial(_rank_sample, scoped))
