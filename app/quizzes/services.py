@@ -1497,7 +1497,7 @@ def _rank_sample(scoped) -> tuple[array, array]:
         QuizBest.rank_key, func.row_number().over(order_by=descending).label("position"),
         func.count().over(order_by=descending).label("at_least")).subquery()
     sample = sorted(db.session.execute(select(ranked.c.rank_key, ranked.c.at_least).where(
-        (ranked.c.position - 1) % RANK_SAMPLE_EVERY == 0)).tuples())
+        (ranked.c.position - 1) % RANK_SAMPLE_EVERY == 0)).all())
     return array("q", [key for key, _ in sample]), array("q", [count for _, count in sample])
 
 
