@@ -60,7 +60,7 @@ from app.common.downloads import check_export_size, excel_row, file_name_part
 from app.common.editing import changes, lock_for_edit, moved_window, refuse_locked
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
-from app.common.pagination import paginate
+from app.common.pagination import count_rows, paginate
 from app.common.process_cache import process_cache, remember
 from app.common.schemas import MAX_ID
 from app.common.sql import (
@@ -1479,12 +1479,8 @@ def _rank(scoped, row: QuizBest, scope: tuple, total: int) -> int:
         above = bisect_right(keys, row.rank_key)
         if above < len(keys):
             better = better.where(QuizBest.rank_key < keys[above])
-            return 1 + at_least[above] + _count(better)
-    return 1 + _count(better)
-
-
-def _count(statement) -> int:
-    return db.session.scalar(select(func.count()).select_from(statement.subquery()))
+            return 1 + at_least[above] + count_rows(better)
+    return 1 + count_rows(better)
 
 
 def _rank_sample(scoped) -> tuple[array, array]:
@@ -1513,7 +1509,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
                                     QuizBest.org_path.startswith(reach, autoescape=True))
     rows: list[QuizBest] = list(db.session.scalars(
         scoped.order_by(*_RANK_ORDER).limit(page_size).offset((page - 1) * page_size)))
-    total = _cached(("total", quiz.id, org.id), partial(_count, scoped))
+    total = _cached(("total", quiz.id, org.id), partial(count_rows, scoped))
     own_classes = {m.org_id for m in memberships_of(user)}
     own_children = set(db.session.scalars(select(FamilyLink.child_id).where(FamilyLink.parent_id == user.id)))
     names = dict(db.session.execute(select(User.id, User.real_name).where(
