@@ -31,7 +31,8 @@ Environment: BENCH_DATABASE_URL (default a fresh SQLite file, as `make run`), BE
 BENCH_STATS_ROWS (1000000; 0 skips step 4), BENCH_QUIZ (1; 0 skips steps 3 and 5),
 BENCH_LEADERBOARD_ROWS (1000000; 0 skips step 5; reuses the students step 4 enrolled),
 BENCH_LEADERBOARD_DURATION_S (max(BENCH_DURATION_S, 20): longer than the app's 15 s ranking cache),
-BENCH_SLICES (3), BENCH_SQLITE_WAL=1 (put the SQLite file in WAL mode).
+BENCH_SLICES (3), BENCH_SQLITE_WAL=1 (put the SQLite file in WAL mode), BENCH_REDIS_URL (the
+app's REDIS_URL, as deployed: the workers then share cached counts; without it, none).
 
 wrk's latency percentiles are corrected for coordinated omission (a stalled request counts
 as the requests a steady client would have sent meanwhile), so one long stall shows in p99.
@@ -370,7 +371,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="qinglang-bench-"))
     database = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'bench.db'}"
     os.environ.update({"DATABASE_URL": database, "STORAGE_URL": f"file://{work / 'storage'}", "PORT": str(port),
-                       "APP_ENV": os.environ.get("APP_ENV", "development"), "GUNICORN_ACCESS_LOG": "-"})
+                       "APP_ENV": os.environ.get("APP_ENV", "development"), "GUNICORN_ACCESS_LOG": "-",
+                       "CACHE_KEY_PREFIX": f"bench-{work.name}"})  # no cached counts from an earlier run
+    # Shared caches (progress counts, leaderboard aggregates) as deployed: through Redis when given.
+    os.environ.pop("REDIS_URL", None)
+    if os.environ.get("BENCH_REDIS_URL"):
+        os.environ["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
     # wrk opens its keep-alive connections at once and one worker may accept them all (measured: the
     # same health run gave 3,800 or 1,600 req/s by that luck alone). A cap per worker spreads them;
     # the threads' share on top keeps gunicorn from closing kept-alive connections.
@@ -378,7 +384,7 @@ def main() -> int:
     threads = int(os.environ.get("GUNICORN_THREADS", "8"))  # as gunicorn.conf.py
     os.environ.setdefault("GUNICORN_WORKER_CONNECTIONS", str(-(-connections // workers) + threads))
     sys.path.insert(0, str(ROOT))
-    log(f"bench: database {database.split('@')[-1]}, work dir {work}")
+    log(f"bench: database {database.split('@')[-1]}, Redis {os.environ.get('REDIS_URL') or 'none'}, work dir {work}")
 
     subprocess.run([str(VENV_BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, check=True,  # noqa: S603
                    capture_output=True)

@@ -31,6 +31,7 @@ class BaseConfig:
         "SQLALCHEMY_DATABASE_URI": ("DATABASE_URL", str),
         "STORAGE_URL": ("STORAGE_URL", str),
         "REDIS_URL": ("REDIS_URL", str),
+        "CACHE_KEY_PREFIX": ("CACHE_KEY_PREFIX", str),
         "RATELIMIT_STORAGE_URI": ("REDIS_URL", str),
         "WECHAT_APPID": ("WECHAT_APPID", str),
         "WECHAT_SECRET": ("WECHAT_SECRET", str),
@@ -107,7 +108,7 @@ class BaseConfig:
     # Pledges (app/pledges): progress counts are cached this long (they may lag as much);
     # the poster's Chinese font comes from fontconfig (fonts-noto-cjk) unless set as path[#index].
     PLEDGE_STATS_CACHE_S = 5.0
-    QUIZ_RANKING_CACHE_S = 15.0  # leaderboard totals, rank samples and org tables; refreshed in the background
+    QUIZ_RANKING_CACHE_S = 15.0  # leaderboard totals, rank samples, org tables (shared through Redis)
     QUIZ_READER_CLOSE_EVERY_S = 5.0  # leaderboard/stats readers close abandoned attempts at most this often
     CERTIFICATE_FONT: str | None = None
     EXPORT_MAX_ROWS = 100_000  # rows of one Excel list (signatures, quiz results); more: export per school

@@ -4,6 +4,7 @@ revocation — all through the HTTP API."""
 from __future__ import annotations
 
 import io
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -17,7 +18,7 @@ from app.extensions import db
 from app.orgs.models import Membership
 from app.pledges.models import Signature
 from tests.concurrency import all_at_once
-from tests.conftest import assert_error, wechat_login
+from tests.conftest import Api, assert_error, make_app, wechat_login
 from tests.media_files import noisy_jpeg
 from tests.pledge_helpers import (
     add_adult,
@@ -319,6 +320,53 @@ def test_a_cold_cache_is_counted_once_under_load(app, api, world, city_pledge, m
     assert [status for status, _ in results] == [200] * 12, results
     assert {(body["signed"], body["enrolled"]) for _, body in results} == {(1, 2)}
     assert len(calls) == 1
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="instances share counts through Redis")
+def test_instances_share_one_count_through_redis(app, api, world, city_pledge, monkeypatch, standin, tmp_path):
+    """Every gunicorn worker of every instance used to count a city on its own. With Redis, one
+    count serves them all: another instance answers it without counting; when it goes stale one
+    instance counts again and the others take that count; a revocation shows everywhere at once;
+    and a cached value nobody can read is counted again, never a 500."""
+    from app.common.aggregates import shared_redis
+    from app.pledges import services
+
+    calls = []
+    real_count = services._count
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real_count(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_count", counted)
+    app.config["PLEDGE_STATS_CACHE_S"] = 2
+    other = make_app(standin, tmp_path, RATELIMIT_KEY_PREFIX=app.config["RATELIMIT_KEY_PREFIX"],
+                     PLEDGE_STATS_CACHE_S=2)
+    try:
+        there = Api(other.test_client())
+        pid = city_pledge["id"]
+        with app.app_context():
+            shared_redis().set(services._stats_cache._redis_key((pid, world.city.id)), b"{not json")
+        assert stats(api, world.city_admin, pid)["signed"] == 0
+        signature = signed(api, world.s_a1, pid)
+        assert stats(there, world.city_admin, pid)["signed"] == 0, "the first instance's count"
+        assert len(calls) == 1
+        time.sleep(2.2)  # stale everywhere
+        seen = [stats(there, world.city_admin, pid)["signed"]]
+        deadline = time.monotonic() + 5
+        while seen[-1] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            seen.append(stats(there, world.city_admin, pid)["signed"])
+        assert seen[-1] == 1 and set(seen) <= {0, 1}, seen
+        assert stats(api, world.city_admin, pid)["signed"] == 1, "the other instance's recount"
+        assert len(calls) == 2
+
+        revoked = api.as_(world.city_admin).post(f"/signatures/{signature['id']}/revoke", json={})
+        assert revoked.status_code == 200, revoked.get_json()
+        assert stats(there, world.city_admin, pid)["signed"] == 0, "revoked on one instance, counted on both"
+    finally:
+        with other.app_context():
+            db.engine.dispose()
 
 
 def test_a_class_move_does_not_rewrite_history(app, api, world, city_pledge, fresh_counts):
@@ -666,9 +714,12 @@ def test_excel_export_for_staff_in_scope(app, api, world, city_pledge):
                                         query_string={"org_id": world.class_a1.id}), 404, "org_not_found")
 
 
-def test_revocation_by_admins(app, api, world, city_pledge, fresh_counts):
+def test_revocation_by_admins(app, api, world, city_pledge):
+    """Revoking shows in the counts at once, although they are otherwise cached."""
+    app.config["PLEDGE_STATS_CACHE_S"] = 30
     pid = city_pledge["id"]
     signature = signed(api, world.s_a1, pid)
+    assert stats(api, world.sa_a, pid, world.school_a.id)["signed"] == 1
     url = f"/signatures/{signature['id']}/revoke"
     assert_error(api.as_(world.t_a1).post(url, json={}), 403, "forbidden")
     assert_error(api.as_(world.sa_b).post(url, json={}), 404, "signature_not_found")

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import BigInteger, String, and_, bindparam, case, func, insert, literal, null, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +21,7 @@ from sqlalchemy.orm import aliased
 from app.auth.models import User
 from app.campaigns.models import Campaign
 from app.campaigns.services import campaign_reach, can_see_campaign, visible_campaign
-from app.common.background import run_in_background
+from app.common.aggregates import AggregateCache
 from app.common.db_types import UTCDateTime
 from app.common.downloads import check_export_size, excel_row, file_name_part
 from app.common.editing import changes, lock_for_edit, moved_window, refuse_locked
@@ -436,7 +432,7 @@ def revoke(actor: User, signature_id: int, reason: str | None) -> dict:
         signature.revoked_by_id, signature.revoke_reason = actor.id, reason
         db.session.commit()
         storage.backend.delete_prefix(f"certificates/{signature.serial}/")
-        _stats_cache.clear_pledge(signature.pledge_id)
+        _stats_cache.forget(signature.pledge_id)
     return signature_answer(signature)
 
 
@@ -533,180 +529,16 @@ def pledge_stats(user: User, pledge_id: int, org_id: int | None) -> dict:
 
 
 def _cached_counts(pledge: Pledge, org: Org, scope: str) -> dict:
-    """Fresh counts from the cache; stale ones are answered at once while one request's
-    background thread counts again; with none yet, one request counts and the others wait for
-    it. No stampede of identical GROUP BYs under load, no request waits for a recount."""
-    if _stats_cache.disabled():
-        return _count(pledge, org, scope)
-    counts, fresh = _stats_cache.get(pledge.id, org.id)
-    if fresh:
-        return counts
-    claimed = _stats_cache.claim(pledge.id, org.id)
-    if counts is not None:  # stale: answer it now; the claimant counts again in the background
-        if claimed:
-            _recount_in_background(pledge.id, org.id, scope)
-        return counts
-    if not claimed:
-        deadline = time.monotonic() + _StatsCache.WAIT_S
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            counts, _ = _stats_cache.get(pledge.id, org.id)
-            if counts is not None:
-                return counts
-    return _recount(pledge, org, scope)
+    """Counts shared by every worker for `PLEDGE_STATS_CACHE_S` (`AggregateCache`): fresh ones at
+    once; stale ones answered while one background thread counts again; with none yet, one
+    request counts and the others wait for it. No stampede of identical GROUP BYs under load, no
+    request waits for a recount."""
+    pledge_id, org_id = pledge.id, org.id
+    return _stats_cache.get((pledge_id, org_id), lambda: _count(
+        db.session.get(Pledge, pledge_id), db.session.get(Org, org_id), scope))
 
 
-def _recount(pledge: Pledge, org: Org, scope: str) -> dict:
-    started = time.monotonic()
-    try:
-        counts = _count(pledge, org, scope)
-    except BaseException:
-        _stats_cache.release(pledge.id, org.id)
-        raise
-    # A big subtree stays fresh longer: never more than a fifth of the time spent counting.
-    _stats_cache.put(pledge.id, org.id, counts, min_ttl=5 * (time.monotonic() - started))
-    return counts
-
-
-def _recount_in_background(pledge_id: int, org_id: int, scope: str) -> None:
-    run_in_background(lambda: _recount(db.session.get(Pledge, pledge_id), db.session.get(Org, org_id), scope),
-                      name=f"pledge-recount {pledge_id}/{org_id}")
-
-
-class _StatsCache:
-    """Counts per (pledge, org), fresh for PLEDGE_STATS_CACHE_S and kept a while longer as a
-    stale fallback; Redis when REDIS_URL is set (shared by every instance), else a dict."""
-
-    MAX_LOCAL = 10_000
-    STALE_S = 120.0  # how long a stale answer may stand in while one request recounts
-    CLAIM_S = 30.0  # a recount that takes longer than this (or died) may be taken over
-    WAIT_S = 10.0  # how long a request waits for the first count that another one is making
-
-    def __init__(self):
-        self._local: dict[tuple, tuple[float, float, dict]] = {}
-        self._claims: dict[tuple, float] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _ttl() -> float:
-        return float(current_app.config.get("PLEDGE_STATS_CACHE_S", 5))
-
-    @staticmethod
-    def _prefix() -> str:
-        config = current_app.config
-        return config.get("CACHE_KEY_PREFIX") or config.get("RATELIMIT_KEY_PREFIX") or "qinglang"
-
-    @staticmethod
-    def _redis():
-        url = current_app.config.get("REDIS_URL")
-        if not url:
-            return None
-        client = current_app.extensions.get("pledges_redis")
-        if client is None:
-            import redis
-
-            client = current_app.extensions["pledges_redis"] = redis.Redis.from_url(
-                url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return client
-
-    def _key(self, pledge_id: int, org_id: int) -> str:
-        return f"{self._prefix()}:pledge-stats:{pledge_id}:{org_id}"
-
-    def get(self, pledge_id: int, org_id: int) -> tuple[dict | None, bool]:
-        """(counts or None, whether they are fresh)."""
-        if self._ttl() <= 0:
-            return None, False
-        now = time.time()
-        redis_client = self._redis()
-        if redis_client is not None:
-            try:
-                raw = redis_client.get(self._key(pledge_id, org_id))
-            except Exception:  # noqa: BLE001 - a cache outage only costs a fresh count
-                log.warning("stats cache read failed", exc_info=True)
-                return None, False
-            if not raw:
-                return None, False
-            entry = json.loads(raw)
-            return entry["counts"], entry["fresh_until"] > now
-        entry = self._local.get((self._prefix(), pledge_id, org_id))
-        if entry is None or entry[1] < now:
-            return None, False
-        return entry[2], entry[0] > now
-
-    def disabled(self) -> bool:
-        return self._ttl() <= 0
-
-    def release(self, pledge_id: int, org_id: int) -> None:
-        redis_client = self._redis()
-        if redis_client is not None:
-            try:
-                redis_client.delete(self._key(pledge_id, org_id) + ":claim")
-            except Exception:  # noqa: BLE001
-                log.warning("stats cache release failed", exc_info=True)
-            return
-        with self._lock:
-            self._claims.pop((self._prefix(), pledge_id, org_id), None)
-
-    def claim(self, pledge_id: int, org_id: int) -> bool:
-        """True for the one caller that should count again now."""
-        redis_client = self._redis()
-        if redis_client is not None:
-            try:
-                return bool(redis_client.set(self._key(pledge_id, org_id) + ":claim", "1", nx=True,
-                                             px=int(self.CLAIM_S * 1000)))
-            except Exception:  # noqa: BLE001
-                return True
-        key, now = (self._prefix(), pledge_id, org_id), time.time()
-        with self._lock:
-            if self._claims.get(key, 0) > now - self.CLAIM_S:
-                return False
-            self._claims[key] = now
-            return True
-
-    def put(self, pledge_id: int, org_id: int, counts: dict, min_ttl: float = 0.0) -> None:
-        ttl = self._ttl()
-        if ttl <= 0:
-            return
-        ttl = max(ttl, min_ttl)
-        now = time.time()
-        keep = ttl + self.STALE_S
-        redis_client = self._redis()
-        if redis_client is not None:
-            try:
-                pipe = redis_client.pipeline()
-                pipe.set(self._key(pledge_id, org_id), json.dumps({"fresh_until": now + ttl, "counts": counts}),
-                         px=int(keep * 1000))
-                pipe.delete(self._key(pledge_id, org_id) + ":claim")
-                pipe.execute()
-            except Exception:  # noqa: BLE001
-                log.warning("stats cache write failed", exc_info=True)
-            return
-        key = (self._prefix(), pledge_id, org_id)
-        with self._lock:
-            if len(self._local) >= self.MAX_LOCAL:
-                for stale in [k for k, entry in self._local.items() if entry[1] < now]:
-                    del self._local[stale]
-                if len(self._local) >= self.MAX_LOCAL:
-                    self._local.clear()
-            self._local[key] = (now + ttl, now + keep, counts)
-            self._claims.pop(key, None)
-
-    def clear_pledge(self, pledge_id: int) -> None:
-        redis_client = self._redis()
-        if redis_client is not None:
-            try:
-                keys = list(redis_client.scan_iter(f"{self._prefix()}:pledge-stats:{pledge_id}:*", count=500))
-                if keys:
-                    redis_client.delete(*keys)
-            except Exception:  # noqa: BLE001
-                log.warning("stats cache clear failed", exc_info=True)
-            return
-        with self._lock:
-            for key in [k for k in self._local if k[1] == pledge_id]:
-                del self._local[key]
-
-
-_stats_cache = _StatsCache()
+_stats_cache = AggregateCache("pledge-stats", "PLEDGE_STATS_CACHE_S", 5.0)
 
 
 # --- export -----------------------------------------------------------------------------------

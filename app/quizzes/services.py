@@ -20,9 +20,7 @@ import math
 import random
 import re
 import secrets
-import threading
 import time
-from array import array
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -54,7 +52,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.auth.models import User
 from app.campaigns.models import Campaign
 from app.campaigns.services import campaign_reach, can_see_campaign, visible_campaign
-from app.common.background import run_in_background
+from app.common.aggregates import AggregateCache
 from app.common.db_types import UTCDateTime
 from app.common.downloads import check_export_size, excel_row, file_name_part
 from app.common.editing import changes, lock_for_edit, moved_window, refuse_locked
@@ -1483,7 +1481,7 @@ def _rank(scoped, row: QuizBest, scope: tuple, total: int) -> int:
     return 1 + count_rows(better)
 
 
-def _rank_sample(scoped) -> tuple[array, array]:
+def _rank_sample(scoped) -> tuple[list[int], list[int]]:
     """Every RANK_SAMPLE_EVERY-th rank key of a scope (ascending) and, for each, how many in the
     scope have that key or a better one (a window count includes the key's ties). The database
     walks the rank index once; only the sample (a thousand rows for a million) reaches Python,
@@ -1494,7 +1492,7 @@ def _rank_sample(scoped) -> tuple[array, array]:
         func.count().over(order_by=descending).label("at_least")).subquery()
     sample = sorted(db.session.execute(select(ranked.c.rank_key, ranked.c.at_least).where(
         (ranked.c.position - 1) % RANK_SAMPLE_EVERY == 0)).all())
-    return array("q", [key for key, _ in sample]), array("q", [count for _, count in sample])
+    return [key for key, _ in sample], [count for _, count in sample]
 
 
 def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_size: int) -> dict:
@@ -1552,61 +1550,19 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
                                                                        _all_levels(quiz)))}
 
 
-_refresh_locks: dict[tuple, threading.Lock] = {}
-_refresh_locks_guard = threading.Lock()
+# Each worker keeps its copy while fresh (read on every leaderboard request), and a stale one a
+# day long: an idle leaderboard's first viewer never waits for a city-wide count.
+_rankings = AggregateCache("quiz-rankings", "QUIZ_RANKING_CACHE_S", 15.0, stale_s=86400.0, local_copy=True)
 
 
 def _cached(key: tuple, compute):
-    """Aggregates over a whole subtree, kept for `QUIZ_RANKING_CACHE_S` seconds (default 15)
-    per process. When an entry goes stale, one request starts its recomputation in a background
-    thread and every request, that one included, answers the stale value meanwhile; only a key
-    never computed makes requests wait (for the one computing it). So a busy leaderboard runs
-    each GROUP BY once per period and no request waits seconds for a city-wide refill.
-    `compute` runs in another thread: it must close over plain values and statements, never
-    over ORM instances of the request's session."""
-    ttl = current_app.config.get("QUIZ_RANKING_CACHE_S", 15)
-    cache = process_cache("quiz_rankings")
-    hit = cache.get(key)
-    if hit is not None and time.monotonic() - hit[0] < ttl:
-        return hit[1]
-    with _refresh_locks_guard:
-        lock = _refresh_locks.setdefault(key, threading.Lock())
-    if not lock.acquire(blocking=hit is None):
-        return hit[1]  # someone else is refreshing: the stale value stands meanwhile
-    if hit is not None:
-        _refresh_in_background(cache, key, compute, lock)
-        return hit[1]
-    try:
-        hit = cache.get(key)
-        if hit is not None:
-            return hit[1]  # computed while we waited
-        return _store(cache, key, compute())
-    finally:
-        lock.release()
-
-
-def _store(cache: dict, key: tuple, value):
-    remember(cache, key, (time.monotonic(), value), 2000)
-    return value
-
-
-MAX_BACKGROUND_REFRESHES = 2  # per process: each holds a database connection while it counts
-_background_slots = threading.BoundedSemaphore(MAX_BACKGROUND_REFRESHES)
-
-
-def _refresh_in_background(cache: dict, key: tuple, compute, lock: threading.Lock) -> None:
-    """At most MAX_BACKGROUND_REFRESHES at a time, so many scopes going stale together cannot take
-    the connection pool from requests; a key that finds no free slot keeps its stale value and
-    the next request after it tries again."""
-    if not _background_slots.acquire(blocking=False):
-        lock.release()
-        return
-
-    def done() -> None:
-        _background_slots.release()
-        lock.release()
-
-    run_in_background(lambda: _store(cache, key, compute()), name=f"quiz-ranking-refresh {key}", on_exit=done)
+    """Aggregates over a whole subtree (a scope's total, its rank sample, its org table), shared
+    by every worker for `QUIZ_RANKING_CACHE_S` seconds and refreshed by one of them in the
+    background while the others answer the previous value (`AggregateCache`). So a busy
+    leaderboard runs each count once per period for the whole deployment, and no request waits
+    seconds for a city-wide refill. `compute` may run in another thread: it must close over plain
+    values and statements, never over ORM instances of the request's session."""
+    return _rankings.get(key, compute)
 
 
 def _child_of(parent_path: str, path: str | None) -> int | None:
