@@ -59,3 +59,57 @@ def test_migrations_form_one_line(standin, tmp_path):
         heads = ScriptDirectory.from_config(config).get_heads()
         db.engine.dispose()
     assert len(heads) == 1, heads
+
+
+def test_quizzes_made_before_get_windows_within_their_campaigns(standin, tmp_path):
+    """e2a9c4b7f1d3: a quiz made before windows were bound to the campaign gets the campaign's
+    start and end where it had none or lay outside them (a window wholly outside becomes the
+    campaign's period), a window inside stays as it was, and an open attempt ends at the new
+    close at the latest."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.auth.models import User
+    from app.campaigns.models import Campaign
+    from app.orgs.services import add_org
+    from app.quizzes.models import Attempt, QuestionBank, Quiz
+
+    app = make_app(standin, tmp_path)
+    starts = datetime(2026, 9, 1, tzinfo=UTC)
+    ends = starts + timedelta(days=30)
+    day = timedelta(days=1)
+    inside = (starts + day, ends - day)
+    windows = {"open": (None, None), "outside": (starts - 5 * day, ends + 5 * day), "inside": inside,
+               "before": (starts - 9 * day, starts - 2 * day), "after": (ends + day, ends + 3 * day)}
+    with app.app_context():
+        try:
+            _empty_database()
+            flask_migrate.upgrade(revision="d4f8a2c6e1b7")
+            city = add_org("市教育局", "city", None)
+            campaign = Campaign(org_id=city.id, title="网络安全宣传周", starts_at=starts, ends_at=ends)
+            bank = QuestionBank(org_id=city.id, name="题库")
+            student = User(real_name="张三")
+            db.session.add_all([campaign, bank, student])
+            db.session.flush()
+            quizzes = {name: Quiz(campaign_id=campaign.id, bank_id=bank.id, title=name, opens_at=opens_at,
+                                  closes_at=closes_at) for name, (opens_at, closes_at) in windows.items()}
+            db.session.add_all(quizzes.values())
+            db.session.flush()
+            attempts = [Attempt(quiz_id=quizzes[name].id, user_id=student.id, deadline=deadline)
+                        for name, deadline in (("outside", ends + 4 * day), ("inside", starts + 2 * day))]
+            db.session.add_all(attempts)
+            db.session.commit()
+            ids = {name: quiz.id for name, quiz in quizzes.items()}
+            attempt_ids = [attempt.id for attempt in attempts]
+            db.session.remove()
+
+            flask_migrate.upgrade()
+            after = {name: (quiz.opens_at, quiz.closes_at)
+                     for name, quiz in ((name, db.session.get(Quiz, ids[name])) for name in ids)}
+            assert after == {"open": (starts, ends), "outside": (starts, ends), "inside": inside,
+                             "before": (starts, ends), "after": (starts, ends)}
+            assert [db.session.get(Attempt, i).deadline for i in attempt_ids] == [ends, starts + 2 * day]
+        finally:
+            db.session.remove()
+            reset_database()
+            db.session.remove()
+            db.engine.dispose()

@@ -48,8 +48,9 @@ def make_bank(api, who, org_id, rows=BANK) -> int:
     return bank_id
 
 
-def make_campaign(api, who, org_id) -> int:
-    response = api.as_(who).post("/campaigns", json={"title": "网络安全知识竞赛活动", "org_id": org_id})
+def make_campaign(api, who, org_id, starts_at: datetime | None = None, ends_at: datetime | None = None) -> int:
+    period = {name: value.isoformat() for name, value in (("starts_at", starts_at), ("ends_at", ends_at)) if value}
+    response = api.as_(who).post("/campaigns", json={"title": "网络安全知识竞赛活动", "org_id": org_id, **period})
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
 
@@ -324,6 +325,33 @@ def test_admins_correct_a_quiz_window_and_attempts_but_never_its_rules(api, app,
     answers = {str(q["id"]): right_keys(q) for q in mine["questions"]}
     ended = submit(api, world.s_b1, mine["id"], answers)
     assert (ended["score"], ended["late_answers_ignored"]) == (0, True)
+
+
+def test_a_quiz_lies_within_its_campaign(api, world, setup):
+    """Nobody takes a quiz before its campaign begins or after it has ended (when the awards are
+    decided): a bound left open or cleared takes the campaign's, a bound outside it is refused."""
+    now = datetime.now(UTC)
+    starts, ends = now - timedelta(days=10), now + timedelta(days=10)
+    campaign = make_campaign(api, world.city_admin, world.city.id, starts, ends)
+    quiz = make_quiz(api, world.city_admin, campaign, setup.bank)
+    assert (datetime.fromisoformat(quiz["opens_at"]), datetime.fromisoformat(quiz["closes_at"])) == (starts, ends)
+    path = f"/quizzes/{quiz['id']}"
+    late = assert_error(create_quiz(api, world.city_admin, campaign, setup.bank,
+                                    closes_at=(ends + timedelta(days=1)).isoformat()), 422, "outside_campaign_period")
+    assert list(late["errors"]) == ["closes_at"] and "活动结束时间" in late["errors"]["closes_at"][0]
+    early = assert_error(api.as_(world.city_admin).patch(
+        path, json={"opens_at": (starts - timedelta(hours=1)).isoformat()}), 422, "outside_campaign_period")
+    assert list(early["errors"]) == ["opens_at"]
+    sooner = now + timedelta(days=1)
+    shorter = api.as_(world.city_admin).patch(path, json={"closes_at": sooner.isoformat()}).get_json()
+    assert datetime.fromisoformat(shorter["closes_at"]) == sooner
+    cleared = api.as_(world.city_admin).patch(path, json={"closes_at": None}).get_json()
+    assert datetime.fromisoformat(cleared["closes_at"]) == ends, "cleared: back to the campaign's end"
+
+    over = make_campaign(api, world.city_admin, world.city.id, now - timedelta(days=30), now - timedelta(days=1))
+    finished = make_quiz(api, world.city_admin, over, setup.bank)
+    assert finished["status"] == "closed"
+    assert_error(start(api, world.s_a1, finished["id"]), 409, "quiz_closed")
 
 
 def test_levels_open_one_after_another(api, world, setup):

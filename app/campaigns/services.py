@@ -13,7 +13,7 @@ from app.auth.models import User
 from app.campaigns.models import Campaign
 from app.campaigns.schemas import DEFAULT_PHASES
 from app.common.pagination import paginate
-from app.common.time import utcnow
+from app.common.time import BEIJING, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.orgs.models import Org
@@ -45,6 +45,24 @@ def create_campaign(actor: User, data: dict) -> dict:
     db.session.add(campaign)
     db.session.commit()
     return describe(campaign)
+
+
+def check_inside_period(campaign: Campaign, opens_at: datetime | None, closes_at: datetime | None,
+                        message: str) -> None:
+    """A pledge's or quiz's window lies within its campaign's period: 422 `outside_campaign_period`
+    naming the bound that does not, with the campaign's time in Beijing time."""
+    errors = {}
+    shown = "%Y-%m-%d %H:%M"
+    if campaign.starts_at and opens_at and opens_at < campaign.starts_at:
+        errors["opens_at"] = [f"不能早于活动开始时间（{campaign.starts_at.astimezone(BEIJING):{shown}}）"]
+    if campaign.ends_at and opens_at and opens_at >= campaign.ends_at:
+        errors["opens_at"] = [f"必须早于活动结束时间（{campaign.ends_at.astimezone(BEIJING):{shown}}）"]
+    if campaign.starts_at and closes_at and closes_at <= campaign.starts_at:
+        errors["closes_at"] = [f"必须晚于活动开始时间（{campaign.starts_at.astimezone(BEIJING):{shown}}）"]
+    if campaign.ends_at and closes_at and closes_at > campaign.ends_at:
+        errors["closes_at"] = [f"不能晚于活动结束时间（{campaign.ends_at.astimezone(BEIJING):{shown}}）"]
+    if errors:
+        raise ValidationFailed(errors, message, code="outside_campaign_period")
 
 
 def describe(campaign: Campaign, now: datetime | None = None) -> dict:

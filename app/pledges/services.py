@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
-from app.campaigns.services import campaign_reach, can_see_campaign, visible_campaign
+from app.campaigns.services import campaign_reach, can_see_campaign, check_inside_period, visible_campaign
 from app.common.aggregates import AggregateCache
 from app.common.db_types import UTCDateTime
 from app.common.downloads import check_export_size, excel_row, file_name_part
@@ -29,7 +29,7 @@ from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
 from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
-from app.common.time import BEIJING, beijing_cell, beijing_day, utcnow
+from app.common.time import beijing_cell, beijing_day, utcnow
 from app.common.urls import public_url
 from app.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db, storage
@@ -58,12 +58,15 @@ class PledgeNotFound(NotFound):
 
 # --- pledges ----------------------------------------------------------------------------------
 
+PLEDGE_OUTSIDE_CAMPAIGN = "承诺的签署时间需在活动时间之内"
+
+
 def create_pledge(actor: User, campaign_id: int, data: dict) -> dict:
     """Region and school admins over the campaign's org add pledges to it."""
     visible_campaign(actor, campaign_id)  # 404 when the campaign is not visible
     campaign = db.session.get(Campaign, campaign_id)
     org_with_authority(actor, campaign.org_id, "school_admin")
-    _check_inside_campaign(campaign, data.get("opens_at"), data.get("closes_at"))
+    check_inside_period(campaign, data.get("opens_at"), data.get("closes_at"), PLEDGE_OUTSIDE_CAMPAIGN)
     pledge = Pledge(
         campaign_id=campaign.id, title=data["title"], body=data["body"], mode=data["mode"],
         requires_handwriting=data["requires_handwriting"], opens_at=data.get("opens_at"),
@@ -94,27 +97,11 @@ def update_pledge(actor: User, pledge_id: int, data: dict) -> dict:
                       "已有人签署，承诺的标题、正文、签署方式和手写要求不能再修改（签署时间仍可调整）")
     opens_at, closes_at = moved_window(pledge, data)
     if {"opens_at", "closes_at"} & changed.keys():
-        _check_inside_campaign(pledge.campaign, opens_at, closes_at)
+        check_inside_period(pledge.campaign, opens_at, closes_at, PLEDGE_OUTSIDE_CAMPAIGN)
     for name, value in changed.items():
         setattr(pledge, name, value)
     db.session.commit()
     return describe_pledge(pledge, actor)
-
-
-def _check_inside_campaign(campaign: Campaign, opens_at: datetime | None, closes_at: datetime | None) -> None:
-    """A pledge's window lies within its campaign's period (the campaign bounds signing anyway)."""
-    errors = {}
-    shown = "%Y-%m-%d %H:%M"
-    if campaign.starts_at and opens_at and opens_at < campaign.starts_at:
-        errors["opens_at"] = [f"不能早于活动开始时间（{campaign.starts_at.astimezone(BEIJING):{shown}}）"]
-    if campaign.ends_at and opens_at and opens_at >= campaign.ends_at:
-        errors["opens_at"] = [f"必须早于活动结束时间（{campaign.ends_at.astimezone(BEIJING):{shown}}）"]
-    if campaign.starts_at and closes_at and closes_at <= campaign.starts_at:
-        errors["closes_at"] = [f"必须晚于活动开始时间（{campaign.starts_at.astimezone(BEIJING):{shown}}）"]
-    if campaign.ends_at and closes_at and closes_at > campaign.ends_at:
-        errors["closes_at"] = [f"不能晚于活动结束时间（{campaign.ends_at.astimezone(BEIJING):{shown}}）"]
-    if errors:
-        raise ValidationFailed(errors, "承诺的签署时间需在活动时间之内", code="outside_campaign_period")
 
 
 def _visible_pledge(user: User, pledge_id: int) -> Pledge:

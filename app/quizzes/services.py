@@ -51,7 +51,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
-from app.campaigns.services import campaign_reach, can_see_campaign, visible_campaign
+from app.campaigns.services import campaign_reach, can_see_campaign, check_inside_period, visible_campaign
 from app.common.aggregates import AggregateCache
 from app.common.db_types import UTCDateTime
 from app.common.downloads import check_export_size, excel_row, file_name_part
@@ -458,11 +458,13 @@ def create_quiz(actor: User, campaign_id: int, data: dict) -> dict:
                        "pass_score": pass_score, "time_limit_s": level.get("time_limit_s") or data["time_limit_s"]})
     if errors:
         raise ValidationFailed(errors, message="题库中的题目不够抽取", code="not_enough_questions")
+    opens_at, closes_at = _campaign_bounds(campaign, data.get("opens_at"), data.get("closes_at"))
+    check_inside_period(campaign, opens_at, closes_at, QUIZ_OUTSIDE_CAMPAIGN)
     quiz = Quiz(
         campaign_id=campaign.id, bank_id=bank.id, title=data["title"], levels=levels,
         leveled=bool(data.get("levels")), points=points, multiple_partial=data["multiple_partial"],
         time_limit_s=data["time_limit_s"], max_attempts=data["max_attempts"], pass_score=levels[0]["pass_score"],
-        opens_at=data.get("opens_at"), closes_at=data.get("closes_at"), created_by_id=actor.id,
+        opens_at=opens_at, closes_at=closes_at, created_by_id=actor.id,
     )
     db.session.add(quiz)
     db.session.commit()
@@ -484,17 +486,34 @@ def update_quiz(actor: User, quiz_id: int, data: dict) -> dict:
     if not has_authority(actor, campaign.org, "school_admin"):
         raise Forbidden("forbidden", "只有活动所属单位的管理员可以修改竞赛")
     lock_for_edit(quiz)
+    data = data | {bound: value for bound, value in zip(("opens_at", "closes_at"), _campaign_bounds(
+        campaign, data.get("opens_at"), data.get("closes_at")), strict=True) if bound in data}
     changed = changes(quiz, data)
     if "title" in changed and db.session.scalar(
             select(Attempt.id).where(Attempt.quiz_id == quiz.id).limit(1)) is not None:
         refuse_locked(changed, ("title",), "quiz_title_locked", "已有人开始答题，竞赛名称不能再修改")
-    moved_window(quiz, data)
+    opens_at, closes_at = moved_window(quiz, data)
+    if {"opens_at", "closes_at"} & changed.keys():
+        check_inside_period(campaign, opens_at, closes_at, QUIZ_OUTSIDE_CAMPAIGN)
     for name, value in changed.items():
         setattr(quiz, name, value)
     if "closes_at" in changed:
         _follow_moved_close(quiz.id, quiz.closes_at)
     db.session.commit()
     return describe_quiz(quiz)
+
+
+QUIZ_OUTSIDE_CAMPAIGN = "竞赛的答题时间需在活动时间之内"
+
+
+def _campaign_bounds(campaign: Campaign, opens_at: datetime | None,
+                     closes_at: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """A quiz's window with a bound left open (or cleared) taking the campaign's: nobody starts
+    a quiz before its campaign begins or after it ends, when the awards are being decided. Starts
+    check only the quiz's own window (in SQL, on the hot path), so the campaign's period is
+    written into it; a campaign's period cannot be edited. Bounds sent must lie within it
+    (`check_inside_period`)."""
+    return opens_at or campaign.starts_at, closes_at or campaign.ends_at
 
 
 def attempt_deadline(started_at: datetime, time_limit_s: int, closes_at: datetime | None) -> datetime:
