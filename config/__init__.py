@@ -49,6 +49,7 @@ class BaseConfig:
         "CERTIFICATE_FONT": ("CERTIFICATE_FONT", str),
         "PLEDGE_STATS_CACHE_S": ("PLEDGE_STATS_CACHE_S", float),
         "QUIZ_RANKING_CACHE_S": ("QUIZ_RANKING_CACHE_S", float),
+        "QUIZ_STATS_CACHE_S": ("QUIZ_STATS_CACHE_S", float),
         "QUIZ_READER_CLOSE_EVERY_S": ("QUIZ_READER_CLOSE_EVERY_S", float),
         "DB_PING_IDLE_S": ("DB_PING_IDLE_S", float),
         "DB_WRITER_POOL_SIZE": ("DB_WRITER_POOL_SIZE", int),
@@ -109,6 +110,7 @@ class BaseConfig:
     # the poster's Chinese font comes from fontconfig (fonts-noto-cjk) unless set as path[#index].
     PLEDGE_STATS_CACHE_S = 5.0
     QUIZ_RANKING_CACHE_S = 15.0  # leaderboard totals, rank samples, org tables (shared through Redis)
+    QUIZ_STATS_CACHE_S = 60.0  # quiz statistics of a district or city (above STATS_LIVE_MAX attempts)
     QUIZ_READER_CLOSE_EVERY_S = 5.0  # leaderboard/stats readers close abandoned attempts at most this often
     CERTIFICATE_FONT: str | None = None
     EXPORT_MAX_ROWS = 100_000  # rows of one Excel list (signatures, quiz results); more: export per school

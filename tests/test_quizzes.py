@@ -577,6 +577,45 @@ def test_item_statistics_on_a_known_data_set(api, app, world, setup):
                  404, "org_not_found")
 
 
+def test_a_city_s_statistics_sample_and_cache_its_item_analysis(api, app, world, setup, monkeypatch):
+    """A city's million attempts took 50 s and 2.8 GB to analyse on each request. Above
+    STATS_LIVE_MAX attempts the statistics are shared for a while and their item analysis reads
+    an even sample of STATS_ITEM_SAMPLE attempts (the totals stay exact); a class stays live.
+    Flags cover at most FLAGS_MAX_ATTEMPTS: a city is asked to choose a smaller org."""
+    from app.quizzes import services
+
+    monkeypatch.setattr(services, "STATS_LIVE_MAX", 4)
+    monkeypatch.setattr(services, "STATS_ITEM_SAMPLE", 4)
+    monkeypatch.setattr(services, "FLAGS_MAX_ATTEMPTS", 4)
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 2, "type": "single"}],
+                     pass_score=10)
+    students = [world.s_a1, world.s_b1] + [add_student(app, world.class_a1.id, f"王{n}") for n in range(3)]
+    for index, who in enumerate(students):  # three right on both questions, two wrong on both
+        attempt = started(api, who, quiz["id"])
+        submit(api, who, attempt["id"], {str(q["id"]): right_keys(q, index < 3) for q in attempt["questions"]})
+
+    city = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/stats").get_json()
+    assert (city["attempts"], city["students"], city["average_score"], city["pass_rate"]) == (5, 5, 6.0, 0.6)
+    assert city["analysed_attempts"] == 4
+    assert sum(q["attempts"] for q in city["questions"]) == 4 * 2, "each sampled attempt, both its questions"
+    assert sum(q["correct"] for q in city["questions"]) in {sum(q["attempts"] for q in city["questions"]) - n
+                                                           for n in (0, 2, 4)}, "whole sheets right or wrong"
+    klass = api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/stats").get_json()
+    assert (klass["attempts"], klass["analysed_attempts"]) == (4, 4), "four in the class: analysed in full"
+
+    late = add_student(app, world.class_a1.id, "李四")
+    attempt = started(api, late, quiz["id"])
+    submit(api, late, attempt["id"], {str(q["id"]): right_keys(q) for q in attempt["questions"]})
+    assert api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/stats").get_json()["attempts"] == 5, "shared"
+    klass = api.as_(world.t_a1).get(f"/quizzes/{quiz['id']}/stats").get_json()
+    assert klass["attempts"] == 5 and klass["analysed_attempts"] == 4, "now big enough to sample, and counted anew"
+
+    too_many = assert_error(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/flags"), 422, "scope_too_large")
+    assert "6 份答卷" in too_many["message"] and "org_id" in too_many["errors"]
+    assert api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/flags",
+                                         query_string={"org_id": world.school_b.id}).status_code == 200
+
+
 def test_discrimination_is_ranked_within_each_level(api, app, world, setup):
     """闯关: level 1 (two single choices) is worth 10, level 2 (one true/false) 5. Ranked across
     levels, the top 27% would hold only level-1 attempts and level 2's question would get no

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.common.db_types import UTCDateTime
@@ -131,6 +131,11 @@ class Attempt(db.Model):
     __table_args__ = (
         UniqueConstraint("quiz_id", "user_id", "level", "number"),
         Index("ix_quiz_attempts_open", "quiz_id", "status", "deadline"),
+        # Statistics, flags and exports read the scored attempts of one subtree: without it a
+        # class's statistics read every scored attempt of a city-wide quiz (1.2 s at 1 M).
+        Index("ix_quiz_attempts_scored", "quiz_id", "org_path", "id",
+              postgresql_ops={"org_path": "varchar_pattern_ops"},
+              postgresql_where=text("status = 'scored'"), sqlite_where=text("status = 'scored'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -426,6 +426,9 @@ class StatsSchema(BaseSchema):
     org_id = fields.Integer()
     attempts = fields.Integer()
     students = fields.Integer()
+    analysed_attempts = fields.Integer(metadata={
+        "description": "how many attempts the item analysis (questions, categories) read: all of them, or above "
+                       "20,000 an even sample of 20,000 (the totals are always exact)"})
     enrolled = fields.Integer(metadata={
         "description": "students enrolled now in the part of the org the campaign reaches"})
     took = fields.Integer(metadata={

@@ -33,10 +33,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Select,
     String,
     and_,
     bindparam,
     cast,
+    distinct,
     func,
     literal,
     or_,
@@ -1674,12 +1676,31 @@ def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> tuple[Org, str]:
     raise Forbidden("forbidden", "请选择你负责的学校或班级查看统计")
 
 
-def _scored_in(quiz: Quiz, org: Org) -> list[Attempt]:
-    _close_expired_for_readers(quiz.id)
-    return list(db.session.scalars(
-        select(Attempt).where(Attempt.quiz_id == quiz.id, Attempt.status == "scored",
-                              Attempt.org_path.startswith(org.path, autoescape=True)).order_by(Attempt.id)
-    ))
+STATS_LIVE_MAX = 5000  # above this many scored attempts in scope, statistics come from a cache
+STATS_ITEM_SAMPLE = 20_000  # item analysis reads at most this many attempts (an even sample)
+FLAGS_MAX_ATTEMPTS = 20_000  # suspicion flags cover at most this many attempts: choose a smaller org
+
+
+def _scored(quiz_id: int, path: str) -> Select:
+    """The scored attempts taken in the subtree at `path` (ix_quiz_attempts_scored)."""
+    return select(Attempt).where(Attempt.quiz_id == quiz_id, Attempt.status == "scored",
+                                 Attempt.org_path.startswith(path, autoescape=True))
+
+
+def _scored_count(quiz_id: int, path: str) -> int:
+    return count_rows(_scored(quiz_id, path).with_only_columns(Attempt.id))
+
+
+def _scored_in(quiz_id: int, path: str, count: int, sample: int | None = None) -> list[Attempt]:
+    """The scored attempts in the subtree; with `sample` and more than that many, `sample` of
+    them spread evenly: the first by a hash of their id (ids follow the order of starts, a
+    student's levels one after another and a class at a time, so every n-th id would not do).
+    The database picks them from the index (a top-N sort), so only the sample reaches Python."""
+    query = _scored(quiz_id, path)
+    if sample and count > sample:
+        return list(db.session.scalars(query.order_by(cast(Attempt.id, BigInteger) * 2654435761 % 4294967311, Attempt.id)
+                                        .limit(sample)))
+    return list(db.session.scalars(query.order_by(Attempt.id)))
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -1737,10 +1758,30 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     """Item analysis over the scored attempts in the org's subtree: facility (correct rate),
     how often each authored option was chosen, and the discrimination index (correct rate of
     the top 27% of attempts by score minus that of the bottom 27%). For a class, also who of
-    its students has not taken the quiz yet (the teachers' class view)."""
+    its students has not taken the quiz yet (the teachers' class view).
+
+    A class or school is counted on every request. Above STATS_LIVE_MAX scored attempts (a
+    district, a city) the answer is shared for `QUIZ_STATS_CACHE_S` (`AggregateCache`, at least
+    five times what counting took) and its item analysis reads an even sample of
+    STATS_ITEM_SAMPLE attempts (`analysed_attempts`; the totals are exact): reading a city's
+    million attempts took 50 s and 2.8 GB."""
     quiz = _quiz(user, quiz_id)
     org, reach = _staff_scope(user, quiz, org_id)
-    attempts = _scored_in(quiz, org)
+    _close_expired_for_readers(quiz.id)
+    count = _scored_count(quiz.id, org.path)
+    compute = partial(_item_stats, quiz.id, org.id, org.path, reach, count)
+    answer = _stats_cache.get((quiz.id, org.id), compute) if count > STATS_LIVE_MAX else compute()
+    if org.kind == "class":  # _staff_scope: the caller has staff authority over it
+        answer = answer | {"not_taken": _not_taken(quiz, org)}
+    return answer
+
+
+_stats_cache = AggregateCache("quiz-stats", "QUIZ_STATS_CACHE_S", 60.0, stale_s=86400.0, local_copy=True)
+
+
+def _item_stats(quiz_id: int, org_id: int, path: str, reach: str, count: int) -> dict:
+    """`quiz_stats` without the class's list. Plain arguments: it may run in a background thread."""
+    attempts = _scored_in(quiz_id, path, count, sample=STATS_ITEM_SAMPLE)
     lower, upper = _discrimination_groups(attempts)
     per_question: dict[int, dict] = {}
     groups: dict[int, dict] = defaultdict(lambda: {"upper": [0, 0], "lower": [0, 0]})
@@ -1781,28 +1822,28 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
         texts_of = stat.pop("_texts")
         del stat["_v"]
         stat["distribution"] = []  # each option's text next to its count, in the authored order
-        for key, count in sorted(stat["options"].items()):
+        for key, chosen in sorted(stat["options"].items()):
             index = LETTERS.index(key)
             stat["distribution"].append({"key": key, "text": texts_of[index] if index < len(texts_of) else None,
-                                         "count": count})
+                                         "count": chosen})
         questions.append(stat)
     questions.sort(key=lambda s: (s["correct_rate"] if s["correct_rate"] is not None else 2, s["id"]))
-    scores = [a.score for a in attempts]
-    enrolled, enrolled_took = _enrolment(quiz.id, reach)
-    answer = {
-        "quiz_id": quiz.id, "org_id": org.id, "attempts": len(attempts),
-        "students": len({a.user_id for a in attempts}),
+    count, students, total, passed = db.session.execute(
+        _scored(quiz_id, path).with_only_columns(func.count(), func.count(distinct(Attempt.user_id)),
+                                                 func.sum(Attempt.score), func.count().filter(Attempt.passed.is_(True)))
+    ).one()
+    enrolled, enrolled_took = _enrolment(quiz_id, reach)
+    return {
+        "quiz_id": quiz_id, "org_id": org_id, "attempts": count, "students": students,
+        "analysed_attempts": len(attempts),
         "enrolled": enrolled, "took": enrolled_took, "not_taken_count": enrolled - enrolled_took,
-        "average_score": round(sum(scores) / len(scores), 2) if scores else None,
-        "pass_rate": _rate(sum(1 for a in attempts if a.passed), len(attempts)),
+        "average_score": round((total or 0) / count, 2) if count else None,
+        "pass_rate": _rate(passed, count),
         "questions": questions,
         "categories": sorted(({"category": name, "answers": n, "correct_rate": _rate(ok, n)}
                               for name, (n, ok) in categories.items()),
                              key=lambda c: (c["correct_rate"] if c["correct_rate"] is not None else 2)),
     }
-    if org.kind == "class":  # _staff_scope: the caller has staff authority over it
-        answer["not_taken"] = _not_taken(quiz, org)
-    return answer
 
 
 def _ranked(attempt: Attempt) -> tuple:
@@ -1878,7 +1919,12 @@ def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     used by many accounts."""
     quiz = _quiz(user, quiz_id)
     org, _reach = _staff_scope(user, quiz, org_id)
-    attempts = _scored_in(quiz, org)
+    _close_expired_for_readers(quiz.id)
+    count = _scored_count(quiz.id, org.path)
+    if count > FLAGS_MAX_ATTEMPTS:
+        message = f"该范围内共有 {count} 份答卷，请选择区县、学校或班级查看可疑记录"
+        raise ValidationFailed({"org_id": [message]}, message, code="scope_too_large")
+    attempts = _scored_in(quiz.id, org.path, count)
     names = dict(db.session.execute(select(User.id, User.real_name).where(
         User.id.in_({a.user_id for a in attempts}))).all()) if attempts else {}
     flags = []
