@@ -611,7 +611,7 @@ def test_a_city_s_statistics_sample_and_cache_its_item_analysis(api, app, world,
     assert klass["attempts"] == 5 and klass["analysed_attempts"] == 4, "now big enough to sample, and counted anew"
 
     too_many = assert_error(api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/flags"), 422, "scope_too_large")
-    assert "6 份答卷" in too_many["message"] and "org_id" in too_many["errors"]
+    assert "超过 4 份" in too_many["message"] and "org_id" in too_many["errors"]
     assert api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/flags",
                                          query_string={"org_id": world.school_b.id}).status_code == 200
 

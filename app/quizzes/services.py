@@ -1687,19 +1687,21 @@ def _scored(quiz_id: int, path: str) -> Select:
                                  Attempt.org_path.startswith(path, autoescape=True))
 
 
-def _scored_count(quiz_id: int, path: str) -> int:
-    return count_rows(_scored(quiz_id, path).with_only_columns(Attempt.id))
+def _scored_beyond(quiz_id: int, path: str, limit: int) -> bool:
+    """Whether the subtree has more than `limit` scored attempts, reading at most limit + 1 index
+    entries: counting a city's million on every request cost 125 ms of PostgreSQL."""
+    return count_rows(_scored(quiz_id, path).with_only_columns(Attempt.id).limit(limit + 1)) > limit
 
 
-def _scored_in(quiz_id: int, path: str, count: int, sample: int | None = None) -> list[Attempt]:
+def _scored_in(quiz_id: int, path: str, count: int = 0, sample: int | None = None) -> list[Attempt]:
     """The scored attempts in the subtree; with `sample` and more than that many, `sample` of
     them spread evenly: the first by a hash of their id (ids follow the order of starts, a
     student's levels one after another and a class at a time, so every n-th id would not do).
     The database picks them from the index (a top-N sort), so only the sample reaches Python."""
     query = _scored(quiz_id, path)
     if sample and count > sample:
-        return list(db.session.scalars(query.order_by(cast(Attempt.id, BigInteger) * 2654435761 % 4294967311, Attempt.id)
-                                        .limit(sample)))
+        spread = cast(Attempt.id, BigInteger) * 2654435761 % 4294967311
+        return list(db.session.scalars(query.order_by(spread, Attempt.id).limit(sample)))
     return list(db.session.scalars(query.order_by(Attempt.id)))
 
 
@@ -1768,9 +1770,9 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     quiz = _quiz(user, quiz_id)
     org, reach = _staff_scope(user, quiz, org_id)
     _close_expired_for_readers(quiz.id)
-    count = _scored_count(quiz.id, org.path)
-    compute = partial(_item_stats, quiz.id, org.id, org.path, reach, count)
-    answer = _stats_cache.get((quiz.id, org.id), compute) if count > STATS_LIVE_MAX else compute()
+    compute = partial(_item_stats, quiz.id, org.id, org.path, reach)
+    big = _scored_beyond(quiz.id, org.path, STATS_LIVE_MAX)
+    answer = _stats_cache.get((quiz.id, org.id), compute) if big else compute()
     if org.kind == "class":  # _staff_scope: the caller has staff authority over it
         answer = answer | {"not_taken": _not_taken(quiz, org)}
     return answer
@@ -1779,8 +1781,12 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
 _stats_cache = AggregateCache("quiz-stats", "QUIZ_STATS_CACHE_S", 60.0, stale_s=86400.0, local_copy=True)
 
 
-def _item_stats(quiz_id: int, org_id: int, path: str, reach: str, count: int) -> dict:
+def _item_stats(quiz_id: int, org_id: int, path: str, reach: str) -> dict:
     """`quiz_stats` without the class's list. Plain arguments: it may run in a background thread."""
+    count, students, total, passed = db.session.execute(
+        _scored(quiz_id, path).with_only_columns(func.count(), func.count(distinct(Attempt.user_id)),
+                                                 func.sum(Attempt.score), func.count().filter(Attempt.passed.is_(True)))
+    ).one()
     attempts = _scored_in(quiz_id, path, count, sample=STATS_ITEM_SAMPLE)
     lower, upper = _discrimination_groups(attempts)
     per_question: dict[int, dict] = {}
@@ -1828,10 +1834,6 @@ def _item_stats(quiz_id: int, org_id: int, path: str, reach: str, count: int) ->
                                          "count": chosen})
         questions.append(stat)
     questions.sort(key=lambda s: (s["correct_rate"] if s["correct_rate"] is not None else 2, s["id"]))
-    count, students, total, passed = db.session.execute(
-        _scored(quiz_id, path).with_only_columns(func.count(), func.count(distinct(Attempt.user_id)),
-                                                 func.sum(Attempt.score), func.count().filter(Attempt.passed.is_(True)))
-    ).one()
     enrolled, enrolled_took = _enrolment(quiz_id, reach)
     return {
         "quiz_id": quiz_id, "org_id": org_id, "attempts": count, "students": students,
@@ -1920,11 +1922,10 @@ def quiz_flags(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     quiz = _quiz(user, quiz_id)
     org, _reach = _staff_scope(user, quiz, org_id)
     _close_expired_for_readers(quiz.id)
-    count = _scored_count(quiz.id, org.path)
-    if count > FLAGS_MAX_ATTEMPTS:
-        message = f"该范围内共有 {count} 份答卷，请选择区县、学校或班级查看可疑记录"
+    if _scored_beyond(quiz.id, org.path, FLAGS_MAX_ATTEMPTS):
+        message = f"该范围内的答卷超过 {FLAGS_MAX_ATTEMPTS} 份，请选择区县、学校或班级查看可疑记录"
         raise ValidationFailed({"org_id": [message]}, message, code="scope_too_large")
-    attempts = _scored_in(quiz.id, org.path, count)
+    attempts = _scored_in(quiz.id, org.path)
     names = dict(db.session.execute(select(User.id, User.real_name).where(
         User.id.in_({a.user_id for a in attempts}))).all()) if attempts else {}
     flags = []
