@@ -390,7 +390,7 @@ class LeaderboardSchema(BaseSchema):
 class OptionCountSchema(BaseSchema):
     key = fields.String(metadata={"description": "authored position: A = the first option in the bank"})
     text = fields.String(allow_none=True)
-    count = fields.Integer(metadata={"description": "how many attempts chose it"})
+    count = fields.Integer(metadata={"description": "how many of the analysed attempts chose it"})
 
 
 class QuestionStatSchema(BaseSchema):
@@ -399,7 +399,7 @@ class QuestionStatSchema(BaseSchema):
     stem = fields.String()
     category = fields.String(allow_none=True)
     answer = fields.List(fields.String(), metadata={"description": "correct keys in authored order (A = first)"})
-    attempts = fields.Integer()
+    attempts = fields.Integer(metadata={"description": "analysed attempts that drew it (see `analysed_attempts`)"})
     answered = fields.Integer()
     correct = fields.Integer()
     correct_rate = fields.Float(allow_none=True, metadata={"description": "facility: correct ÷ attempts"})
