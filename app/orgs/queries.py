@@ -1,14 +1,29 @@
-"""SQL pieces about orgs that hot batch statements (signing, quiz start) build on, and where a
-class lies below an org for the lists staff export."""
+"""SQL pieces about orgs that hot batch statements (signing, quiz start) build on, where a
+class lies below an org for the lists staff export, and the subtree condition of counts."""
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, true
+from sqlalchemy import ColumnElement, String, func, literal, select, true
 from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.orgs.models import Membership, Org
+
+_ORG_PATH = re.compile(r"/(?:\d+/)*")
+
+
+def under(path_column, path: str) -> ColumnElement[bool]:
+    """`path_column LIKE 'path%'`: the rows of the subtree at `path` (a materialised org path).
+    The prefix is written into the statement at execution, not bound: psycopg prepares a
+    statement that ran five times on a connection, and PostgreSQL's generic plan for `LIKE $1`
+    cannot use the prefix on an index, so a class's count would read its whole city once the
+    connection had counted the city often enough. An org path holds digits and slashes only,
+    nothing LIKE reads as a pattern (checked: anything else is a bug, not input)."""
+    if not _ORG_PATH.fullmatch(path):
+        raise ValueError(f"not an org path: {path!r}")
+    return path_column.like(literal(path + "%", String, literal_execute=True))
 
 
 class StudentClass(NamedTuple):

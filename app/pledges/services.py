@@ -43,7 +43,7 @@ from app.orgs.permissions import (
     org_with_authority,
     staff_paths,
 )
-from app.orgs.queries import Place, places_below, student_class
+from app.orgs.queries import Place, places_below, student_class, under
 from app.orgs.services import INVITE_ALPHABET, random_code
 from app.pledges.models import CONTENT_FIELDS, Pledge, Signature
 
@@ -458,7 +458,7 @@ def _count(pledge: Pledge, org: Org, scope: str) -> dict:
     total = {"signed": 0, "awaiting_guardian": 0, "enrolled": 0}
     rows = db.session.execute(
         select(Signature.class_path, Signature.status, func.count())
-        .where(Signature.pledge_id == pledge.id, Signature.class_path.like(scope + "%"),
+        .where(Signature.pledge_id == pledge.id, under(Signature.class_path, scope),
                Signature.revoked.is_(False))
         .group_by(Signature.class_path, Signature.status)
     )
@@ -470,7 +470,7 @@ def _count(pledge: Pledge, org: Org, scope: str) -> dict:
     rows = db.session.execute(
         select(Org.path, func.count(Membership.id))
         .join(Membership, Membership.org_id == Org.id)
-        .where(Membership.role == "student", Org.path.like(scope + "%"))
+        .where(Membership.role == "student", under(Org.path, scope))
         .group_by(Org.path)
     )
     for path, n in rows:
@@ -542,14 +542,14 @@ def export_signatures(user: User, pledge_id: int, org_id: int | None) -> tuple[b
 
     pledge = _visible_pledge(user, pledge_id)
     org, scope = _scope(user, pledge, org_id)
-    in_scope = (Signature.pledge_id == pledge.id, Signature.class_path.like(scope + "%"))
+    in_scope = (Signature.pledge_id == pledge.id, under(Signature.class_path, scope))
     # Students enrolled in the scope now without a valid complete signature: one row each (one
     # class per student, one signature per student and pledge).
     missing = (
         select(Membership.user_id, Org.path, Signature.status, Signature.revoked)
         .join(Org, Org.id == Membership.org_id)
         .outerjoin(Signature, and_(Signature.pledge_id == pledge.id, Signature.user_id == Membership.user_id))
-        .where(Membership.role == "student", Org.path.like(scope + "%"),
+        .where(Membership.role == "student", under(Org.path, scope),
                or_(Signature.id.is_(None), Signature.status != "complete", Signature.revoked.is_(True)))
     ).subquery()
     check_export_size(db.session.scalar(select(func.count()).select_from(Signature).where(*in_scope))

@@ -80,7 +80,7 @@ from app.extensions import db
 from app.family.models import FamilyLink
 from app.orgs.models import STAFF_ROLES, Membership, Org
 from app.orgs.permissions import has_authority, memberships_of, org_with_authority, staff_paths, visible_org
-from app.orgs.queries import places_below, student_class
+from app.orgs.queries import places_below, student_class, under
 from app.orgs.services import KIND_NAMES
 from app.quizzes import importers
 from app.quizzes.models import Attempt, Question, QuestionBank, QuestionVersion, Quiz, QuizBest
@@ -1526,7 +1526,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     org = _scope_org(user, quiz, org_id)
     reach = campaign_reach(org, db.session.get(Campaign, quiz.campaign_id))
     scoped = select(QuizBest).where(QuizBest.quiz_id == quiz.id,
-                                    QuizBest.org_path.startswith(reach, autoescape=True))
+                                    under(QuizBest.org_path, reach))
     rows: list[QuizBest] = list(db.session.scalars(
         scoped.order_by(*_RANK_ORDER).limit(page_size).offset((page - 1) * page_size)))
     total = _cached(("total", quiz.id, org.id), partial(count_rows, scoped))
@@ -1625,7 +1625,7 @@ def _org_rankings(quiz_id: int, parent_id: int, parent_path: str, reach: str, al
                func.count(QuizBest.id).filter(_passed_all(all_levels)))
         .select_from(Membership).join(Org, Org.id == Membership.org_id)
         .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == Membership.user_id))
-        .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True))
+        .where(Membership.role == "student", under(Org.path, reach))
         .group_by(Org.path)
     ):
         child = _child_of(parent_path, path)
@@ -1683,18 +1683,12 @@ FLAGS_MAX_ATTEMPTS = 20_000  # suspicion flags cover at most this many attempts:
 
 
 def _scored(quiz_id: int, path: str) -> Select:
-    """The scored attempts taken in the subtree at `path` (ix_quiz_attempts_scored). The status
-    and the path are written into the statement, not bound: psycopg prepares a statement run five
-    times on a connection, and PostgreSQL's generic plan for `status = $2 AND org_path LIKE $3`
-    can use neither the partial index nor the path's prefix (it read every scored attempt of the
-    quiz for a class). A path holds digits and slashes only, nothing LIKE would read as a pattern."""
-    if not _PATH.fullmatch(path):
-        raise ValueError(f"not an org path: {path!r}")
+    """The scored attempts taken in the subtree at `path` (ix_quiz_attempts_scored). The status is
+    written into the statement, not bound, as the path is (`under`): psycopg prepares a statement
+    run five times on a connection, and PostgreSQL's generic plan for `status = $2` cannot use
+    the partial index (it read every scored attempt of the quiz for a class)."""
     return select(Attempt).where(Attempt.quiz_id == quiz_id, Attempt.status == literal_column("'scored'"),
-                                 Attempt.org_path.like(literal_column(f"'{path}%'")))
-
-
-_PATH = re.compile(r"/(\d+/)*")
+                                 under(Attempt.org_path, path))
 
 
 def _scored_beyond(quiz_id: int, path: str, limit: int) -> bool:
@@ -1725,7 +1719,7 @@ def _enrolled_students(reach: str):
     """The students enrolled now in the subtree at `reach` (user_id, their class): one row each,
     as a student has one class (`uq_memberships_one_class`)."""
     return (select(Membership.user_id, Membership.org_id).join(Org, Org.id == Membership.org_id)
-            .where(Membership.role == "student", Org.path.startswith(reach, autoescape=True)))
+            .where(Membership.role == "student", under(Org.path, reach)))
 
 
 def _enrolment(quiz_id: int, reach: str) -> tuple[int, int]:
