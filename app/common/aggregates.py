@@ -99,7 +99,9 @@ class AggregateCache:
         value, fresh = self._read(key, entry, redis_client)
         if fresh:
             return value
-        claimed = self._claim(key)
+        claimed, counted = self._claim_unless_counted(key)
+        if counted is not None:
+            return counted
         if value is not None:  # stale: answer it now; the claimant counts again meanwhile
             if claimed:
                 self._recount_in_background(key, compute)
@@ -113,10 +115,24 @@ class AggregateCache:
                 value, _ = self._read(key, self._local().get(key), shared_redis())
                 if value is not None:
                     return value
-                if self._claim(key):  # the claimant gave up or died: count here
-                    claimed = True
+                claimed, counted = self._claim_unless_counted(key)
+                if counted is not None:
+                    return counted
+                if claimed:  # the claimant gave up or died: count here
                     break
         return self._recount(key, compute, claimed)
+
+    def _claim_unless_counted(self, key: tuple) -> tuple[bool, Any]:
+        """(claimed, a fresh value counted meanwhile or None). Looked for again once the claim is
+        ours: the previous holder may have written its value and let go between our read and
+        our claim, and counting again then would be the stampede the claim exists to prevent."""
+        if not self._claim(key):
+            return False, None
+        value, fresh = self._read(key, self._local().get(key), shared_redis())
+        if fresh:
+            self._release(key)
+            return False, value
+        return True, None
 
     def forget(self, *key_start: Hashable) -> None:
         """Drop every value whose key starts with `key_start`, so that a change shows at once
