@@ -283,6 +283,17 @@ def test_stats_of_a_school_campaign_stay_inside_it(app, api, world, fresh_counts
     assert_error(api.as_(world.sa_b).get(f"/pledges/{pid}/stats"), 404, "pledge_not_found")
 
 
+def signed_count_until(api, who, pledge_id: int, want: int) -> list[int]:
+    """Read the count until it shows `want` (at most 5 s): a stale count stands while one recount
+    runs in the background. Every count seen, in order."""
+    seen = [stats(api, who, pledge_id)["signed"]]
+    deadline = time.monotonic() + 5
+    while seen[-1] != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen.append(stats(api, who, pledge_id)["signed"])
+    return seen
+
+
 def test_counts_are_cached_for_a_few_seconds(app, api, world, city_pledge):
     """Signing never updates a counter: the count catches up when the short cache expires."""
     app.config["PLEDGE_STATS_CACHE_S"] = 0.5
@@ -292,11 +303,7 @@ def test_counts_are_cached_for_a_few_seconds(app, api, world, city_pledge):
     assert stats(api, world.city_admin, pid)["signed"] == 0  # still the cached answer
     time.sleep(0.7)
     # Expired: the stale answer stands while a background recount runs, then the new count.
-    seen = [stats(api, world.city_admin, pid)["signed"]]
-    deadline = time.monotonic() + 5
-    while seen[-1] != 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-        seen.append(stats(api, world.city_admin, pid)["signed"])
+    seen = signed_count_until(api, world.city_admin, pid, 1)
     assert seen[-1] == 1 and set(seen) <= {0, 1}, seen
 
 
@@ -352,11 +359,7 @@ def test_instances_share_one_count_through_redis(app, api, world, city_pledge, m
         assert stats(there, world.city_admin, pid)["signed"] == 0, "the first instance's count"
         assert len(calls) == 1
         time.sleep(4.2)  # stale everywhere
-        seen = [stats(there, world.city_admin, pid)["signed"]]
-        deadline = time.monotonic() + 5
-        while seen[-1] != 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            seen.append(stats(there, world.city_admin, pid)["signed"])
+        seen = signed_count_until(there, world.city_admin, pid, 1)
         assert seen[-1] == 1 and set(seen) <= {0, 1}, seen
         assert stats(api, world.city_admin, pid)["signed"] == 1, "the other instance's recount"
         assert len(calls) == 2

@@ -199,7 +199,8 @@ class CampaignQuizzes(MethodView):
     @quizzes_blp.alt_response(403, description="forbidden: admins of the campaign's org only")
     @quizzes_blp.alt_response(404, description="campaign_not_found")
     @quizzes_blp.alt_response(422, description="validation_error, bank_not_found, bank_out_of_scope, "
-                                               "not_enough_questions (per draw rule)")
+                                               "not_enough_questions (per draw rule), outside_campaign_period "
+                                               "(a window bound left out takes the campaign's)")
     def post(self, body, campaign_id):
         """Create a quiz (知识竞赛) or, with `levels`, a 闯关 quiz in a campaign"""
         return services.create_quiz(current_user, campaign_id, body)
@@ -229,9 +230,10 @@ class QuizDetail(MethodView):
     @quizzes_blp.alt_response(404, description="quiz_not_found")
     @quizzes_blp.alt_response(409, description="quiz_title_locked: the title is fixed once anyone has started")
     @quizzes_blp.alt_response(422, description="validation_error: the draw, time and scoring rules are never "
-                                               "edited; the window must close after it opens")
+                                               "edited; the window must close after it opens; "
+                                               "outside_campaign_period")
     def patch(self, body, quiz_id):
-        """Correct a quiz: title, max_attempts, opens_at, closes_at (`null` clears a bound)"""
+        """Correct a quiz: title, max_attempts, opens_at, closes_at (`null`: the campaign's bound)"""
         return services.update_quiz(current_user, quiz_id, body)
 
 
@@ -278,7 +280,8 @@ class QuizStats(MethodView):
     @quizzes_blp.alt_response(404, description="quiz_not_found or org_not_found")
     @quizzes_blp.alt_response(422, description="org_outside_campaign")
     def get(self, args, quiz_id):
-        """Item analysis: per question attempts, correct rate, option distribution, discrimination"""
+        """Item analysis: per question attempts, correct rate, option distribution, discrimination
+        (above 5,000 attempts shared for QUIZ_STATS_CACHE_S and read from a sample)"""
         return services.quiz_stats(current_user, quiz_id, args.get("org_id"))
 
 
@@ -303,7 +306,8 @@ class QuizFlags(MethodView):
     @quizzes_blp.response(200, FlagsSchema)
     @quizzes_blp.alt_response(403, description="forbidden: staff over the org only")
     @quizzes_blp.alt_response(404, description="quiz_not_found or org_not_found")
-    @quizzes_blp.alt_response(422, description="org_outside_campaign")
+    @quizzes_blp.alt_response(422, description="org_outside_campaign, scope_too_large (more than 20,000 "
+                                               "attempts: choose a district, school or class)")
     def get(self, args, quiz_id):
         """Suspicion flags for staff to look at (never automatic bans): too fast, identical sheets
         within a class, one device used by many accounts"""

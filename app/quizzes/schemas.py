@@ -188,8 +188,9 @@ QUIZ_RULE_FIELDS = ("bank_id", "draw", "levels", "time_limit_s", "pass_score", "
 
 
 class QuizUpdateSchema(BaseSchema):
-    """Only the fields sent change; `null` clears a window bound. The title is fixed once anyone
-    has started (certificates carry it); the rules (QUIZ_RULE_FIELDS) are fixed from the start."""
+    """Only the fields sent change; a window bound sent as `null` becomes the campaign's. The title
+    is fixed once anyone has started (certificates carry it); the rules (QUIZ_RULE_FIELDS) are
+    fixed from the start."""
 
     title = _title_field()
     max_attempts = _max_attempts_field()

@@ -1697,14 +1697,14 @@ def _scored_beyond(quiz_id: int, path: str, limit: int) -> bool:
     return count_rows(_scored(quiz_id, path).with_only_columns(Attempt.id).limit(limit + 1)) > limit
 
 
-def _scored_in(quiz_id: int, path: str, count: int = 0, sample: int | None = None) -> list[Attempt]:
-    """The scored attempts in the subtree; with `sample` and more than that many, `sample` of
-    them spread evenly: the first by a hash of their id (ids follow the order of starts, a
-    student's levels one after another and a class at a time, so every n-th id would not do).
-    The ids are chosen first, from the index (a top-N sort of ids in memory; sorting whole rows
-    spilled 150 MB to disk for a city), then only those attempts are read."""
+def _scored_in(quiz_id: int, path: str, sample: int | None = None) -> list[Attempt]:
+    """The scored attempts in the subtree, or `sample` of them spread evenly: the first by a hash
+    of their id (ids follow the order of starts, a student's levels one after another and a class
+    at a time, so every n-th id would not do). The ids are chosen first, from the index (a top-N
+    sort of ids in memory; sorting whole rows spilled 150 MB to disk for a city), then only those
+    attempts are read."""
     query = _scored(quiz_id, path)
-    if sample and count > sample:
+    if sample:
         spread = cast(Attempt.id, BigInteger) * 2654435761 % 4294967311
         chosen = query.with_only_columns(Attempt.id).order_by(spread, Attempt.id).limit(sample)
         query = select(Attempt).where(Attempt.id.in_(chosen))
@@ -1768,8 +1768,8 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     the top 27% of attempts by score minus that of the bottom 27%). For a class, also who of
     its students has not taken the quiz yet (the teachers' class view).
 
-    A class or school is counted on every request. Above STATS_LIVE_MAX scored attempts (a
-    district, a city) the answer is shared for `QUIZ_STATS_CACHE_S` (`AggregateCache`, at least
+    Up to STATS_LIVE_MAX scored attempts (a class, most schools) it is counted on every request.
+    Above that (a district, a city) the answer is shared for `QUIZ_STATS_CACHE_S` (`AggregateCache`, at least
     five times what counting took) and its item analysis reads an even sample of
     STATS_ITEM_SAMPLE attempts (`analysed_attempts`; the totals are exact): reading a city's
     million attempts took 50 s and 2.8 GB."""
@@ -1793,7 +1793,7 @@ def _item_stats(quiz_id: int, org_id: int, path: str, reach: str) -> dict:
         _scored(quiz_id, path).with_only_columns(func.count(), func.count(distinct(Attempt.user_id)),
                                                  func.sum(Attempt.score), func.count().filter(Attempt.passed.is_(True)))
     ).one()
-    attempts = _scored_in(quiz_id, path, count, sample=STATS_ITEM_SAMPLE)
+    attempts = _scored_in(quiz_id, path, sample=STATS_ITEM_SAMPLE if count > STATS_ITEM_SAMPLE else None)
     lower, upper = _discrimination_groups(attempts)
     per_question: dict[int, dict] = {}
     groups: dict[int, dict] = defaultdict(lambda: {"upper": [0, 0], "lower": [0, 0]})
