@@ -22,7 +22,8 @@ and port), creates a region with a few thousand students and a pledge, then driv
    (the first request counts, the rest are shared for QUIZ_STATS_CACHE_S)
 
 and prints requests/s, p50/p99, errors and the ratio to health; below each run, what one request
-cost: CPU of the app server's processes and of a local PostgreSQL, and the app's thread switches
+cost: CPU of the app server's processes and of a local PostgreSQL, and the app's thread switches,
+then the machine's busy time that none of the run's processes explains, its idle and its steal
 (bench/cpu_meter.py, from /proc). Absolute numbers on a shared machine are noise; the ratio
 holds. Targets (issue 4): ratio ≥ 0.50, 0 errors, p99 < 100 ms at 32 connections; stats p95 <
 50 ms. Issue 5: start ≥ 0.30, autosave ≥ 0.50, submit ≥ 0.30, leaderboard with 1 M attempts p95

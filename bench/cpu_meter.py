@@ -29,10 +29,11 @@ class CpuMeter:
         self.database_server = database_server
 
     def snapshot(self) -> dict | None:
-        """pid → (app or database, CPU ticks, context switches) for the processes measured."""
+        """pid → (app or database, CPU ticks, context switches) for the processes measured, and
+        under "machine" the whole machine's ticks (`_machine`)."""
         if not PROC.is_dir():
             return None
-        found = {}
+        found = {"machine": _machine()}
         for entry in PROC.iterdir():
             if not entry.name.isdigit():
                 continue
@@ -51,18 +52,34 @@ class CpuMeter:
 
     @staticmethod
     def since(before: dict | None, after: dict | None) -> dict:
-        """Totals over the run: app_cpu_s, db_cpu_s, switches (the app's threads)."""
+        """Totals over the run: app_cpu_s, db_cpu_s, switches (the app's threads), and the
+        machine's machine_busy_s, machine_idle_s, machine_steal_s."""
         if before is None or after is None:
             return {}
         app_ticks = db_ticks = switches = 0
+        machine = {name: after["machine"][name] - before["machine"][name] for name in after["machine"]}
         for pid, (kind, ticks, switched) in after.items():
+            if pid == "machine":
+                continue
             _kind, ticks_before, switched_before = before.get(pid, (kind, 0, 0))
             if kind == "app":
                 app_ticks += ticks - ticks_before
                 switches += max(0, switched - switched_before)  # a thread that ended takes its count along
             else:
                 db_ticks += ticks - ticks_before
-        return {"app_cpu_s": app_ticks / TICKS, "db_cpu_s": db_ticks / TICKS, "switches": switches}
+        return {"app_cpu_s": app_ticks / TICKS, "db_cpu_s": db_ticks / TICKS, "switches": switches,
+                **{f"machine_{name}_s": ticks / TICKS for name, ticks in machine.items()}}
+
+
+def _machine() -> dict:
+    """The whole machine's CPU ticks (all cores) from /proc/stat: busy (user, nice, system, irq,
+    softirq), idle (idle, iowait), and steal (time the hypervisor gave this VM's cores to others)."""
+    try:
+        values = [int(x) for x in (PROC / "stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, IndexError, ValueError):
+        return {"busy": 0, "idle": 0, "steal": 0}
+    user, nice, system, idle, iowait, irq, softirq, steal = values
+    return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "steal": steal}
 
 
 def database_server_pid(app) -> int | None:
@@ -116,4 +133,11 @@ def per_request(result: dict) -> str:
     text += f", {result['switches'] / n:.1f} app thread switches"
     if "client_cpu_s" in result:
         text += f"; wrk {1e6 * result['client_cpu_s'] / n:.0f} µs CPU"
+    if "machine_busy_s" in result:
+        # Busy time the run's own processes do not explain: autovacuum workers that came and went,
+        # the bench itself, anything else on the machine. Idle: cores the run left unused.
+        known = result["app_cpu_s"] + result.get("db_cpu_s", 0) + result.get("client_cpu_s", 0)
+        other, idle, steal = result["machine_busy_s"] - known, result["machine_idle_s"], result["machine_steal_s"]
+        text += (f"\n{' ' * 16}machine per request: other busy {1e6 * max(other, 0) / n:.0f} µs, "
+                 f"idle {1e6 * idle / n:.0f} µs, steal {1e6 * steal / n:.0f} µs")
     return text
