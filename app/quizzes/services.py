@@ -1784,7 +1784,10 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     return answer
 
 
-_stats_cache = AggregateCache("quiz-stats", "QUIZ_STATS_CACHE_S", 60.0, stale_s=86400.0, local_copy=True)
+# A stale answer stands in for at most the cache's default two minutes past its period, while one
+# worker recounts: the statistics carry no date, so a bureau opening them after a quiet night
+# must not be shown the evening's figures (it waits for the count instead: seconds for a city).
+_stats_cache = AggregateCache("quiz-stats", "QUIZ_STATS_CACHE_S", 60.0, local_copy=True)
 
 
 def _item_stats(quiz_id: int, org_id: int, path: str, reach: str) -> dict:
