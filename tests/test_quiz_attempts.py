@@ -124,7 +124,8 @@ def test_shuffling_differs_between_students_and_scoring_stays_exact(api, app, wo
 def test_multiple_choice_is_all_or_nothing_unless_partial_credit_is_on(api, world, partial, picks, earned):
     bank = make_bank(api, world.city_admin, world.city.id, rows=[BANK[6]])
     campaign = make_campaign(api, world.city_admin, world.city.id)
-    quiz = make_quiz(api, world.city_admin, campaign, bank, draw=[{"count": 1}], multiple_partial=partial)
+    quiz = make_quiz(api, world.city_admin, campaign, bank, draw=[{"count": 1}], pass_score=5,
+                     multiple_partial=partial)
     attempt = started(api, world.s_a1, quiz["id"])
     [question] = attempt["questions"]
     texts = {o["text"]: o["key"] for o in question["options"]}

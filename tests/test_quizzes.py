@@ -179,6 +179,9 @@ def test_create_a_quiz_with_defaults_and_points(api, world, setup):
         ({"time_limit_s": 5}, "time_limit_s"),
         ({"max_attempts": 0}, "max_attempts"),
         ({"pass_score": -1}, "pass_score"),
+        ({"pass_score": 26}, "pass_score"),  # 5 questions × 5 points: nobody could pass
+        ({"levels": [{"draw": [{"count": 2}], "pass_score": 10}, {"draw": [{"count": 2}], "pass_score": 11}]},
+         "levels.1.pass_score"),
         ({"opens_at": "2030-05-01T00:00:00Z", "closes_at": "2030-04-01T00:00:00Z"}, "closes_at"),
         ({"bank_id": 999_999}, "bank_id"),
         ({"title": ""}, "title"),
@@ -224,6 +227,29 @@ def test_points_per_type_need_typed_draw_rules_and_score_exactly(api, world, set
         result = submit(api, who, attempt["id"], answers)
         assert (result["score"], result["max_score"], result["passed"]) == (14, 16, True)
         assert sorted(q["earned"] for q in result["questions"]) == [0, 1, 1, 2, 10]
+
+
+def test_overlapping_draw_rules_give_every_student_a_full_draw_or_are_refused(api, app, world, setup):
+    """"10 of any type plus 4 true/false" from a bank with exactly 4 true/false questions: drawn
+    rule after rule, the first would take true/false questions the second needs, and a student's
+    start would fail on a quiz that was accepted. Every student gets a full draw; rules that can
+    never be met together are refused when the quiz is set, even if the bank is big enough."""
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank,
+                     draw=[{"count": 10}, {"count": 4, "type": "true_false"}], pass_score=None)
+    partial = make_quiz(api, world.city_admin, setup.campaign, setup.bank,
+                        draw=[{"count": 9}, {"count": 4, "type": "multiple"}], pass_score=None)
+    students = [world.s_a1, world.s_b1] + [add_student(app, world.class_a2.id, f"学生{i}") for i in range(6)]
+    for who in students:
+        drawn = started(api, who, quiz["id"])["questions"]
+        assert len({q["id"] for q in drawn}) == 14 and sum(q["type"] == "true_false" for q in drawn) == 4
+        drawn = started(api, who, partial["id"])["questions"]
+        assert len({q["id"] for q in drawn}) == 13 and sum(q["type"] == "multiple" for q in drawn) == 4
+    # 3 multiple choice and 2 of 个人信息保护法 (the same four questions) cannot both be met; the bank
+    # as a whole has the 14 the three rules ask for.
+    error = assert_error(create_quiz(api, world.city_admin, setup.campaign, setup.bank, pass_score=None, draw=[
+        {"count": 3, "type": "multiple"}, {"count": 2, "category": "个人信息保护法"}, {"count": 9}]),
+        422, "not_enough_questions")
+    assert list(error["errors"]) == ["draw"] and "重叠" in error["errors"]["draw"][0]
 
 
 def test_who_may_create_quizzes_and_with_which_bank(api, world, setup):
@@ -378,6 +404,9 @@ def test_levels_open_one_after_another(api, world, setup):
     assert {k: v for k, v in zip(header, line, strict=True) if k in ("通过关数", "是否及格", "最好成绩", "满分")} == {
         "通过关数": "1/3", "是否及格": "否", "最好成绩": 15, "满分": 40}
     assert midway["汇总"][2][6] == 0  # pass rate of the city: nobody has passed every level yet
+    board = f"/quizzes/{quiz['id']}/leaderboard?org_id={world.city.id}"
+    me = api.as_(world.s_a1).get(board).get_json()["me"]
+    assert (me["levels_passed"], me["passed"]) == (1, False)
     exhausted = assert_error(start(api, world.s_a1, quiz["id"], level=1), 409, "attempts_exhausted")
     assert exhausted["message"] == "答题次数已用完（每关最多 2 次）"
     level_two = started(api, world.s_a1, quiz["id"])  # the first level not yet passed
@@ -397,6 +426,8 @@ def test_levels_open_one_after_another(api, world, setup):
     header = sheets["成绩明细"][1]
     rows = {line["姓名"]: line for line in (dict(zip(header, row, strict=True)) for row in sheets["成绩明细"][2:])}
     assert (rows["张小三"]["通过关数"], rows["张小三"]["是否及格"], rows["张小三"]["作答次数"]) == ("3/3", "是", 4)
+    me = api.as_(world.s_a1).get(board).get_json()["me"]
+    assert (me["levels_passed"], me["passed"]) == (3, True)
     assert rows["刘小四"]["状态"] == "未参加" and rows["刘小四"]["通过关数"] is None
 
 

@@ -131,8 +131,7 @@ class QuestionBankExport(MethodView):
     @banks_blp.alt_response(404, description="bank_not_found")
     def get(self, bank_id):
         """Export the bank to Excel, in the template's layout"""
-        data, filename = services.export_bank(current_user, bank_id)
-        return xlsx_download(data, filename)
+        return xlsx_download(*services.export_bank(current_user, bank_id))
 
 
 @banks_blp.route("/question-banks/<int:bank_id>/questions")

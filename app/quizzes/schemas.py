@@ -160,7 +160,8 @@ class QuizCreateSchema(BaseSchema):
     time_limit_s = fields.Integer(strict=True, load_default=1200, validate=validate.Range(min=30, max=6 * 3600))
     max_attempts = _max_attempts_field(load_default=3)
     pass_score = fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000),
-                                metadata={"description": "points needed to pass; 60% of the full score when left out"})
+                                metadata={"description": "points needed to pass, at most the full score; 60% "
+                                                         "of the full score when left out"})
     opens_at = aware_datetime(allow_none=True)
     closes_at = aware_datetime(allow_none=True)
     points = fields.Nested(PointsSchema, metadata={"description": "points per question type, 5 each by default"})
@@ -360,7 +361,7 @@ class LeaderboardEntrySchema(BaseSchema):
     max_score = fields.Integer()
     duration_s = fields.Float()
     levels_passed = fields.Integer()
-    passed = fields.Boolean()
+    passed = fields.Boolean(metadata={"description": "passed the quiz: for 闯关, every level"})
     is_me = fields.Boolean()
 
 

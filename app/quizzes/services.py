@@ -229,13 +229,16 @@ def template_file() -> bytes:
     return importers.template_workbook()
 
 
-def export_bank(actor: User, bank_id: int) -> tuple[bytes, str]:
+def export_bank(actor: User, bank_id: int) -> tuple[bytes, str, str]:
+    """The bank in the template's layout, its file name (safe on every system, whatever the bank's
+    name holds) and an ASCII name for clients that cannot read the UTF-8 one."""
     bank = _bank(actor, bank_id)
     rows = db.session.scalars(select(Question).where(Question.bank_id == bank.id).order_by(Question.id))
     questions = [{"type": q.type, "stem": q.stem, "options": q.options, "answer": q.answer,
                   "explanation": q.explanation, "category": q.category, "difficulty": q.difficulty,
                   "legal_basis": q.legal_basis} for q in rows]
-    return importers.build_workbook(f"{bank.name}（共 {len(questions)} 题）", questions), f"{bank.name}.xlsx"
+    return importers.build_workbook(f"{bank.name}（共 {len(questions)} 题）", questions), \
+        f"{file_name_part(bank.name)}.xlsx", f"question-bank-{bank.id}.xlsx"
 
 
 # --- questions ----------------------------------------------------------------------------
@@ -396,16 +399,70 @@ def _pool(bank: QuestionBank, rule: dict) -> list[int]:
 
 
 def _check_draw(bank: QuestionBank, draw: list[dict], field: str) -> dict:
+    """Each rule's own pool must hold its count, and the rules together must be satisfiable with
+    distinct questions (`_assign_draw`), so that no student's start fails on a quiz that was accepted."""
     errors: dict = {}
-    union: set[int] = set()
-    for index, rule in enumerate(draw):
-        ids = _pool(bank, rule)
-        union.update(ids)
+    pools = [_pool(bank, rule) for rule in draw]
+    for index, (rule, ids) in enumerate(zip(draw, pools, strict=True)):
         if len(ids) < rule["count"]:
             errors[f"{field}.{index}.count"] = [f"题库中符合条件的题目只有 {len(ids)} 道"]
-    if not errors and len(union) < sum(rule["count"] for rule in draw):
-        errors[field] = [f"题库中符合这些条件的题目一共只有 {len(union)} 道"]
+    if errors:
+        return errors
+    union = len(set().union(*pools))
+    if union < sum(rule["count"] for rule in draw):
+        errors[field] = [f"题库中符合这些条件的题目一共只有 {union} 道"]
+    elif _assign_draw(pools, [rule["count"] for rule in draw], random.Random(0)) is None:
+        errors[field] = ["这几条抽题规则的范围互相重叠，题库中的题目不够同时满足它们"]
     return errors
+
+
+def _assign_draw(pools: list[list[int]], counts: list[int], rng: random.Random) -> list[list[int]] | None:
+    """Distinct questions for each draw rule: `counts[i]` of `pools[i]`, none twice; None when no
+    such choice exists.
+
+    Rules may overlap (20 of any type plus 5 true/false): drawn one after another at random, an
+    earlier rule can take questions a later one has no other source for. So the rules draw at
+    random with the smallest pool first, and a rule still short borrows along an augmenting path
+    (it takes a question another rule holds, which takes a free one of its own in exchange: a
+    bipartite matching), which finds a choice whenever one exists. The common draw (rules that do
+    not overlap) never takes the second step."""
+    picked: list[list[int]] = [[] for _ in pools]
+    holder: dict[int, int] = {}  # question → the rule it was drawn for
+    for index in sorted(range(len(pools)), key=lambda i: len(pools[i])):
+        pool = pools[index]
+        candidates = [qid for qid in pool if qid not in holder] if holder else pool
+        for qid in rng.sample(candidates, min(counts[index], len(candidates))):
+            picked[index].append(qid)
+            holder[qid] = index
+    for index, count in enumerate(counts):
+        while len(picked[index]) < count:
+            if not _borrow(index, pools, picked, holder):
+                return None
+    return picked
+
+
+def _borrow(short: int, pools: list[list[int]], picked: list[list[int]], holder: dict[int, int]) -> bool:
+    """One more question for rule `short`: a breadth-first search from it through questions other
+    rules hold to a rule with a free question in its pool, then every rule on the path passes one
+    question back toward `short`. False when no path exists (the rules cannot all be satisfied)."""
+    came_from: dict[int, tuple[int, int] | None] = {short: None}  # rule → (rule that wants its question, question)
+    queue = [short]
+    for rule in queue:
+        for qid in pools[rule]:
+            owner = holder.get(qid)
+            if owner is None:  # free: take it, then hand questions back along the path
+                while True:
+                    holder[qid] = rule
+                    picked[rule].append(qid)
+                    link = came_from[rule]
+                    if link is None:
+                        return True
+                    rule, qid = link[0], link[1]
+                    picked[holder[qid]].remove(qid)
+            if owner not in came_from:
+                came_from[owner] = (rule, qid)
+                queue.append(owner)
+    return False
 
 
 def _rule(rule: dict) -> dict:
@@ -449,18 +506,27 @@ def create_quiz(actor: User, campaign_id: int, data: dict) -> dict:
     if untyped:
         raise ValidationFailed(untyped, message=next(iter(untyped.values()))[0], code="draw_type_required")
     errors: dict = {}
+    too_high: dict = {}
     levels = []
     for index, level in enumerate(raw_levels, start=1):
         draw = [_rule(rule) for rule in level["draw"]]
         field = f"levels.{index - 1}.draw" if data.get("levels") else "draw"
         errors |= _check_draw(bank, draw, field)
+        own = level.get("pass_score") is not None
         pass_score = level.get("pass_score", data.get("pass_score"))
+        full = _expected_max(draw, points)
         if pass_score is None:
-            pass_score = math.ceil(0.6 * _expected_max(draw, points))
+            pass_score = math.ceil(0.6 * full)
+        elif pass_score > full:  # nobody could pass: the next level and the certificate never come
+            where = f"第{index}关" if data.get("levels") else ""
+            too_high[f"levels.{index - 1}.pass_score" if own else "pass_score"] = [
+                f"{where}及格分 {pass_score} 分高于{where}满分 {full} 分"]
         levels.append({"level": index, "title": level.get("title") or f"第{index}关", "draw": draw,
                        "pass_score": pass_score, "time_limit_s": level.get("time_limit_s") or data["time_limit_s"]})
     if errors:
         raise ValidationFailed(errors, message="题库中的题目不够抽取", code="not_enough_questions")
+    if too_high:
+        raise ValidationFailed(too_high, message=next(iter(too_high.values()))[0])
     opens_at, closes_at = _campaign_bounds(campaign, data.get("opens_at"), data.get("closes_at"))
     check_inside_period(campaign, opens_at, closes_at, QUIZ_OUTSIDE_CAMPAIGN)
     quiz = Quiz(
@@ -635,16 +701,11 @@ def _student_org(user: User, campaign: Campaign) -> Org | None:
 def _draw(bank, points: dict, multiple_partial: bool, level: dict, rng: random.Random) -> list[dict]:
     """The attempt's snapshot: questions drawn by the level's rules and shuffled with `rng`.
     `bank` needs only `id` and `revision` (they key the caches of pools and question texts)."""
-    chosen: list[int] = []
-    taken: set[int] = set()
-    for rule in level["draw"]:
-        pool = _pool(bank, rule)
-        candidates = [qid for qid in pool if qid not in taken] if taken else pool
-        if len(candidates) < rule["count"]:
-            raise Conflict("not_enough_questions", "题库中的题目不够抽取，请联系老师")
-        picked = rng.sample(candidates, rule["count"])
-        chosen += picked
-        taken.update(picked)
+    rules = level["draw"]
+    picked = _assign_draw([_pool(bank, rule) for rule in rules], [rule["count"] for rule in rules], rng)
+    if picked is None:  # the bank lost questions since the quiz was set
+        raise Conflict("not_enough_questions", "题库中的题目不够抽取，请联系老师")
+    chosen = [qid for ids in picked for qid in ids]
     rng.shuffle(chosen)
     rows = _question_data(bank, chosen)
     if len(rows) != len(chosen):  # a question vanished since the pool was cached
@@ -1545,7 +1606,8 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
         name = names.get(row.user_id)
         return {"rank": rank, "name": (name or "匿名") if full else mask_name(name), "org_id": row.org_id,
                 "org_name": row_org.name if row_org else None, "score": row.score, "max_score": row.max_score,
-                "duration_s": row.duration_ms / 1000, "levels_passed": row.levels_passed, "passed": row.passed,
+                "duration_s": row.duration_ms / 1000, "levels_passed": row.levels_passed,
+                "passed": _certified(row, quiz),  # 闯关: every level, as the certificate and org table count
                 "is_me": row.user_id == user.id}
 
     items = []
