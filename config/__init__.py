@@ -118,7 +118,7 @@ class BaseConfig:
     INVITE_DEFAULT_TTL_S = 7 * 24 * 3600
     INVITE_MAX_TTL_S = 90 * 24 * 3600
     INVITE_DEFAULT_MAX_USES = 60
-    FAMILY_CODE_TTL_S = 24 * 3600
+    FAMILY_CODE_TTL_S = 2 * 3600  # short: see app/family/services.py
 
     # OpenAPI / docs. The Swagger UI assets come from the swagger-ui-bundle package (no CDN).
     API_TITLE = "清朗校园 API"

@@ -1,7 +1,8 @@
 """Family links (小手牵大手): a student shows a short code, a parent types it in.
 
-The rules under test: the code is stable until used, single-use, expiring; only adults who are
-not students can become guardians; a link lets the parent see the child's class and nothing beside.
+The rules under test: the code is 8 digits, stable until used, single-use, expiring within hours,
+never issued twice; only adults who are not students can become guardians; every attempt to link
+counts against the account's cap; a link lets the parent see the child's class and nothing beside.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.common.time import utcnow
 from app.extensions import db
 from app.family.models import FamilyCode, FamilyLink
 from tests.conftest import assert_error, wechat_login
+from tests.pledge_helpers import add_students
 
 
 def family_code(api, who) -> dict:
@@ -35,10 +37,10 @@ def children_of(api, who) -> list[dict]:
 def test_parent_links_with_the_childs_code_and_sees_the_child(api, world):
     """The happy path: a stable short code, one link, the child listed in the parent's /me."""
     first = family_code(api, world.s_a1)
-    assert first["code"].isdigit() and 4 <= len(first["code"]) <= 12
+    assert first["code"].isdigit() and len(first["code"]) == 8
     expires_at = datetime.fromisoformat(first["expires_at"])
     assert expires_at.utcoffset() is not None, "times carry an offset"
-    assert utcnow() < expires_at <= utcnow() + timedelta(days=2)
+    assert utcnow() < expires_at <= utcnow() + timedelta(hours=2, seconds=5)
     # Asking again before it is used gives the same code: the child can read it out twice.
     assert family_code(api, world.s_a1) == first
 
@@ -164,36 +166,93 @@ def test_linked_parent_sees_the_childs_class_but_not_other_schools(api, world):
 
 
 def test_wrong_codes_are_rate_limited_per_account(app, api, world):
-    """Six digits can be guessed: wrong guesses are capped per account, so a stranger cannot walk
-    the code space into a minor's family. The cap is per account, and right codes do not use it."""
+    """Codes can be guessed: wrong guesses are capped per account, so a stranger cannot walk the
+    code space into a minor's family; the cap of one account does not touch another's."""
     app.config["FAMILY_LINK_RATE_LIMIT"] = "3 per hour"
     code = family_code(api, world.s_a1)["code"]
     guesser = wechat_login(api, "guesser")["access_token"]
-    for guess in ("22223333", "33334444", "44445555"):  # 8 digits: never an issued 6-digit code
+    for guess in ("2222333", "3333444", "4444555"):  # 7 digits: never an issued code
         assert_error(link(api, guesser, guess), 404, "family_code_not_found")
     limited = assert_error(link(api, guesser, code), 429, "too_many_requests")
     assert limited["message"]
     assert children_of(api, guesser) == []
 
-    # Another parent is not affected, and successful links do not count against anyone.
-    statuses = [link(api, world.p_a1, family_code(api, world.s_a1)["code"]).status_code for _ in range(4)]
-    assert statuses == [201, 200, 200, 200]
+    # Another parent is not affected.
+    assert link(api, world.p_a1, code).status_code == 201
     assert children_of(api, world.p_a1) == [{"id": world.s_a1.id, "real_name": "张小三"}]
 
 
-def test_used_code_values_are_issued_again_but_live_ones_are_not(api, world, monkeypatch):
-    """Codes come from a small space and are issued every day, so a value that is used or expired
-    must be reusable (or the space runs out and children get no code); a live value never is."""
-    candidates = iter(["234567", "234567", "234567", "345678"])
+def test_right_codes_count_against_the_cap_too(app, api, world):
+    """Where many codes are live, a stranger's right guesses are the danger: every attempt that
+    links or is refused for its code counts, so one account cannot link many children (nor guess
+    on for free after a hit). Only "already linked" and malformed bodies are free."""
+    app.config["FAMILY_LINK_RATE_LIMIT"] = "3 per hour"
+    collector = wechat_login(api, "collector")["access_token"]
+    kids = [world.s_a1, *add_students(app, world.class_a1.id, ["学生乙", "学生丙"]), world.s_b1]
+    codes = [family_code(api, kid)["code"] for kid in kids]
+
+    assert link(api, collector, codes[0]).status_code == 201
+    # Free: binding the same child again (200) and bodies that are not a code (422).
+    assert link(api, collector, family_code(api, world.s_a1)["code"]).status_code == 200
+    assert_error(link(api, collector, "23"), 422, "validation_error")
+    assert link(api, collector, codes[1]).status_code == 201
+    assert_error(link(api, collector, "7777777"), 404, "family_code_not_found")
+    # Three counted attempts (two of them links) spend the cap: the next right code is refused.
+    assert_error(link(api, collector, codes[2]), 429, "too_many_requests")
+    assert_error(link(api, collector, codes[3]), 429, "too_many_requests")
+    assert sorted(c["id"] for c in children_of(api, collector)) == sorted(kid.id for kid in kids[:2])
+
+    # The refused codes were not spent: their children's own parents still link with them.
+    assert link(api, world.p_a1, codes[3]).status_code == 201
+    assert [c["id"] for c in children_of(api, world.p_a1)] == [world.s_b1.id]
+
+
+def test_students_and_self_links_count_against_the_cap(app, api, world):
+    """A refusal that shows the code exists (a student account: 403; one's own code: 422) must not
+    be a free test of codes either."""
+    app.config["FAMILY_LINK_RATE_LIMIT"] = "2 per hour"
+    code = family_code(api, world.s_a1)["code"]
+    assert_error(link(api, world.s_a1, code), 422, "cannot_link_self")
+    assert_error(link(api, world.s_a1, code), 422, "cannot_link_self")
+    assert_error(link(api, world.s_a1, code), 429, "too_many_requests")
+    assert_error(link(api, world.s_b1, code), 403, "students_cannot_be_guardians")
+    assert_error(link(api, world.s_b1, code), 403, "students_cannot_be_guardians")
+    assert_error(link(api, world.s_b1, code), 429, "too_many_requests")
+
+
+def test_code_values_are_never_issued_again(api, world, monkeypatch):
+    """A used (or expired) value is not handed to another child: a parent who types a stale code
+    gets 410, never someone else's child. A taken value is simply drawn again."""
+    candidates = iter(["23456789", "23456789", "01234567", "23456789", "01234567", "98765432"])
     monkeypatch.setattr("app.family.services.random_code", lambda *_args: next(candidates))
 
-    assert family_code(api, world.s_a1)["code"] == "234567"
-    assert link(api, world.p_a1, "234567").status_code == 201
-    # s_a1's code is used: the same value goes to s_b1 instead of failing ten times.
-    assert family_code(api, world.s_b1)["code"] == "234567"
-    # s_a1 needs a new code; "234567" is live (s_b1's), so the next candidate is taken.
-    assert family_code(api, world.s_a1)["code"] == "345678"
+    assert family_code(api, world.s_a1)["code"] == "23456789"
+    assert link(api, world.p_a1, "23456789").status_code == 201
+    # s_a1's code is used, but its value is not free again: s_b1 gets the next candidate.
+    assert family_code(api, world.s_b1)["code"] == "01234567"
+    # s_a1's new code skips both taken values.
+    assert family_code(api, world.s_a1)["code"] == "98765432"
 
-    # The recycled value now means s_b1, not s_a1.
     other = wechat_login(api, "second_parent")["access_token"]
-    assert link(api, other, "234567").get_json()["child"]["id"] == world.s_b1.id
+    assert_error(link(api, other, "23456789"), 410, "family_code_expired")
+    assert children_of(api, other) == []
+
+
+def test_codes_are_eight_digits_with_leading_zeros_kept(api, world, monkeypatch):
+    """Eight digits from 0-9 (10^8 values): a code starting with 0 is a string, not a number."""
+    monkeypatch.setattr("app.family.services.random_code", lambda length, alphabet: "0" * (length - 3) + "123")
+    got = family_code(api, world.s_a1)["code"]
+    assert got == "00000123"
+    assert link(api, world.p_a1, got).status_code == 201
+
+
+def test_short_codes_from_before_are_dead_and_replaced(app, api, world):
+    """A six-character code issued before codes were 8 digits links nobody, even while unexpired,
+    and the child is given a new 8-digit code instead of it."""
+    with app.app_context():
+        db.session.add(FamilyCode(student_id=world.s_a1.id, code="234567", expires_at=utcnow() + timedelta(hours=20)))
+        db.session.commit()
+    assert_error(link(api, world.p_a1, "234567"), 410, "family_code_expired")
+    fresh = family_code(api, world.s_a1)["code"]
+    assert fresh != "234567" and fresh.isdigit() and len(fresh) == 8
+    assert link(api, world.p_a1, fresh).status_code == 201

@@ -12,9 +12,13 @@ from app.family.schemas import FamilyCodeSchema, FamilyLinkCreateSchema, FamilyL
 
 blp = Blueprint("family", __name__, url_prefix="/api/v1", description="家庭绑定（小手牵大手）")
 
-# Family codes are six digits: without a cap, an account could try them all and bind itself to
-# other people's children. Wrong codes (404/410) count, per account; right ones do not.
+# Without a cap, an account could walk the code space and bind itself to other people's children;
+# with many codes live, right guesses are the danger, so every attempt that links or is refused
+# for its code (201, 403, 404, 410, 422 cannot_link_self) counts, per account. Only "already
+# linked" (200, nothing changes) and malformed bodies do not. Reasoning: app/family/services.py.
 DEFAULT_LINK_LIMIT = "10 per hour;30 per day"
+
+_COUNTED = {201, 403, 404, 410}
 
 
 def _link_limit() -> str:
@@ -30,8 +34,13 @@ def _link_key() -> str:
     return f"user:{identity}" if identity else f"ip:{get_remote_address()}"
 
 
-def _wrong_code(response) -> bool:
-    return response.status_code in (404, 410)
+def _counted_attempt(response) -> bool:
+    if response.status_code in _COUNTED:
+        return True
+    if response.status_code == 422:  # a validation error does not count; linking oneself does
+        body = response.get_json(silent=True)
+        return isinstance(body, dict) and body.get("code") == "cannot_link_self"
+    return False
 
 
 @blp.route("/me/family-code")
@@ -46,7 +55,7 @@ class MyFamilyCode(MethodView):
 
 @blp.route("/family/links")
 class FamilyLinks(MethodView):
-    decorators = [limiter.limit(_link_limit, key_func=_link_key, deduct_when=_wrong_code)]
+    decorators = [limiter.limit(_link_limit, key_func=_link_key, deduct_when=_counted_attempt)]
 
     @login_required
     @blp.arguments(FamilyLinkCreateSchema)
@@ -56,7 +65,7 @@ class FamilyLinks(MethodView):
     @blp.alt_response(404, description="family_code_not_found")
     @blp.alt_response(410, description="family_code_expired (expired or already used)")
     @blp.alt_response(422, description="validation_error or cannot_link_self")
-    @blp.alt_response(429, description="too_many_requests: too many wrong codes from this account")
+    @blp.alt_response(429, description="too_many_requests: too many link attempts from this account")
     def post(self, body):
         """A parent binds a child with the child's family code"""
         answer, created = services.link_child(current_user, body["code"])

@@ -2,13 +2,30 @@
 
 Codes are short-lived and single-use, so a code seen over a shoulder cannot link a stranger
 later; each further guardian needs a fresh code from the child.
+
+Why 8 digits, 2 hours and a cap on every attempt: a stranger who types random codes links to a
+child with probability (live codes ÷ code space) per attempt, so what they can expect is
+    live codes ÷ 10^8 × attempts allowed.
+Six digits from "23456789" were 262,144 values living 24 h and issued to every student who opened
+「我的」: 26,000 live codes (a city's students in a day) made every tenth guess a child, and only
+wrong guesses were capped, so right ones came free. Now:
+- the space is 10^8 (8 digits, 0–9: still easy to read out and type on a phone's number pad);
+- a code lives FAMILY_CODE_TTL_S (2 h by default) and the app only asks for one when the child
+  taps 「显示家庭码」, so few are live at once;
+- the cap (FAMILY_LINK_RATE_LIMIT, app/family/routes.py) counts every attempt that links or is
+  wrong, so an account has a few dozen attempts a day, right ones included.
+Even at 100,000 live codes that is 10^-3 per attempt, ~0.03 links a day for an account at the
+default cap. Values are never issued twice (the column is unique and used or expired rows are
+kept), so a stale code answers 410, never another child; at 10^8 values the retry below only
+matters once millions of codes have been issued. Codes of another shape (the six-character codes
+of before) are refused as expired, and a student holding one is given a new code.
 """
 from __future__ import annotations
 
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -19,8 +36,13 @@ from app.family.models import FamilyCode, FamilyLink
 from app.orgs.models import Membership
 from app.orgs.services import random_code
 
-FAMILY_CODE_ALPHABET = "23456789"  # digits only: easy for a child to read out and a parent to type
-FAMILY_CODE_LENGTH = 6
+FAMILY_CODE_ALPHABET = "0123456789"  # digits only: easy for a child to read out and a parent to type
+FAMILY_CODE_LENGTH = 8
+
+
+def _current_shape(code: str) -> bool:
+    """Issued under the rules above (not one of the short codes from before)."""
+    return len(code) == FAMILY_CODE_LENGTH and all(ch in FAMILY_CODE_ALPHABET for ch in code)
 
 
 def _is_student(user: User) -> bool:
@@ -38,18 +60,13 @@ def family_code(student: User) -> FamilyCode:
         select(FamilyCode).where(FamilyCode.student_id == student.id, FamilyCode.used_at.is_(None),
                                  FamilyCode.expires_at > now).order_by(FamilyCode.id.desc()).limit(1)
     )
-    if current is not None:
+    if current is not None and _current_shape(current.code):
         return current
     ttl = timedelta(seconds=current_app.config["FAMILY_CODE_TTL_S"])
     for _ in range(10):
         value = random_code(FAMILY_CODE_LENGTH, FAMILY_CODE_ALPHABET)
-        # Six digits are few and codes are issued daily: a value that is used or expired is free
-        # again (links do not refer to codes), or the space would run out. Live values stay unique.
-        db.session.execute(
-            delete(FamilyCode)
-            .where(FamilyCode.code == value, or_(FamilyCode.used_at.is_not(None), FamilyCode.expires_at <= now))
-            .execution_options(synchronize_session=False)
-        )
+        # A value taken before (live, used or expired) is not issued again: the unique column
+        # refuses it and another is drawn.
         code = FamilyCode(student_id=student.id, code=value, expires_at=now + ttl)
         db.session.add(code)
         try:
@@ -66,6 +83,8 @@ def link_child(parent: User, code: str) -> tuple[dict, bool]:
     record = db.session.scalar(select(FamilyCode).where(FamilyCode.code == code.strip()))
     if record is None:
         raise NotFound("family_code_not_found", "家庭码不正确，请让孩子在“我的”页面查看")
+    if not _current_shape(record.code):
+        raise ApiError("family_code_expired", "家庭码已失效，请让孩子刷新后重新获取", status=410)
     if record.student_id == parent.id:
         raise ApiError("cannot_link_self", "不能绑定自己", status=422)
     if _is_student(parent):

@@ -37,18 +37,49 @@ test('home shows the error state with retry when offline', async () => {
   expect(page.data.status).toBe('ok');
 });
 
-test("a student's me page shows the family code, certificates and results", async () => {
+test("a student's me page shows certificates and results, and the family code only on tap", async () => {
   const server = setup();
   campaignsServer(server);
   server.on('GET', '/me', () => ok({ id: 1, real_name: '王小明', memberships: [{ id: 1, org_id: 9, org_name: '三年级二班', role: 'student' }], children: [] }));
-  server.on('GET', '/me/family-code', () => ok({ code: 'K7P2Q9', expires_at: '2030-01-01T00:00:00Z' }));
+  server.on('GET', '/me/family-code', () => ok({ code: '04817263', expires_at: '2030-01-01T02:00:00Z' }));
   const page = mount('pages/me/index');
   await page.instance.onLoad();
   await settle();
-  expect(page.data.familyCode).toBe('K7P2Q9');
   expect(page.data.certificates.map((c) => c.serial)).toEqual(['S5', 'S6']);
   expect(page.data.results).toEqual([{ id: 9, title: '知识竞赛', text: '最好成绩 80 分' }]);
   expect(page.data.staffOrgs).toEqual([]);
+
+  // Opening the page issues no code (every issued code is one more a stranger could guess).
+  expect(server.callsTo('GET', '/me/family-code')).toHaveLength(0);
+  expect(page.data.familyCode).toBe('');
+  expect(page.querySelector('.big-code')).toBeUndefined();
+  const card = page.querySelector('.family-code');
+  expect(card.dom.textContent).toContain('家长在自己的微信里');
+  // Coming back to the page (onShow) does not fetch one either.
+  page.instance.onShow();
+  await settle();
+  expect(server.callsTo('GET', '/me/family-code')).toHaveLength(0);
+
+  const button = page.querySelector('.show-family-code');
+  expect(button.dom.textContent).toBe('显示家庭码');
+  button.dispatchEvent('tap');
+  await settle();
+  expect(server.callsTo('GET', '/me/family-code')).toHaveLength(1);
+  expect(page.data.familyCode).toBe('04817263');
+  expect(page.querySelector('.big-code').dom.textContent).toBe('04817263');
+  expect(page.querySelector('.family-code-expiry').dom.textContent).toContain('2030-01-01 10:00 前有效');
+  expect(page.querySelector('.show-family-code')).toBeUndefined();
+});
+
+test("a parent's or teacher's me page never asks for a family code", async () => {
+  const server = setup();
+  campaignsServer(server);
+  server.on('GET', '/me', () => ok({ id: 2, real_name: '王大明', memberships: [], children: [{ id: 1, real_name: '王小明' }] }));
+  const page = mount('pages/me/index');
+  await page.instance.onLoad();
+  await settle();
+  expect(page.querySelector('.family-code')).toBeUndefined();
+  expect(server.callsTo('GET', '/me/family-code')).toHaveLength(0);
 });
 
 test("a teacher's class view lists who has not signed and who has not taken the quiz", async () => {

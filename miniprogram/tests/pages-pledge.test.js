@@ -61,11 +61,11 @@ describe('sign', () => {
 });
 
 describe('family co-sign', () => {
-  test('the child signs and waits for a parent, with the family code to hand over', async () => {
+  test('the child signs and waits for a parent; the family code to hand over comes on tap', async () => {
     const server = setup();
     server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family' })));
     server.on('GET', '/me', () => ok(student));
-    server.on('GET', '/me/family-code', () => ok({ code: 'K7P2Q9', expires_at: '2030-01-01T00:00:00Z' }));
+    server.on('GET', '/me/family-code', () => ok({ code: '04817263', expires_at: '2030-01-01T02:00:00Z' }));
     server.on('POST', '/pledges/{id}/signatures', () => ok(signature({ status: 'awaiting_guardian' }), 201));
     const page = mount('pages/pledge/index');
     await page.instance.onLoad({ id: '5' });
@@ -73,19 +73,37 @@ describe('family co-sign', () => {
     await page.instance.sign();
     await settle();
     expect(page.data.view).toBe('waiting');
-    expect(page.data.familyCode).toBe('K7P2Q9');
     expect(page.querySelector('.waiting .card-title').dom.textContent).toBe('等待家长共同签署');
-    expect(page.querySelector('.big-code').dom.textContent).toBe('K7P2Q9');
+    // no code is issued until the child asks for one
+    expect(server.callsTo('GET', '/me/family-code')).toHaveLength(0);
+    expect(page.querySelector('.big-code')).toBeUndefined();
+
+    page.querySelector('.show-family-code').dispatchEvent('tap');
+    await settle();
+    expect(server.callsTo('GET', '/me/family-code')).toHaveLength(1);
+    expect(page.data.familyCode).toBe('04817263');
+    expect(page.querySelector('.big-code').dom.textContent).toBe('04817263');
+    expect(page.querySelector('.waiting').dom.textContent).toContain('2030-01-01 10:00 前有效');
+    expect(page.querySelector('.show-family-code')).toBeUndefined();
+    page.instance.bindParentHelp();
+    expect(wx.showModal.mock.calls[0][0].content).toContain('04817263');
   });
 
-  test('the child reopening the pledge sees the waiting screen again', async () => {
+  test('the child reopening the pledge sees the waiting screen again, without fetching a code', async () => {
     const server = setup();
     server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', my_signature: signature({ status: 'awaiting_guardian' }) })));
     server.on('GET', '/me', () => ok(student));
-    server.on('GET', '/me/family-code', () => ok({ code: 'K7P2Q9' }));
+    server.on('GET', '/me/family-code', () => ok({ code: '04817263', expires_at: '2030-01-01T02:00:00Z' }));
     const page = mount('pages/pledge/index');
     await page.instance.onLoad({ id: '5' });
+    await settle();
     expect(page.data.view).toBe('waiting');
+    await page.instance.refresh();
+    await settle();
+    expect(server.callsTo('GET', '/me/family-code')).toHaveLength(0);
+    expect(page.querySelector('.show-family-code').dom.textContent).toBe('显示家庭码');
+    page.instance.bindParentHelp();
+    expect(wx.showModal.mock.calls[0][0].content).toContain('点“显示家庭码”获取');
   });
 
   test('a linked parent co-signs for the chosen child and gets the completed certificate', async () => {

@@ -83,17 +83,39 @@ describe('join', () => {
 });
 
 describe('family bind', () => {
-  test('a parent binds a child by the family code', async () => {
+  test('a parent binds a child by the 8-digit family code, a leading 0 kept', async () => {
     const server = setup();
-    server.on('POST', '/family/links', ({ data }) => (data.code === 'K7P2Q9' ? ok({ child: { id: 3, real_name: '王小明' } }, 201) : fail(404, 'family_code_not_found', '家庭码不存在或已过期')));
+    server.on('POST', '/family/links', ({ data }) => (data.code === '04817263' ? ok({ child: { id: 3, real_name: '王小明' } }, 201) : fail(404, 'family_code_not_found', '家庭码不存在或已过期')));
     const page = mount('pages/family-bind/index');
-    page.instance.onCodeInput({ detail: { value: 'k7p2q8' } });
+    page.instance.onCodeInput({ detail: { value: '04817264' } });
     await page.instance.bind();
     expect(page.data.error).toBe('家庭码不存在或已过期');
-    page.instance.onCodeInput({ detail: { value: 'k7p2q9' } });
+    page.instance.onCodeInput({ detail: { value: ' 0481 7263 ' } });
+    expect(page.data.code).toBe('04817263');
     await page.instance.bind();
+    expect(server.callsTo('POST', '/family/links').map((c) => c.data)).toEqual([{ code: '04817264' }, { code: '04817263' }]);
     expect(page.data.child).toEqual({ id: 3, real_name: '王小明' });
     await settle();
     expect(page.querySelector('.card-title').dom.textContent).toContain('王小明');
+  });
+
+  test('a code that is not 8 digits is refused before asking the server', async () => {
+    const server = setup();
+    server.on('POST', '/family/links', () => ok({ child: { id: 3, real_name: '王小明' } }, 201));
+    const page = mount('pages/family-bind/index');
+    for (const value of ['4817263', '048172631', 'K7P2Q9AB', '']) {
+      page.instance.onCodeInput({ detail: { value } });
+      await page.instance.bind();
+      expect(page.data.error).toContain('8 位数字');
+    }
+    expect(server.callsTo('POST', '/family/links')).toHaveLength(0);
+  });
+
+  test('the code field takes 8 digits and says so', () => {
+    const wxml = require('fs').readFileSync(require('path').join(__dirname, '..', 'pages/family-bind/index.wxml'), 'utf8');
+    const input = wxml.match(/<t-input[^>]*>/)[0];
+    const maxlength = input.match(/maxlength="(?:\{\{)?(\d+)/);
+    expect(maxlength && Number(maxlength[1])).toBeGreaterThanOrEqual(8);
+    expect(input).toMatch(/placeholder="[^"]*8 位数字/);
   });
 });

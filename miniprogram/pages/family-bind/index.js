@@ -1,17 +1,19 @@
 // A parent binds a child by the child's family code (shown on the child's "我的" page).
 const family = require('../../api/family');
 
+const CODE = /^\d{8}$/; // 8 digits, a leading 0 included: kept as a string
+
 Page({
   data: { code: '', submitting: false, child: null, error: '' },
 
   onCodeInput(e) {
-    this.setData({ code: (e.detail.value || '').trim().toUpperCase(), error: '' });
+    this.setData({ code: String(e.detail.value || '').replace(/\s+/g, ''), error: '' });
   },
 
   async bind() {
     const code = this.data.code;
-    if (code.length < 4) {
-      this.setData({ error: '请输入孩子“我的”页面上显示的家庭码' });
+    if (!CODE.test(code)) {
+      this.setData({ error: '家庭码是 8 位数字，请孩子在“我的”页面点“显示家庭码”查看' });
       return;
     }
     if (this.data.submitting) return;

@@ -1,15 +1,16 @@
-// Me: profile and memberships, the family code (students), children (parents), my certificates
-// and quiz results; teachers open the class view.
+// Me: profile and memberships, the family code (students, fetched only when they tap: every fetch
+// issues a code a stranger could guess), children (parents), my certificates and quiz results;
+// teachers open the class view.
 const auth = require('../../api/auth');
 const family = require('../../api/family');
 const overview = require('../../utils/overview');
 const nav = require('../../utils/nav');
-const { roleName, date } = require('../../utils/format');
+const { roleName, date, dateTime } = require('../../utils/format');
 
 const STAFF_ROLES = ['teacher', 'school_admin', 'region_admin'];
 
 Page({
-  data: { status: 'loading', message: '', me: null, memberships: [], isStudent: false, familyCode: '', familyCodeExpires: '', children: [], certificates: [], results: [], staffOrgs: [] },
+  data: { status: 'loading', message: '', me: null, memberships: [], isStudent: false, familyCode: '', familyCodeExpires: '', familyCodeLoading: false, children: [], certificates: [], results: [], staffOrgs: [] },
 
   onLoad() {
     return this.load();
@@ -30,19 +31,25 @@ Page({
       const staffOrgs = memberships.filter((m) => STAFF_ROLES.indexOf(m.role) >= 0);
       this.loaded = true;
       this.setData({ me, memberships, isStudent, children: me.children || [], staffOrgs, status: 'ok' });
-      if (isStudent) this.loadFamilyCode();
+      if (this.familyCodeExpiresAt && Date.now() >= this.familyCodeExpiresAt) this.setData({ familyCode: '', familyCodeExpires: '' });
       this.loadRecords();
     } catch (e) {
       if (!quiet) this.setData({ status: 'error', message: e.message });
     }
   },
 
-  async loadFamilyCode() {
+  // 「显示家庭码」: asked for only now, never on load
+  async showFamilyCode() {
+    if (this.data.familyCodeLoading) return;
+    this.setData({ familyCodeLoading: true });
     try {
       const res = await family.getFamilyCode();
-      this.setData({ familyCode: res.code, familyCodeExpires: date(res.expires_at) });
+      this.familyCodeExpiresAt = Date.parse(res.expires_at);
+      this.setData({ familyCode: res.code, familyCodeExpires: dateTime(res.expires_at) });
     } catch (e) {
-      // shown as missing
+      // request.js showed the message; the button stays for another try
+    } finally {
+      this.setData({ familyCodeLoading: false });
     }
   },
 

@@ -29,6 +29,8 @@ Page({
     children: [],
     childIndex: 0,
     familyCode: '',
+    familyCodeExpires: '',
+    familyCodeLoading: false,
     submitting: false,
     signedAtText: '',
   },
@@ -73,15 +75,19 @@ Page({
     if (signature && signature.status === 'awaiting_guardian') view = 'waiting';
     else if (signature) view = 'done';
     this.setData({ signature, view, signedAtText: signature ? dateTime(signature.signed_at) : '' });
-    if (view === 'waiting') this.loadFamilyCode();
   },
 
-  async loadFamilyCode() {
+  // 「显示家庭码」 on the waiting screen: asked for only when tapped (every fetch issues a code)
+  async showFamilyCode() {
+    if (this.data.familyCodeLoading) return;
+    this.setData({ familyCodeLoading: true });
     try {
       const res = await family.getFamilyCode();
-      this.setData({ familyCode: res.code });
+      this.setData({ familyCode: res.code, familyCodeExpires: dateTime(res.expires_at) });
     } catch (e) {
-      // the waiting screen works without it
+      // request.js showed the message; the waiting screen works without the code
+    } finally {
+      this.setData({ familyCodeLoading: false });
     }
   },
 
@@ -182,7 +188,7 @@ Page({
   bindParentHelp() {
     wx.showModal({
       title: '如何邀请家长',
-      content: `请家长打开“清朗校园”小程序，选择“我是家长：绑定孩子”，输入你的家庭码 ${this.data.familyCode || '（见“我的”页面）'}，然后打开本承诺共同签署。`,
+      content: `请家长在自己的微信里打开“清朗校园”小程序，选择“我是家长：绑定孩子”，输入你的家庭码${this.data.familyCode ? ` ${this.data.familyCode}` : '（点“显示家庭码”获取）'}，然后打开本承诺共同签署。`,
       showCancel: false,
     });
   },
