@@ -10,10 +10,12 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageChops
 
+from app.auth.models import User
 from app.common import poster
 from app.common.masking import mask_name
 from app.common.time import BEIJING
-from app.extensions import storage
+from app.extensions import db, storage
+from app.orgs.models import Org
 from tests.conftest import assert_error
 from tests.pledge_helpers import add_students, make_campaign, make_pledge, signed, upload_handwriting
 
@@ -35,9 +37,10 @@ def decode_qr(data: bytes) -> list[str]:
 @pytest.mark.parametrize(
     ("name", "masked"),
     [("张小三", "张*三"), ("李四", "李*"), ("欧阳小娜", "欧**娜"), ("王", "*"), (None, "**"), ("", "**"),
-     ("阿依古丽·买买提", "阿******提")],
+     ("阿依古丽·买买提", "阿******提"), ("阿·木", "阿*"), ("A B", "A*"), ("Li Na", "L***a"), ("Li-Na", "L***a")],
 )
 def test_mask_name(name, masked):
+    """Counted on letters: a separator hides nothing, so a short name never shows every letter."""
     assert mask_name(name) == masked
 
 
@@ -59,10 +62,12 @@ def test_public_verification_shows_a_masked_name(app, api, world, pledge):
     assert_error(api.get("/certificates/" + "A" * 40), 404, "certificate_not_found")
     assert_error(api.get("/certificates/AAAAAAAAAAAAAAAAAAAA/image"), 404, "certificate_not_found")
 
-    two = add_students(app, world.class_a2.id, ["李四"])[0]
-    other = signed(api, two, pledge["id"])
-    answer = api.get(f"/certificates/{other['serial']}")
-    assert answer.get_json()["name_masked"] == "李*" and "李四" not in answer.get_data(as_text=True)
+    for name, masked in (("李四", "李*"), ("阿·木", "阿*")):
+        two = add_students(app, world.class_a2.id, [name])[0]
+        other = signed(api, two, pledge["id"])
+        answer = api.get(f"/certificates/{other['serial']}")
+        assert answer.get_json()["name_masked"] == masked
+        assert name not in answer.get_data(as_text=True)
 
 
 def test_poster_is_a_png_whose_qr_code_opens_the_verification(app, api, world, pledge):
@@ -182,6 +187,67 @@ def test_revoked_certificate_says_so_and_the_poster_is_drawn_again(app, api, wor
     with app.app_context():
         keys = list(storage.backend.keys(f"certificates/{serial}/"))
     assert len(keys) == 1 and "-revoked-" in keys[0]
+
+
+def test_a_family_signature_revoked_before_the_parent_signed_shows_the_revoked_poster(app, api, world):
+    """Revocation comes before status: a family signature revoked while awaiting the parent will
+    never be completed, so its image is the revoked poster like any revoked certificate's, not
+    "wait for the parent" — and it does not claim the parent signed (no 及家长)."""
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign, mode="family")["id"]
+    child = signed(api, world.s_a1, pid)
+    serial = child["serial"]
+    assert_error(api.get(f"/certificates/{serial}/image"), 409, "certificate_not_ready")
+    assert api.as_(world.sa_a).post(f"/signatures/{child['id']}/revoke", json={}).status_code == 200
+
+    response = api.get(f"/certificates/{serial}/image")
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    served, drawn = served_and_drawn(app, api, serial)
+    assert same_pixels(served, drawn(revoked=True, family=False))
+    assert not same_pixels(served, drawn(revoked=False, family=False))
+    assert not same_pixels(served, drawn(revoked=True, family=True))
+    page = api.get(f"/certificates/{serial}", headers={"Accept": BROWSER}).get_data(as_text=True)
+    assert "已被撤销" in page and f"/certificates/{serial}/image" in page
+
+
+def test_a_long_school_name_stays_inside_the_frame(app, api, world):
+    """Org names may be 80 characters: the school line shrinks, then wraps, like a long title.
+    Checked by pixels: outside the gold frame the served poster is the blank frame (the longest
+    title too, so the school's two lines and the title's three share the page)."""
+    admin = api.as_(world.city_admin)
+    name = "青山县实验学校第一分校附属" * 6 + "小学"  # 80 characters, the longest an org name may be
+    school = admin.post("/orgs", json={"name": name, "kind": "school", "parent_id": world.district.id}).get_json()
+    assert school["name"] == name and len(name) == 80
+    klass = admin.post("/orgs", json={"name": "一年级一班", "kind": "class", "parent_id": school["id"]}).get_json()
+    student = add_students(app, klass["id"], ["张小三"])[0]
+    pid = make_pledge(api, world.city_admin, make_campaign(api, world.city_admin, school["id"]),
+                      title="全国青少年网络文明公约" * 10)["id"]
+    response = api.get(f"/certificates/{signed(api, student, pid)['serial']}/image")
+    assert response.status_code == 200, response.get_data()[:300]
+
+    image = Image.open(io.BytesIO(response.get_data())).convert("RGB")
+    blank, _ = poster.framed_page()
+    inside = 40  # the gold frame's inner edge is 36 px in
+    for box in ((0, 0, inside, poster.HEIGHT), (poster.WIDTH - inside, 0, poster.WIDTH, poster.HEIGHT)):
+        assert same_pixels(image.crop(box), blank.crop(box)), box
+
+
+def test_a_renamed_student_or_school_gets_a_new_poster(app, api, world, pledge):
+    """What the poster shows is in its cache key: after a rename the poster is drawn again, the
+    same as the renderer draws from the JSON verification's (already renamed) details."""
+    serial = signed(api, world.s_a1, pledge["id"])["serial"]
+    posters = [api.get(f"/certificates/{serial}/image").get_data()]
+    renames = ((User, world.s_a1.id, "real_name", "王小五", "name_masked", "王*五"),
+               (Org, world.school_a.id, "name", "第一实验小学", "school", "第一实验小学"))
+    for model, row_id, column, value, field, shown in renames:
+        with app.app_context():
+            setattr(db.session.get(model, row_id), column, value)
+            db.session.commit()
+        assert api.get(f"/certificates/{serial}").get_json()[field] == shown
+        served, drawn = served_and_drawn(app, api, serial)
+        assert same_pixels(served, drawn())
+        posters.append(api.get(f"/certificates/{serial}/image").get_data())
+    assert len(set(posters)) == 3
 
 
 def test_family_certificate_masks_the_child(app, api, world):

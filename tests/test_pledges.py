@@ -590,6 +590,32 @@ def test_family_pledge_child_first_then_a_linked_guardian(app, api, world, fresh
     assert_error(sign(api, world.p_a1, individual, child_id=world.s_a1.id), 422, "not_family_pledge")
 
 
+def test_a_guardian_of_children_in_two_schools_is_offered_only_the_child_the_campaign_reaches(app, api, world):
+    """School A's family pledge, a parent of 张小三 (school A) and 刘小四 (school B): the parent
+    sees it through 张小三, and 刘小四 — who cannot see or sign it — is neither listed nor told to
+    "sign first"."""
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pid = make_pledge(api, world.sa_a, campaign, mode="family")["id"]
+    parent = add_adult(app, "家长")
+    link_family(app, parent.id, world.s_a1.id)
+    link_family(app, parent.id, world.s_b1.id)
+    assert_error(sign(api, world.s_b1, pid), 404, "pledge_not_found")
+
+    children = api.as_(parent).get(f"/pledges/{pid}").get_json()["children"]
+    assert children == [{"id": world.s_a1.id, "real_name": "张小三", "status": None, "revoked": False}]
+    outside = assert_error(sign(api, parent, pid, child_id=world.s_b1.id), 404, "child_not_found")
+    assert "不在本次活动范围" in outside["message"], outside
+    assert_error(sign(api, parent, pid, child_id=world.s_a1.id), 409, "child_not_signed")
+
+    signed(api, world.s_a1, pid)
+    assert signed(api, parent, pid, child_id=world.s_a1.id)["status"] == "complete"
+    assert [c["id"] for c in api.as_(parent).get(f"/pledges/{pid}").get_json()["children"]] == [world.s_a1.id]
+    # Linked to someone who is staff in school A, not a student: not offered either.
+    link_family(app, parent.id, world.t_a1.id)
+    assert [c["id"] for c in api.as_(parent).get(f"/pledges/{pid}").get_json()["children"]] == [world.s_a1.id]
+    assert_error(sign(api, parent, pid, child_id=world.t_a1.id), 404, "child_not_found")
+
+
 def test_two_guardians_at_once_complete_it_once(app, api, world):
     campaign = make_campaign(api, world.sa_a, world.school_a.id)
     pid = make_pledge(api, world.sa_a, campaign, mode="family")["id"]

@@ -110,6 +110,18 @@ def wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, max_lines: int 
     return lines
 
 
+def fitted(draw: ImageDraw.ImageDraw, text: str, sizes: tuple[int, ...], width: int,
+           max_lines: int = 1) -> tuple[list[str], ImageFont.FreeTypeFont]:
+    """The lines and font for a line of text that must stay inside the frame (a school name may be
+    80 characters): the first of `sizes` at which it fits on one line, else `wrap` at the last
+    (smallest) size into at most `max_lines`, the last one cut with "…" like a long title."""
+    for size in sizes:
+        face = font(size)
+        if draw.textlength(text, font=face) <= width:
+            return [text], face
+    return wrap(draw, text, face, width, max_lines), face
+
+
 def centered(draw, y: int, text: str, font, fill) -> int:
     width = draw.textlength(text, font=font)
     draw.text(((WIDTH - width) / 2, y), text, font=font, fill=fill)

@@ -13,6 +13,7 @@ from app.common.poster import (
     RED,
     WIDTH,
     centered,
+    fitted,
     font,
     footer,
     framed_page,
@@ -20,6 +21,8 @@ from app.common.poster import (
     render_lock,
     wrap,
 )
+
+TEXT_WIDTH = WIDTH - 160  # the widest line of the body, well inside the gold frame
 
 
 def render_poster(**details) -> bytes:
@@ -37,11 +40,17 @@ def _draw(*, name_masked: str, title: str, school: str | None, signed_on: str, s
     y = centered(draw, 80, "文明上网承诺证书", font(56), RED) + 20
     y = centered(draw, y, "争做中国好网民", font(28), GOLD) + 60
     who = name_masked + (" 同学" if student else "") + ("及家长" if family else "")  # 张*三 同学及家长
-    y = centered(draw, y, who, font(44), INK) + 24
+    # A long name or school (org names may be 80 characters) shrinks, then wraps, inside the frame:
+    # at most 2 + 3 lines of school and title leave the body clear of the footer.
+    lines, face = fitted(draw, who, (44, 40, 36, 32), TEXT_WIDTH)
+    y = centered(draw, y, lines[0], face, INK) + 24
     if school:
-        y = centered(draw, y, school, font(28), GREY) + 30
+        lines, face = fitted(draw, school, (28, 24), TEXT_WIDTH, max_lines=2)
+        for line in lines:
+            y = centered(draw, y, line, face, GREY) + 8
+        y += 22
     body_font = font(32)
-    for line in ["郑重签署", *wrap(draw, f"《{title}》", body_font, WIDTH - 160)]:
+    for line in ["郑重签署", *wrap(draw, f"《{title}》", body_font, TEXT_WIDTH)]:
         y = centered(draw, y, line, body_font, INK) + 14
     y = centered(draw, y + 6, "承诺文明上网，争做中国好网民。", font(26), GREY) + 20
 

@@ -75,7 +75,8 @@ class PledgeSignatures(MethodView):
     @blp.arguments(SignSchema)
     @blp.response(201, SignatureSchema, description="a new signature (or a guardian's co-sign that completed it)")
     @blp.alt_response(200, schema=SignatureSchema, description="the signature that already existed")
-    @blp.alt_response(404, description="pledge_not_found; child_not_found (a guardian not linked to the child)")
+    @blp.alt_response(404, description="pledge_not_found; child_not_found (a guardian not linked to the child, "
+                                       "or a child the campaign does not reach)")
     @blp.alt_response(409, description="pledge_not_open, pledge_closed, child_not_signed")
     @blp.alt_response(422, description="handwriting_required, invalid_handwriting, handwriting_not_ready, "
                                        "child_id_required, not_family_pledge, validation_error")
@@ -143,7 +144,8 @@ class Certificate(MethodView):
 class CertificateImage(MethodView):
     @blp.response(200, content_type="image/png", description="the certificate poster")
     @blp.alt_response(404, description="certificate_not_found")
-    @blp.alt_response(409, description="certificate_not_ready: a family pledge awaiting the guardian")
+    @blp.alt_response(409, description="certificate_not_ready: a family pledge awaiting the guardian (a revoked "
+                                       "one answers its poster with the revoked mark)")
     @blp.alt_response(503, description="certificate_font_missing")
     def get(self, serial):
         """The certificate poster (PNG) with a QR code that opens the verification; public"""

@@ -72,7 +72,8 @@ class PledgeSchema(BaseSchema):
     my_signature = fields.Nested(SignatureSchema, allow_none=True,
                                  metadata={"description": "the caller's own signature, if any"})
     children = fields.List(fields.Nested(PledgeChildSchema), allow_none=True, metadata={
-        "description": "family pledges, for a guardian: the linked children and their signatures"})
+        "description": "family pledges, for a guardian: the linked children the campaign reaches "
+                       "(students inside its org) and their signatures"})
 
 
 class SignSchema(BaseSchema):

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, String, and_, bindparam, case, func, insert, 
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.expression import Exists
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
@@ -143,15 +144,28 @@ def describe_pledge(pledge: Pledge, user: User | None = None, now: datetime | No
 
 
 def _children_states(pledge: Pledge, guardian: User) -> list[dict]:
-    """A guardian's linked children and where each stands on this family pledge."""
+    """A guardian's linked children whom this family pledge reaches, and where each stands.
+
+    A parent of children in two schools sees a school's pledge through either child; the other
+    child can neither see nor sign it, so offering them would lead to a co-sign that cannot
+    succeed (`_cosign` refuses the same children)."""
     rows = db.session.execute(
         select(User.id, User.real_name, Signature.status, Signature.revoked)
         .join(FamilyLink, FamilyLink.child_id == User.id)
         .outerjoin(Signature, (Signature.user_id == User.id) & (Signature.pledge_id == pledge.id))
-        .where(FamilyLink.parent_id == guardian.id)
+        .where(FamilyLink.parent_id == guardian.id, _takes_part(pledge, User.id))
         .order_by(User.id)
     ).all()
     return [{"id": r.id, "real_name": r.real_name, "status": r.status, "revoked": bool(r.revoked)} for r in rows]
+
+
+def _takes_part(pledge: Pledge, user_id) -> Exists:
+    """The user (a column or an id) is a student inside the campaign's org subtree: whom the
+    pledge reaches (the rule `can_see_campaign` and the signing statement apply to a student)."""
+    return (select(Membership.id).join(Org, Org.id == Membership.org_id)
+            .where(Membership.user_id == user_id, Membership.role == "student",
+                   under(Org.path, pledge.campaign.org.path))
+            .exists())
 
 
 def get_pledge(user: User, pledge_id: int) -> dict:
@@ -377,11 +391,16 @@ def _cosign(guardian: User, pledge: Pledge, child_id: int, upload_id: str | None
     if pledge.mode != "family":
         raise ValidationFailed({"child_id": ["个人承诺无需家长共同签署"]}, "该承诺不是家庭承诺",
                                code="not_family_pledge")
-    linked = db.session.scalar(
-        select(FamilyLink.id).where(FamilyLink.parent_id == guardian.id, FamilyLink.child_id == child_id)
-    )
-    if linked is None:
+    link = db.session.execute(
+        select(FamilyLink.id, _takes_part(pledge, child_id))
+        .where(FamilyLink.parent_id == guardian.id, FamilyLink.child_id == child_id)
+    ).first()
+    if link is None:
         raise NotFound("child_not_found", "未找到已绑定的孩子，请先通过家庭码绑定")
+    if not link[1]:
+        # Linked, but the campaign does not reach the child (another school): the child cannot
+        # see the pledge, so "have the child sign first" could never be followed.
+        raise NotFound("child_not_found", "该孩子不在本次活动范围内，无需签署此承诺")
     signature = _signature_of(pledge.id, child_id)
     if signature is None:
         raise Conflict("child_not_signed", "孩子还没有签署，请让孩子先签署后再共同签署")
@@ -652,40 +671,66 @@ def certificate_page(serial: str) -> dict:
     rows += [("承诺", f"《{cert['title']}》"), ("签署日期", beijing_day(cert["signed_at"])),
              ("证书编号", cert["serial"])]
     return {"heading": "文明上网承诺证书", "state": state, "state_text": text, "rows": rows,
-            "image_url": cert["image_url"] if cert["status"] == "complete" else None}
+            "image_url": cert["image_url"] if cert["status"] == "complete" or cert["revoked"] else None}
 
 
-POSTER_VERSION = 2  # raise when the poster's drawing changes (2: no handwriting, 同学 for students only)
+# Raise when the poster's drawing changes (2: no handwriting, 同学 for students only; 3: long
+# names and schools shrink and wrap inside the frame).
+POSTER_VERSION = 3
 
 
 def verification_url(serial: str) -> str:
     return public_url("/api/v1/certificates/" + serial)
 
 
+def _poster_details(signature: Signature, url: str) -> dict:
+    """What the poster shows, read in one query: the cache key is made of it, so even a cached
+    poster costs this read (a renamed student or school must not keep the old drawing)."""
+    is_student = (select(Membership.id).where(Membership.user_id == User.id, Membership.role == "student")
+                  .exists())
+    row = db.session.execute(
+        select(User.real_name, Pledge.title, Pledge.mode, Org.name, is_student)
+        .select_from(Signature)
+        .join(User, User.id == Signature.user_id)
+        .join(Pledge, Pledge.id == Signature.pledge_id)
+        .outerjoin(Org, Org.id == Signature.school_id)
+        .where(Signature.id == signature.id)
+    ).one()
+    real_name, title, mode, school, student = row
+    return {
+        "name_masked": mask_name(real_name), "title": title, "school": school,
+        "signed_on": beijing_day(signature.completed_at or signature.signed_at), "serial": signature.serial,
+        "url": url, "revoked": signature.revoked,
+        # 及家长 only once a parent signed (a revoked family signature may never have been).
+        "family": mode == "family" and signature.guardian_signed_at is not None, "student": bool(student),
+    }
+
+
 def certificate_image(serial: str) -> bytes:
-    """The PNG poster, rendered once per (state, verification URL) and kept in storage."""
+    """The PNG poster, rendered once per (state, what it shows) and kept in storage.
+
+    A revoked signature's poster is the one with the revoked mark, whatever its status: a family
+    signature revoked while awaiting the parent will never be completed, so "wait for the
+    parent" (certificate_not_ready) would be untrue."""
     from app.pledges.certificate import render_poster
 
     signature = _certificate_signature(serial)
-    if signature.status != "complete":
+    if signature.status != "complete" and not signature.revoked:
         raise Conflict("certificate_not_ready", "家长共同签署后才会生成证书")
     url = verification_url(signature.serial)
     state = "revoked" if signature.revoked else "valid"
-    # The drawing's version is in the key: a poster drawn by an older renderer (one that still
-    # carried the handwriting) is never served again.
-    key = (f"certificates/{signature.serial}/v{POSTER_VERSION}-{state}-"
-           f"{hashlib.sha256(url.encode()).hexdigest()[:12]}.png")
+    details = _poster_details(signature, url)
+    # Everything drawn is in the key (a renamed student or school is drawn again, as the JSON
+    # shows it at once), and so is the drawing's version: a poster drawn by an older renderer
+    # (one that still carried the handwriting) is never served again.
+    shown = hashlib.sha256(repr(sorted(details.items())).encode()).hexdigest()[:16]
+    key = f"certificates/{signature.serial}/v{POSTER_VERSION}-{state}-{shown}.png"
     backend = storage.backend
     if backend.exists(key):
         try:
             return backend.read_bytes(key)
         except Exception:  # noqa: BLE001 - removed between exists() and read: draw it again
             log.warning("cached poster unreadable, rendering again", exc_info=True)
-    png = render_poster(
-        name_masked=mask_name(signature.user.real_name), title=signature.pledge.title,
-        school=_school_name(signature), signed_on=beijing_day(signature.completed_at or signature.signed_at),
-        serial=signature.serial, url=url, revoked=signature.revoked, family=signature.pledge.mode == "family",
-        student=_is_student(signature.user),
-    )
+    png = render_poster(**details)
     backend.save_bytes(key, png, "image/png")
     return png
