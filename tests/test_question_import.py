@@ -8,12 +8,18 @@ Aiken, the template and the export (which import back), and question CRUD for st
 """
 from __future__ import annotations
 
+import csv
 import io
+import re
 import zipfile
+from datetime import date, datetime, time
+from urllib.parse import quote
 
 import pytest
 from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Border, Side
 
+from app.quizzes import importers
 from tests.conftest import assert_error
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -212,6 +218,11 @@ def test_difficulty_forms(api, world, value, expected):
     [
         ({"answer": None}, "缺少正确答案"),
         ({"answer": "  "}, "缺少正确答案"),
+        ({"answer": "/"}, "缺少正确答案"),
+        ({"answer": "、"}, "缺少正确答案"),
+        ({"qtype": "多选题", "answer": " ／ 、, "}, "缺少正确答案"),
+        ({"qtype": None, "answer": "/"}, "缺少正确答案"),
+        ({"qtype": "判断题", "answer": "/", "a": None, "b": None, "c": None, "d": None}, "缺少正确答案"),
         ({"answer": "F"}, "不在选项中"),
         ({"answer": "AB"}, "单选题只能有一个正确答案"),
         ({"stem": None}, "缺少题干"),
@@ -225,12 +236,15 @@ def test_difficulty_forms(api, world, value, expected):
         ({"a": "相同", "b": "相同"}, "重复"),
         ({"qtype": "多选题", "answer": "对"}, "选项字母"),
     ],
-    ids=["no-answer", "blank-answer", "answer-outside", "single-two-answers", "no-stem", "blank-stem",
-         "unknown-type", "bad-difficulty", "true-false-garbage", "answer-garbage", "one-option", "option-gap",
-         "duplicate-options", "multiple-with-true-false-answer"],
+    ids=["no-answer", "blank-answer", "slash-answer", "comma-answer", "separators-only-answer",
+         "untyped-slash-answer", "true-false-slash-answer", "answer-outside", "single-two-answers", "no-stem",
+         "blank-stem", "unknown-type", "bad-difficulty", "true-false-garbage", "answer-garbage", "one-option",
+         "option-gap", "duplicate-options", "multiple-with-true-false-answer"],
 )
 def test_bad_rows_are_reported_with_their_row_number(api, world, cells, reason):
-    """The bad row sits at spreadsheet row 6 between two good rows; both good rows import."""
+    """The bad row sits at spreadsheet row 6 between two good rows; both good rows import. An
+    answer of only separators ("/" is how sheets write "none") once imported with no correct
+    answer at all, and a blank paper then scored full marks on it."""
     bank = make_bank(api, world.t_a, world.school_a.id)
     fields = {"stem": "坏的题目", **cells}
     stem = fields.pop("stem")
@@ -535,6 +549,14 @@ def test_template_imports_as_it_is_and_the_export_round_trips(api, world):
     # Importing the export into the same bank skips everything.
     assert imported(api, world.t_a, bank, exported.data)["skipped"] == 6
     assert_error(api.as_(world.t_b).get(f"/question-banks/{bank}/export"), 404, "bank_not_found")
+    # A name with a line break or a slash (typed into the console) still downloads, under a file
+    # name every system takes, with an ASCII name for clients that cannot read the Chinese one.
+    odd = make_bank(api, world.t_a, world.school_a.id, name="网络安全\n题库/第一期")
+    named = api.as_(world.t_a).get(f"/question-banks/{odd}/export")
+    assert named.status_code == 200 and named.mimetype == XLSX
+    disposition = named.headers["Content-Disposition"]
+    assert f'filename="question-bank-{odd}.xlsx"' in disposition
+    assert "filename*=UTF-8''" + quote("网络安全_题库_第一期.xlsx", safe="") in disposition
 
 
 def test_question_crud_for_staff(api, world):
@@ -552,7 +574,7 @@ def test_question_crud_for_staff(api, world):
     bad = assert_error(api.as_(world.t_a).post(f"/question-banks/{bank}/questions",
                                                json={**body, "stem": "另一题", "answer": ["D"]}),
                        422, "invalid_question")
-    assert "不在选项中" in bad["message"]
+    assert "不在选项中" in bad["message"] and list(bad["errors"]) == ["answer"]
     assert_error(api.as_(world.t_a).post(f"/question-banks/{bank}/questions", json={"stem": "缺答案"}), 422)
 
     url = f"/questions/{question['id']}"
@@ -569,3 +591,131 @@ def test_question_crud_for_staff(api, world):
     assert api.as_(world.t_a).delete(url).status_code == 204
     assert_error(api.as_(world.t_a).get(url), 404, "question_not_found")
     assert questions(api, world.t_a, bank) == []
+
+
+@pytest.mark.parametrize("answer", [["、"], ["/", "、"], [], [" "], "/", " 、 "],
+                         ids=["comma", "separators", "empty-list", "blank-item", "slash", "comma-text"])
+def test_staff_cannot_save_a_question_whose_answer_is_only_separators(api, world, answer):
+    """The API reads answers with the importer's parser: `["、"]` used to be stored as a question
+    with no correct answer (scored right for a blank paper). Creating and editing both refuse it."""
+    bank = make_bank(api, world.sa_a, world.school_a.id)
+    body = {"type": "multiple", "stem": "下列哪些做法能保护个人信息？",
+            "options": ["撕毁快递单", "晒车票", "不乱点链接"], "answer": ["A", "C"]}
+    url = f"/question-banks/{bank}/questions"
+    refused = assert_error(api.as_(world.t_a).post(url, json={**body, "answer": answer}), 422, "invalid_question")
+    assert "缺少正确答案" in refused["message"] and refused["errors"] == {"answer": ["缺少正确答案"]}, refused
+    assert questions(api, world.t_a, bank) == []
+
+    created = api.as_(world.t_a).post(url, json=body)
+    assert created.status_code == 201, created.get_json()
+    url = f"/questions/{created.get_json()['id']}"
+    refused = assert_error(api.as_(world.t_a).put(url, json={"answer": answer}), 422, "invalid_question")
+    assert "缺少正确答案" in refused["message"] and refused["errors"] == {"answer": ["缺少正确答案"]}, refused
+    assert api.as_(world.t_a).get(url).get_json()["answer"] == ["A", "C"]
+
+
+def test_date_and_time_cells_read_as_the_teacher_typed_them(api, world):
+    """Excel stores a typed 2017年6月1日 as a date cell; read with str() it reached students as
+    `2017-06-01 00:00:00`. Every cell read as text (stem, options, explanation …) shows it in Chinese."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    data = xlsx([HEADER,
+                 row("网络安全法自哪一天起施行？", a=datetime(2016, 11, 7), b=datetime(2017, 6, 1),
+                     c=datetime(2017, 6, 1, 8, 30), d=time(8, 30), explanation=date(2021, 11, 1),
+                     basis=datetime(2016, 11, 7, 9, 5, 30)),
+                 row(datetime(2017, 6, 1), answer="A")])
+    result = imported(api, world.t_a, bank, data)
+    assert (result["imported"], result["errors"]) == (2, [])
+    stored = by_stem(api, world.t_a, bank)
+    law = stored["网络安全法自哪一天起施行？"]
+    assert [o["text"] for o in law["options"]] == ["2016年11月7日", "2017年6月1日", "2017年6月1日 08:30", "08:30"]
+    assert law["explanation"] == "2021年11月1日" and law["legal_basis"] == "2016年11月7日 09:05:30"
+    assert "2017年6月1日" in stored
+
+
+def with_dimension(data: bytes, ref: str) -> bytes:
+    """The workbook with its first sheet's `<dimension ref>` replaced, as some tools write a stale
+    "A1" whatever the sheet holds (openpyxl's read-only mode trusts it)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == SHEET:
+                content, count = re.subn(rb'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{ref}"/>'.encode(),
+                                         content)
+                assert count == 1
+            target.writestr(item, content)
+    return buffer.getvalue()
+
+
+def prepared_sheet(filled: int, numbered_to: int, last_row: int, fmt: str = "xlsx") -> bytes:
+    """A template prepared ahead: the header in row 1, `filled` questions, 序号 typed down to row
+    `numbered_to` (one of those rows with a 备注), and the stem column bordered down to `last_row`
+    (saved as CSV, Excel writes those rows as lines of commas)."""
+    rows = [HEADER] + [row(f"第{n}题？", no=n) for n in range(1, filled + 1)]
+    rows += [[n - 1] + [None] * (len(HEADER) - 1) for n in range(filled + 2, numbered_to + 1)]
+    if numbered_to > filled + 1:
+        rows[-1][-1] = "待补充"
+    if fmt == "csv":
+        rows += [[None] * len(HEADER) for _ in range(len(rows), last_row)]
+        text = io.StringIO()
+        csv.writer(text).writerows(rows)
+        return text.getvalue().encode()
+    workbook = Workbook()
+    sheet = workbook.active
+    for cells in rows:
+        sheet.append(cells)
+    for number in range(2, last_row + 1):
+        sheet.cell(row=number, column=3).border = Border(bottom=Side(style="thin"))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["dimension-kept", "stale-dimension"])
+def test_pre_numbered_and_formatted_empty_rows_are_not_questions(api, world, stale):
+    """50 questions, 序号 typed down to row 200 and borders down to row 10,100: the empty rows are
+    neither errors (缺少题干) nor counted against the 10,000-question limit. With a stale
+    `<dimension ref="A1"/>` the same file once found no header."""
+    data = prepared_sheet(50, numbered_to=200, last_row=10_100)
+    if stale:
+        data = with_dimension(data, "A1")
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, data)
+    assert (result["imported"], result["errors"], result["skipped"]) == (50, [], 0)
+    assert len(questions(api, world.t_a, bank)) == 50
+
+
+@pytest.mark.parametrize(
+    ("fmt", "filled", "last_row", "stale", "expected"),
+    [
+        ("xlsx", 5, 101, True, 5),
+        ("xlsx", 6, 7, False, "一次最多导入 5 道题"),
+        ("xlsx", 5, 102, False, "超过 100 行"),
+        ("xlsx", 5, 102, True, "超过 100 行"),
+        ("csv", 5, 101, False, 5),
+        ("csv", 6, 7, False, "一次最多导入 5 道题"),
+        ("csv", 5, 102, False, "超过 100 行"),
+    ],
+    ids=["xlsx-rows-at-scan-cap", "xlsx-too-many-questions", "xlsx-too-many-rows", "xlsx-stale-too-many-rows",
+         "csv-rows-at-scan-cap", "csv-too-many-questions", "csv-too-many-rows"],
+)
+def test_import_limits_count_questions_and_cap_the_rows_read(api, world, monkeypatch, fmt, filled, last_row, stale,
+                                                             expected):
+    """MAX_ROWS counts questions; MAX_SCANNED_ROWS (rows below the header, empty ones included)
+    keeps a file of endless formatted rows from tying up the server. Both answer import_too_large.
+    Small limits here; the real ones are 10,000 questions and 20 times as many rows."""
+    monkeypatch.setattr(importers, "MAX_ROWS", 5)
+    monkeypatch.setattr(importers, "MAX_SCANNED_ROWS", 100)
+    data = prepared_sheet(filled, numbered_to=min(last_row, 60), last_row=last_row, fmt=fmt)
+    if stale:
+        data = with_dimension(data, "A1")
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    response = upload(api, world.t_a, bank, data, filename=f"题库.{fmt}")
+    if isinstance(expected, int):
+        assert response.status_code == 200, response.get_json()
+        assert (response.get_json()["imported"], response.get_json()["errors"]) == (expected, [])
+    else:
+        error = assert_error(response, 422, "import_too_large")
+        assert expected in error["message"], error
+        assert questions(api, world.t_a, bank) == []

@@ -7,7 +7,9 @@ headers are Chinese or English in any order (题型/type, 题目/题干/stem, �
 答案解析/解析, 知识分类/分类, 难度, 依据/法条); other columns (序号 …) are ignored. Answers come as
 `B`, ` Ｂ `, `A、C`, `A,B,C`, `ＡＢＣ`, `√`/`×`, `对`/`错`, `正确`/`错误`; difficulty as 易/中/难 or 1–3.
 Every refused row is reported with its spreadsheet row number (1-based, as Excel shows it) and a
-Chinese reason. GIFT and Aiken (Moodle's text formats) report the line where the question starts.
+Chinese reason; a row whose recognised columns are all blank (a pre-numbered 序号 row) is skipped.
+Date cells read as Chinese text (2017年6月1日). GIFT and Aiken (Moodle's text formats) report the
+line where the question starts.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from typing import Any
 
 from app.common.downloads import excel_row
@@ -26,7 +29,8 @@ from app.quizzes.models import TRUE_FALSE_OPTIONS
 log = logging.getLogger(__name__)
 
 MAX_OPTIONS = 6
-MAX_ROWS = 10_000
+MAX_ROWS = 10_000  # questions (non-empty rows) in one import
+MAX_SCANNED_ROWS = 20 * MAX_ROWS  # rows read below the header, blank ones included (bordered empty rows)
 LETTERS = "ABCDEF"
 HEADER_SCAN_ROWS = 30
 
@@ -78,7 +82,13 @@ class ImportFormatError(Exception):
 
 
 class QuestionError(ValueError):
-    """One question is invalid; the message is Chinese and names the reason."""
+    """One question is invalid; the message is Chinese and names the reason. `field` is the
+    input it concerns (`answer`, `options` …), for the API's per-field errors; None for a whole
+    question of a text format (GIFT, Aiken)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -90,12 +100,24 @@ class ParseResult:
 # --- normalising one question -------------------------------------------------------------
 
 
+def _clock(value: datetime | time) -> str:
+    return f"{value:%H:%M:%S}" if value.second else f"{value:%H:%M}"
+
+
 def _text(value: Any) -> str:
-    """A cell as text: numbers without a trailing .0, None as empty, whitespace trimmed."""
+    """A cell as text: numbers without a trailing .0, None as empty, whitespace trimmed. Date cells
+    (Excel turns a typed 2017年6月1日 into one) as the teacher typed them, not `2017-06-01 00:00:00`."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    if isinstance(value, date):
+        day = f"{value.year}年{value.month}月{value.day}日"
+        if isinstance(value, datetime) and value.time() != time():
+            return f"{day} {_clock(value)}"
+        return day
+    if isinstance(value, time):
+        return _clock(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).replace("\u3000", " ").replace("\x00", "").strip()  # NUL: PostgreSQL refuses it
@@ -120,7 +142,7 @@ def parse_type(raw: Any) -> str | None:
         return None
     if text in _TYPE_LOOKUP:
         return _TYPE_LOOKUP[text]
-    raise QuestionError(f"题型「{_text(raw)}」无法识别（应为单选题、多选题或判断题）")
+    raise QuestionError(f"题型「{_text(raw)}」无法识别（应为单选题、多选题或判断题）", field="type")
 
 
 def parse_difficulty(raw: Any) -> int:
@@ -129,7 +151,7 @@ def parse_difficulty(raw: Any) -> int:
         return 2
     if text in _DIFFICULTY_LOOKUP:
         return _DIFFICULTY_LOOKUP[text]
-    raise QuestionError(f"难度「{_text(raw)}」无法识别（应为 易/中/难 或 1–3）")
+    raise QuestionError(f"难度「{_text(raw)}」无法识别（应为 易/中/难 或 1–3）", field="difficulty")
 
 
 def _true_false_value(raw: Any) -> bool | None:
@@ -157,17 +179,18 @@ def _letter_truth(letter: str, options: list[str]) -> bool | None:
     return values[LETTERS.index(letter)]
 
 
+_ANSWER_SEPARATORS = re.compile(r"[\s,;、/|.。和及与]+")
+
+
 def _answer_letters(raw: Any) -> str:
     """`A、C`, `A,B,C`, `ＡＢＣ`, ` Ｂ ` → `AC`, `ABC`, `ABC`, `B` (order kept, repeats dropped).
-    Raises when something other than letters remains."""
+    Raises when something other than letters remains, or nothing does."""
     if isinstance(raw, (list, tuple)):
         raw = ",".join(_text(item) for item in raw)
     folded = _fold(_text(raw))
-    letters = re.sub(r"[\s,;、/|.。和及与]+", "", folded)
-    if not letters:
-        return ""
+    letters = _ANSWER_SEPARATORS.sub("", folded)
     if not re.fullmatch(r"[A-Z]+", letters):
-        raise QuestionError(f"答案「{_text(raw)}」无法识别（应为选项字母，如 B 或 ACD）")
+        raise QuestionError(f"答案「{_text(raw)}」无法识别（应为选项字母，如 B 或 ACD）", field="answer")
     return "".join(dict.fromkeys(letters))
 
 
@@ -177,15 +200,15 @@ def _clean_options(raw_options: list[Any]) -> list[str]:
         texts.pop()
     for index, text in enumerate(texts):
         if not text:
-            raise QuestionError(f"选项{LETTERS[index]}为空，但后面还有选项")
+            raise QuestionError(f"选项{LETTERS[index]}为空，但后面还有选项", field="options")
         # "A. 内容" / "A、内容" in the A column: drop the repeated letter.
         prefix = re.match(rf"^[{LETTERS[index]}{chr(0xFF21 + index)}]\s*[.、．:：)）]\s*", text)
         if prefix and len(text) > prefix.end():
             texts[index] = text[prefix.end():].strip()
         if len(texts[index]) > LIMITS["option"]:
-            raise QuestionError(f"选项{LETTERS[index]}超过 {LIMITS['option']} 字")
+            raise QuestionError(f"选项{LETTERS[index]}超过 {LIMITS['option']} 字", field="options")
     if len(set(texts)) != len(texts):
-        raise QuestionError("选项内容有重复")
+        raise QuestionError("选项内容有重复", field="options")
     return texts
 
 
@@ -194,16 +217,18 @@ def normalize_question(raw: dict) -> dict:
     difficulty, legal_basis`) to the stored form; raises QuestionError with a Chinese reason."""
     stem = _text(raw.get("stem"))
     if not stem:
-        raise QuestionError("缺少题干")
+        raise QuestionError("缺少题干", field="stem")
     if len(stem) > LIMITS["stem"]:
-        raise QuestionError(f"题干超过 {LIMITS['stem']} 字")
+        raise QuestionError(f"题干超过 {LIMITS['stem']} 字", field="stem")
     qtype = parse_type(raw.get("type"))
     raw_answer = raw.get("answer")
     if isinstance(raw_answer, (list, tuple)) and len(raw_answer) == 1:
         raw_answer = raw_answer[0]
     answer_text = ",".join(map(_text, raw_answer)) if isinstance(raw_answer, (list, tuple)) else _text(raw_answer)
-    if not answer_text:
-        raise QuestionError("缺少正确答案")
+    # Only separators ("/" or "、", how sheets write "none"; [] or [" "] from the API) is no answer:
+    # stored, an empty answer scored a blank paper as correct.
+    if not _ANSWER_SEPARATORS.sub("", _fold(answer_text)):
+        raise QuestionError("缺少正确答案", field="answer")
     options = _clean_options(list(raw.get("options") or []))
     truth = None if isinstance(raw_answer, (list, tuple)) else _true_false_value(raw_answer)
     if qtype is None:  # infer: 对/错 → true/false, several letters → multiple, else single
@@ -221,22 +246,22 @@ def normalize_question(raw: dict) -> dict:
                 truth = _letter_truth(letters, options)
             if truth is None:
                 raise QuestionError(f"判断题答案「{answer_text}」无法识别（应为 √/×、对/错 或 正确/错误；"
-                                    "填 A/B 时两个选项须为 对/错、正确/错误 这样的判断词）")
+                                    "填 A/B 时两个选项须为 对/错、正确/错误 这样的判断词）", field="answer")
         options = list(TRUE_FALSE_OPTIONS)
         answer = [0 if truth else 1]
     else:
         if truth is not None and not re.fullmatch(r"[A-F]+", _fold(answer_text)):
-            raise QuestionError(f"{TYPE_NAMES[qtype]}的答案应为选项字母，不能是「{answer_text}」")
+            raise QuestionError(f"{TYPE_NAMES[qtype]}的答案应为选项字母，不能是「{answer_text}」", field="answer")
         letters = _answer_letters(raw_answer)
         if len(options) < 2:
-            raise QuestionError(f"{TYPE_NAMES[qtype]}至少需要两个选项")
+            raise QuestionError(f"{TYPE_NAMES[qtype]}至少需要两个选项", field="options")
         outside = [letter for letter in letters if letter not in LETTERS[: len(options)]]
         if outside:
             raise QuestionError(
-                f"答案「{''.join(outside)}」不在选项中（本题只有 A–{LETTERS[len(options) - 1]} {len(options)} 个选项）"
-            )
+                f"答案「{''.join(outside)}」不在选项中（本题只有 A–{LETTERS[len(options) - 1]} {len(options)} 个选项）",
+                field="answer")
         if qtype == "single" and len(letters) > 1:
-            raise QuestionError(f"单选题只能有一个正确答案，但填写了「{letters}」")
+            raise QuestionError(f"单选题只能有一个正确答案，但填写了「{letters}」", field="answer")
         answer = sorted(LETTERS.index(letter) for letter in letters)
 
     out = {"type": qtype, "stem": stem, "options": options, "answer": answer,
@@ -245,7 +270,7 @@ def normalize_question(raw: dict) -> dict:
     for key, name in names.items():
         value = _text(raw.get(key)) or None
         if value and len(value) > LIMITS[key]:
-            raise QuestionError(f"{name}超过 {LIMITS[key]} 字")
+            raise QuestionError(f"{name}超过 {LIMITS[key]} 字", field=key)
         out[key] = value
     return out
 
@@ -304,19 +329,27 @@ def parse_rows(rows: list[tuple[int, list[Any]]]) -> ParseResult:
     if header_at is None:
         raise ImportFormatError("import_no_header",
                                 "未找到表头：表格需要包含“题目”（或“题干”）和“正确答案”列，可下载导入模板对照")
-    if len(rows) - header_at - 1 > MAX_ROWS:
-        raise ImportFormatError("import_too_large", f"一次最多导入 {MAX_ROWS} 道题，请分批导入")
+    if len(rows) - header_at - 1 > MAX_SCANNED_ROWS:
+        raise ImportFormatError("import_too_large", f"表格超过 {MAX_SCANNED_ROWS} 行（含空行），"
+                                                    "请删除多余的空行或分批导入")
     option_columns = [columns.get(f"option{i}") for i in range(MAX_OPTIONS)]
-    result = ParseResult()
 
     def cell(cells, index):
         return cells[index] if index is not None and index < len(cells) else None
 
+    # A row is a question when one of the recognised columns has something: blank rows, formatted
+    # empty rows and pre-numbered ones (only 序号 or 备注 filled in) are neither errors nor counted.
+    filled = []
     for number, cells in rows[header_at + 1:]:
-        if all(_text(value) == "" for value in cells):
+        values = {key: cell(cells, columns.get(key)) for key in FIELD_ALIASES}
+        options = [cell(cells, index) for index in option_columns]
+        if all(_text(value) == "" for value in [*values.values(), *options]):
             continue
-        raw = {key: cell(cells, columns.get(key)) for key in FIELD_ALIASES}
-        raw["options"] = [cell(cells, index) for index in option_columns]
+        filled.append((number, {**values, "options": options}))
+    if len(filled) > MAX_ROWS:
+        raise ImportFormatError("import_too_large", f"一次最多导入 {MAX_ROWS} 道题，请分批导入")
+    result = ParseResult()
+    for number, raw in filled:
         try:
             question = normalize_question(raw)
         except QuestionError as error:
@@ -343,12 +376,15 @@ def read_xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
                 raise ImportFormatError("unreadable_file", "该 Excel 文件中没有工作表")
             first = None
             for sheet in workbook.worksheets:  # the first sheet with a header (填写说明 may come first)
+                # Some tools write a stale <dimension ref="A1"/>, which read-only mode trusts (it
+                # then reads one cell); openpyxl's documented remedy: drop it, read what is there.
+                sheet.reset_dimensions()
                 rows = []
                 for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
                     rows.append((number, list(values)))
                     if number == HEADER_SCAN_ROWS and _find_header(rows) is None:
                         break  # no header where one may be: the rest of this sheet is not read
-                    if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
+                    if number > MAX_SCANNED_ROWS + HEADER_SCAN_ROWS + 1:
                         break
                 if _find_header(rows) is not None:
                     return rows
@@ -386,7 +422,7 @@ def read_csv(data: bytes) -> list[tuple[int, list[Any]]]:
     try:
         for number, values in enumerate(reader, start=1):
             rows.append((number, values))
-            if number > MAX_ROWS + HEADER_SCAN_ROWS + 1:
+            if number > MAX_SCANNED_ROWS + HEADER_SCAN_ROWS + 1:
                 break
     except csv.Error as error:  # a field over csv's limit (128 K characters), a stray quote
         raise ImportFormatError("unreadable_file", f"CSV 文件第 {reader.line_num} 行无法读取（内容过长或引号不成对），"
@@ -497,7 +533,7 @@ def _gift_question(body: str) -> dict:
     if len(options) > MAX_OPTIONS:
         raise QuestionError(f"选项超过 {MAX_OPTIONS} 个")
     if not correct:
-        raise QuestionError("缺少正确答案")
+        raise QuestionError("缺少正确答案", field="answer")
     qtype = "multiple" if len(correct) > 1 or any(m == "~" and "%" in r for m, r in items) else "single"
     return normalize_question({"type": qtype, "stem": stem, "options": options,
                                "answer": "".join(LETTERS[i] for i in correct), "explanation": explanation})

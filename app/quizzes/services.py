@@ -275,7 +275,8 @@ def _normalized(data: dict) -> dict:
     try:
         return importers.normalize_question(raw)
     except importers.QuestionError as error:
-        raise ValidationFailed({"question": [str(error)]}, message=str(error), code="invalid_question") from error
+        raise ValidationFailed({error.field or "question": [str(error)]}, message=str(error),
+                               code="invalid_question") from error
 
 
 EDITABLE = ("type", "stem", "options", "answer", "explanation", "category", "difficulty", "legal_basis")
