@@ -18,7 +18,7 @@ from sqlalchemy import text
 from app import create_app
 from app.auth.models import User
 from app.auth.services import hash_password
-from app.extensions import db
+from app.extensions import db, limiter
 from app.orgs.models import Membership
 from app.orgs.services import add_org
 from app.wechat.standin import StandInServer
@@ -45,7 +45,12 @@ def make_app(standin, tmp_path, **overrides):
         "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
     }
     settings.update(overrides)
-    return create_app(settings)
+    app = create_app(settings)
+    # Flask-Limiter keeps the first app's RATELIMIT_KEY_PREFIX for every later app of the process
+    # (the prefix above still keys the shared caches): with Redis, tests would share rate-limit
+    # counters, and user ids repeat across fresh databases. Each app starts with none.
+    limiter.reset()
+    return app
 
 
 def reset_database() -> None:
