@@ -258,7 +258,11 @@ def test_family_certificate_masks_the_child(app, api, world):
     parent = add_adult(app, "张大山")
     link_family(app, parent.id, world.s_a1.id)
     serial = signed(api, world.s_a1, pid)["serial"]
+    # The page names the parent only once the parent has signed.
+    waiting = api.get(f"/certificates/{serial}", headers={"Accept": BROWSER}).get_data(as_text=True)
+    assert "张*三" in waiting and "及家长" not in waiting
     signed(api, parent, pid, child_id=world.s_a1.id)
+    assert "张*三（及家长）" in api.get(f"/certificates/{serial}", headers={"Accept": BROWSER}).get_data(as_text=True)
     response = api.get(f"/certificates/{serial}")
     body = response.get_json()
     assert body["valid"] is True and body["guardian_signed"] is True and body["mode"] == "family"

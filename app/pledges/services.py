@@ -644,7 +644,10 @@ def _school_name(signature: Signature) -> str | None:
 
 def certificate(serial: str) -> dict:
     """The public verification: masked name, school, title, date, validity. No login."""
-    signature = _certificate_signature(serial)
+    return _certificate_of(_certificate_signature(serial))
+
+
+def _certificate_of(signature: Signature) -> dict:
     base = "/api/v1/certificates/" + signature.serial
     return {
         "serial": signature.serial, "name_masked": mask_name(signature.user.real_name),
@@ -665,7 +668,7 @@ def certificate_page(serial: str) -> dict:
         state, text = "invalid", "该证书已被撤销，不再有效"
     else:
         state, text = "waiting", "等待家长共同签署，证书尚未生效"
-    rows = [("签署人", cert["name_masked"] + ("（及家长）" if cert["mode"] == "family" else ""))]
+    rows = [("签署人", cert["name_masked"] + ("（及家长）" if cert["guardian_signed"] else ""))]
     if cert["school"]:
         rows.append(("学校", cert["school"]))
     rows += [("承诺", f"《{cert['title']}》"), ("签署日期", beijing_day(cert["signed_at"])),
@@ -684,25 +687,14 @@ def verification_url(serial: str) -> str:
 
 
 def _poster_details(signature: Signature, url: str) -> dict:
-    """What the poster shows, read in one query: the cache key is made of it, so even a cached
-    poster costs this read (a renamed student or school must not keep the old drawing)."""
-    is_student = (select(Membership.id).where(Membership.user_id == User.id, Membership.role == "student")
-                  .exists())
-    row = db.session.execute(
-        select(User.real_name, Pledge.title, Pledge.mode, Org.name, is_student)
-        .select_from(Signature)
-        .join(User, User.id == Signature.user_id)
-        .join(Pledge, Pledge.id == Signature.pledge_id)
-        .outerjoin(Org, Org.id == Signature.school_id)
-        .where(Signature.id == signature.id)
-    ).one()
-    real_name, title, mode, school, student = row
+    """What the poster shows: the public verification's own details (the two never differ), so
+    the cache key made of them changes when a student or school is renamed."""
+    cert = _certificate_of(signature)
     return {
-        "name_masked": mask_name(real_name), "title": title, "school": school,
-        "signed_on": beijing_day(signature.completed_at or signature.signed_at), "serial": signature.serial,
-        "url": url, "revoked": signature.revoked,
-        # 及家长 only once a parent signed (a revoked family signature may never have been).
-        "family": mode == "family" and signature.guardian_signed_at is not None, "student": bool(student),
+        "name_masked": cert["name_masked"], "title": cert["title"], "school": cert["school"],
+        "signed_on": beijing_day(cert["signed_at"]), "serial": cert["serial"], "url": url,
+        "revoked": cert["revoked"], "student": _is_student(signature.user),
+        "family": cert["guardian_signed"],  # 及家长 only once a parent signed (a revoked one may never have)
     }
 
 

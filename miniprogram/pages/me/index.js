@@ -2,10 +2,10 @@
 // issues a code a stranger could guess), children (parents), my certificates and quiz results;
 // teachers open the class view.
 const auth = require('../../api/auth');
-const family = require('../../api/family');
+const familyCode = require('../../utils/family-code');
 const overview = require('../../utils/overview');
 const nav = require('../../utils/nav');
-const { roleName, date, dateTime } = require('../../utils/format');
+const { roleName, date } = require('../../utils/format');
 
 const STAFF_ROLES = ['teacher', 'school_admin', 'region_admin'];
 
@@ -39,18 +39,8 @@ Page({
   },
 
   // 「显示家庭码」: asked for only now, never on load
-  async showFamilyCode() {
-    if (this.data.familyCodeLoading) return;
-    this.setData({ familyCodeLoading: true });
-    try {
-      const res = await family.getFamilyCode();
-      this.familyCodeExpiresAt = Date.parse(res.expires_at);
-      this.setData({ familyCode: res.code, familyCodeExpires: dateTime(res.expires_at) });
-    } catch (e) {
-      // request.js showed the message; the button stays for another try
-    } finally {
-      this.setData({ familyCodeLoading: false });
-    }
+  showFamilyCode() {
+    return familyCode.showFamilyCode(this);
   },
 
   async loadRecords() {

@@ -4,7 +4,7 @@
 // not signed yet → waiting for the child, awaiting_guardian → co-sign, complete → done.
 const pledges = require('../../api/pledges');
 const auth = require('../../api/auth');
-const family = require('../../api/family');
+const familyCode = require('../../utils/family-code');
 const uploads = require('../../api/uploads');
 const nav = require('../../utils/nav');
 const { dateTime } = require('../../utils/format');
@@ -78,17 +78,8 @@ Page({
   },
 
   // 「显示家庭码」 on the waiting screen: asked for only when tapped (every fetch issues a code)
-  async showFamilyCode() {
-    if (this.data.familyCodeLoading) return;
-    this.setData({ familyCodeLoading: true });
-    try {
-      const res = await family.getFamilyCode();
-      this.setData({ familyCode: res.code, familyCodeExpires: dateTime(res.expires_at) });
-    } catch (e) {
-      // request.js showed the message; the waiting screen works without the code
-    } finally {
-      this.setData({ familyCodeLoading: false });
-    }
+  showFamilyCode() {
+    return familyCode.showFamilyCode(this);
   },
 
   // a parent's screen for one child; the signature (with its serial) once known
