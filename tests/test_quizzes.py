@@ -525,6 +525,41 @@ def test_leaderboard_order_ties_masking_and_org_rankings(api, app, world, setup,
                                          query_string={"org_id": world.school_a.id}), 404, "org_not_found")
 
 
+def test_org_rankings_share_a_rank_on_equal_figures(api, app, world, setup):
+    """Two schools with the same participation and average share rank 1 on both (the second
+    used to be 2 by its id, which a bureau reads as worse); a school where nobody took part ranks
+    3rd, not 2nd. The results export's summary carries the same ranks."""
+    from openpyxl import load_workbook
+
+    from app.orgs.models import Org
+    from app.orgs.services import add_org
+
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 4, "type": "single"}])
+    with app.app_context():
+        school_c = add_org("第三小学", "school", db.session.get(Org, world.district.id))
+        class_c = add_org("三年级一班", "class", school_c)
+        school_c_id, class_c_id = school_c.id, class_c.id
+        db.session.commit()
+    add_student(app, class_c_id, "没来答题")
+    for who in (world.s_a1, add_student(app, world.class_a2.id, "陈大文"), world.s_b1,
+                add_student(app, world.class_b1.id, "李四")):
+        take(api, who, quiz["id"], 3)
+    board = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                          query_string={"org_id": world.district.id}).get_json()
+    ranks = {o["org_id"]: (o["rank_by_score"], o["rank_by_participation"], o["average_score"],
+                           o["participation_rate"]) for o in board["orgs"]}
+    assert ranks == {world.school_a.id: (1, 1, 15.0, 1.0), world.school_b.id: (1, 1, 15.0, 1.0),
+                     school_c_id: (3, 3, None, 0.0)}
+
+    export = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/results.xlsx",
+                                           query_string={"org_id": world.district.id})
+    assert export.status_code == 200, export.get_json()
+    summary = load_workbook(io.BytesIO(export.data), read_only=True)["汇总"]
+    lines = [[cell for cell in line if cell is not None] for line in summary.iter_rows(values_only=True)]
+    assert [line for line in lines if line and line[0] == "第二小学"][0][-2:] == [1, 1]
+    assert [line for line in lines if line and line[0] == "第三小学"][0][-2:] == [3, 3]
+
+
 def test_an_abandoned_attempt_counts_on_the_leaderboard_when_its_time_is_up(api, app, world, setup):
     """Leaderboard readers close abandoned attempts (at most every QUIZ_READER_CLOSE_EVERY_S per
     quiz and process; 0 here, so the read right after the expiry does it; cron does it anyway)."""

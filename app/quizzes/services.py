@@ -185,14 +185,25 @@ def import_questions(actor: User, bank_id: int, upload, fmt: str | None = None) 
         raise ValidationFailed({"file": [error.message]}, message=error.message, code=error.code) from error
     seen = set(db.session.scalars(select(Question.stem_key).where(Question.bank_id == bank.id)))
     imported, skipped_rows = 0, []
+    # Several sheets (one per 题型): each one's own counts, so a teacher sees which sheet did what.
+    sheets: dict[str, dict] = {}
+    for sheet in dict.fromkeys(item["sheet"] for item in [*parsed.questions, *parsed.errors] if "sheet" in item):
+        sheets[sheet] = {"name": sheet, "imported": 0, "skipped": 0, "skipped_rows": [], "errors": 0}
+    for error in parsed.errors:
+        if "sheet" in error:
+            sheets[error["sheet"]]["errors"] += 1
     for item in parsed.questions:
         key = importers.stem_key(item["stem"])
+        counts = sheets.get(item.get("sheet"), {"imported": 0, "skipped": 0, "skipped_rows": []})
         if key in seen:
             skipped_rows.append(item["row"])
+            counts["skipped"] += 1
+            counts["skipped_rows"].append(item["row"])
             continue
         seen.add(key)
         db.session.add(_new_question(bank, item, key))
         imported += 1
+        counts["imported"] += 1
     if imported:
         _bump(bank)
     try:
@@ -200,8 +211,11 @@ def import_questions(actor: User, bank_id: int, upload, fmt: str | None = None) 
     except IntegrityError as error:
         db.session.rollback()
         raise Conflict("import_conflict", "题库正在被同时修改，请稍后重试") from error
-    return {"imported": imported, "skipped": len(skipped_rows), "skipped_rows": skipped_rows,
-            "errors": parsed.errors, "format": fmt or importers.detect_format(upload.filename or "", data)}
+    result = {"imported": imported, "skipped": len(skipped_rows), "skipped_rows": skipped_rows,
+              "errors": parsed.errors, "format": fmt or importers.detect_format(upload.filename or "", data)}
+    if sheets:
+        result["sheets"] = list(sheets.values())
+    return result
 
 
 def _new_question(bank: QuestionBank, item: dict, key: str) -> Question:
@@ -1706,13 +1720,19 @@ def _org_rankings(quiz_id: int, parent_id: int, parent_path: str, reach: str, al
             "average_score": round(total[child.id] / took[child.id], 2) if took[child.id] else None,
             "pass_rate": _rate(passed[child.id], took[child.id]),
         })
-    by_participation = sorted(rows, key=lambda r: (-r["participation_rate"], r["org_id"]))
-    for index, row in enumerate(by_participation, start=1):
-        row["rank_by_participation"] = index
+    _share_ranks(sorted(rows, key=lambda r: (-r["participation_rate"], r["org_id"])),
+                 "participation_rate", "rank_by_participation")
     rows.sort(key=lambda r: (r["average_score"] is None, -(r["average_score"] or 0), r["org_id"]))
-    for index, row in enumerate(rows, start=1):
-        row["rank_by_score"] = index
+    _share_ranks(rows, "average_score", "rank_by_score")
     return rows
+
+
+def _share_ranks(ordered: list[dict], value: str, rank: str) -> None:
+    """1, 1, 3: orgs showing the same figure share the better rank, as students do (orgs where
+    nobody took the quiz, average None, share the last)."""
+    for position, row in enumerate(ordered, start=1):
+        before = ordered[position - 2] if position > 1 else None
+        row[rank] = before[rank] if before is not None and before[value] == row[value] else position
 
 
 # --- statistics and flags -----------------------------------------------------------------
