@@ -256,39 +256,158 @@ def test_bad_rows_are_reported_with_their_row_number(api, world, cells, reason):
     assert reason in error["message"], error
 
 
-def test_the_questions_may_be_on_a_later_sheet_after_instructions(api, world):
-    """A workbook whose first sheet is 填写说明 (and an empty second one): the header is looked
-    for on each sheet in turn and the first sheet that has one is imported, with its own row
-    numbers. A workbook with no header on any sheet is still import_no_header."""
+def workbook_bytes(workbook: Workbook) -> bytes:
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_every_sheet_with_questions_is_read_and_names_the_type_of_its_rows(api, world):
+    """A workbook with a 填写说明 sheet and one sheet per 题型, as contest banks often come: every
+    sheet with a header imports (reading only the first silently dropped the 多选题 and 判断题
+    sheets). A sheet's name gives the type of rows with no 题型 (a 多选题 with one right answer
+    stays multiple); errors and the per-sheet counts name their sheet. A stem already imported from
+    an earlier sheet is skipped on the later one."""
     workbook = Workbook()
     notes = workbook.active
     notes.title = "填写说明"
-    for line in ("题库导入说明", "1. 题型填写单选题、多选题或判断题", "2. 正确答案填写选项字母", "3. 请勿修改表头"):
+    for line in ("题库导入说明", "1. 每种题型一张表", "2. 正确答案填写选项字母", "3. 请勿修改表头"):
         notes.append([line])
+    single = workbook.create_sheet("一、单选题")
+    single.append(["2026年网络安全知识竞赛题库"])
+    single.append(["序号", "题目", "A", "B", "C", "D", "答案"])
+    single.append([1, "单选表的题目", "甲", "乙", "丙", "丁", "C"])
+    single.append([2, "没有答案", "甲", "乙", "丙", "丁", None])
+    single.append([3, "单选表的第二题", "甲", "乙", "丙", "丁", "A"])
     workbook.create_sheet("空白页")
-    sheet = workbook.create_sheet("题目")
-    sheet.append(["2026年网络安全知识竞赛题库"])
-    sheet.append(HEADER)
-    sheet.append(row("第三张表里的题目", answer="C"))
-    sheet.append(row("没有答案", answer=None))
-    sheet.append(row("同一张表的第二题", answer="A"))
-    later = workbook.create_sheet("另一张题目表")  # after the first sheet with a header: not read
-    later.append(HEADER)
-    later.append(row("第四张表里的题目"))
-    buffer = io.BytesIO()
-    workbook.save(buffer)
+    multiple = workbook.create_sheet("二、多选题（不定项）")
+    multiple.append(["序号", "题目", "A", "B", "C", "D", "答案"])
+    multiple.append([1, "多选表的题目", "甲", "乙", "丙", "丁", "ABD"])
+    multiple.append([2, "只有一个正确选项的多选题", "甲", "乙", "丙", "丁", "B"])
+    multiple.append([3, "单选表的题目", "甲", "乙", "丙", "丁", "AB"])  # already imported from 一、单选题
+    judge = workbook.create_sheet("判断题")
+    judge.append(["序号", "题目", "答案"])
+    judge.append([1, "判断表的题目", "×"])
+    judge.append([2, "判断表的坏题", "也许"])
     bank = make_bank(api, world.t_a, world.school_a.id)
-    result = imported(api, world.t_a, bank, buffer.getvalue())
-    assert result["imported"] == 2 and result["errors"] == [{"row": 4, "message": "缺少正确答案"}]
-    assert set(by_stem(api, world.t_a, bank)) == {"第三张表里的题目", "同一张表的第二题"}
+    result = imported(api, world.t_a, bank, workbook_bytes(workbook))
+    assert result["imported"] == 5 and result["skipped"] == 1
+    assert result["errors"] == [
+        {"row": 4, "sheet": "一、单选题", "message": "缺少正确答案"},
+        {"row": 3, "sheet": "判断题", "message": result["errors"][1]["message"]},
+    ]
+    assert "判断题答案「也许」" in result["errors"][1]["message"]
+    assert result["sheets"] == [
+        {"name": "一、单选题", "imported": 2, "skipped": 0, "skipped_rows": [], "errors": 1},
+        {"name": "二、多选题（不定项）", "imported": 2, "skipped": 1, "skipped_rows": [4], "errors": 0},
+        {"name": "判断题", "imported": 1, "skipped": 0, "skipped_rows": [], "errors": 1},
+    ]
+    stored = by_stem(api, world.t_a, bank)
+    assert {stem: (q["type"], q["answer"]) for stem, q in stored.items()} == {
+        "单选表的题目": ("single", ["C"]),
+        "单选表的第二题": ("single", ["A"]),
+        "多选表的题目": ("multiple", ["A", "B", "D"]),
+        "只有一个正确选项的多选题": ("multiple", ["B"]),
+        "判断表的题目": ("true_false", ["B"]),
+    }
 
     only_notes = Workbook()
     only_notes.active.title = "填写说明"
     only_notes.active.append(["请在第二张表填写题目"])
     only_notes.create_sheet("题目").append(["序号", "备注"])
-    buffer = io.BytesIO()
-    only_notes.save(buffer)
-    assert_error(upload(api, world.t_a, bank, buffer.getvalue()), 422, "import_no_header")
+    assert_error(upload(api, world.t_a, bank, workbook_bytes(only_notes)), 422, "import_no_header")
+
+
+def test_options_under_a_merged_header_or_all_in_one_cell(api, world):
+    """The option layouts of sheets from other systems: 选项 merged above A | B | C | D (two
+    header rows), 选项 merged across the option columns in one header row, and one 选项 column
+    holding every option (A.甲 B.乙 on one line or several, or one per line, or split by |).
+    Row numbers stay the sheet's."""
+    two_rows = Workbook()
+    sheet = two_rows.active
+    sheet.append(["网络安全知识题库"])
+    sheet.append(["序号", "题干", "选项", None, None, None, "答案"])
+    sheet.merge_cells("C2:F2")
+    sheet.append([None, None, "A", "B", "C", "D", None])
+    sheet.append([1, "两行表头的题目", "甲", "乙", "丙", "丁", "D"])
+    sheet.append([2, "两行表头的坏题", "甲", "乙", "丙", "丁", "E"])
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, workbook_bytes(two_rows))
+    assert result["imported"] == 1 and [error["row"] for error in result["errors"]] == [5]
+    question = by_stem(api, world.t_a, bank)["两行表头的题目"]
+    assert [o["text"] for o in question["options"]] == ["甲", "乙", "丙", "丁"] and question["answer"] == ["D"]
+
+    one_row = Workbook()
+    sheet = one_row.active
+    sheet.append(["题干", "选项", None, None, "答案", "题型"])
+    sheet.merge_cells("B1:D1")
+    sheet.append(["合并表头下的题目", "甲", "乙", "丙", "AC", "多选题"])
+    sheet.append(["同一列里的选项", "A.甲 B.乙 C.丙", None, None, "B", "单选题"])
+    result = imported(api, world.t_a, bank, workbook_bytes(one_row))
+    assert (result["imported"], result["errors"]) == (2, [])
+    stored = by_stem(api, world.t_a, bank)
+    assert [o["text"] for o in stored["合并表头下的题目"]["options"]] == ["甲", "乙", "丙"]
+    assert [o["text"] for o in stored["同一列里的选项"]["options"]] == ["甲", "乙", "丙"]
+
+    in_one_cell = xlsx([
+        ["题型", "题目", "选项", "正确答案"],
+        ["单选题", "一行里的选项", "A．2016年 B、2017年 C:2018年 D) 2019年", "B"],
+        ["单选题", "分行的选项", "A. 拨打110\nB. 拨打96110\nC. 转账", "B"],
+        ["多选题", "竖线分隔的选项", "不点链接|不给验证码|下载共享屏幕软件", "AB"],
+        ["单选题", "每行一个选项", "点击\n不点击", "B"],
+        ["单选题", "七个选项", "A.1 B.2 C.3 D.4 E.5 F.6 G.7", "A"],
+        ["单选题", "只有一个选项", "唯一的选项", "A"],
+    ])
+    result = imported(api, world.t_a, bank, in_one_cell)
+    assert result["imported"] == 4
+    assert [(error["row"], error["message"]) for error in result["errors"]] == [
+        (9, "选项超过 6 个"), (10, "单选题至少需要两个选项")]
+    stored = by_stem(api, world.t_a, bank)
+    assert [o["text"] for o in stored["一行里的选项"]["options"]] == ["2016年", "2017年", "2018年", "2019年"]
+    assert [o["text"] for o in stored["分行的选项"]["options"]] == ["拨打110", "拨打96110", "转账"]
+    assert [o["text"] for o in stored["竖线分隔的选项"]["options"]] == ["不点链接", "不给验证码", "下载共享屏幕软件"]
+    assert stored["竖线分隔的选项"]["answer"] == ["A", "B"]
+    assert [o["text"] for o in stored["每行一个选项"]["options"]] == ["点击", "不点击"]
+
+
+@pytest.mark.parametrize(
+    ("qtype", "answer", "expected"),
+    [("单选题", "2017年6月1日", ["B"]), ("单选题", "B. 2017年6月1日", ["B"]), ("单选题", "Ｂ、2017年6月1日", ["B"]),
+     (None, "2017年6月1日", ["B"]), ("单选题", "对", ["C"])],
+)
+def test_an_answer_written_as_the_option_itself(api, world, qtype, answer, expected):
+    """Banks exported from other systems (and teachers who copy the right option) write the
+    option, not its letter: it counts when it is exactly one option."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, xlsx([HEADER, row("题目", qtype=qtype, answer=answer, a="2016年11月7日",
+                                                              b="2017年6月1日", c="对", d="错")]))
+    assert (result["imported"], result["errors"]) == (1, [])
+    [question] = questions(api, world.t_a, bank)
+    assert question["type"] == "single" and question["answer"] == expected
+
+
+def test_an_answer_that_is_no_options_text_is_still_refused(api, world):
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, xlsx([HEADER, row("题目", answer="2018年", a="2016年", b="2017年"),
+                                                  row("另一题", answer="A. 2017年", a="2016年", b="2017年")]))
+    assert result["imported"] == 0
+    assert [(error["row"], "无法识别" in error["message"]) for error in result["errors"]] == [(5, True), (6, True)]
+
+
+def test_unicode_text_from_excel_imports(api, world):
+    """Excel's "Unicode 文本 (*.txt)": UTF-16 with a byte order mark, tab separated. It was read
+    as GB18030 (garbage), or refused as an unknown text format."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    text = ("题型\t题目\t选项A\t选项B\t答案\t难度\r\n"
+            "单选题\t收到陌生链接应该？\t点击\t不点击并核实\tB\t3.0\r\n"
+            "判断题\t验证码可以告诉客服。\t\t\t❌\t★☆☆\r\n"
+            "判断题\t网络不是法外之地。\t\t\t✔️\t★★\r\n")
+    result = imported(api, world.t_a, bank, text.encode("utf-16"), filename="题库.txt")
+    assert (result["format"], result["imported"], result["errors"]) == ("csv", 3, [])
+    stored = by_stem(api, world.t_a, bank)
+    assert (stored["收到陌生链接应该？"]["answer"], stored["收到陌生链接应该？"]["difficulty"]) == (["B"], 3)
+    assert (stored["验证码可以告诉客服。"]["answer"], stored["验证码可以告诉客服。"]["difficulty"]) == (["B"], 1)
+    assert (stored["网络不是法外之地。"]["answer"], stored["网络不是法外之地。"]["difficulty"]) == (["A"], 2)
 
 
 def test_english_headers_in_any_order_and_extra_columns(api, world):
@@ -341,13 +460,17 @@ $CATEGORY: $course$/网络安全法
 网络安全法的英文缩写是？ {=CSL =Cybersecurity Law}
 
 含有转义字符\\{括号\\}的题目？ {=对\\=的 ~错的}
+
+带部分得分的单选题？ {=全对 ~%50%半对 ~错}
+
+只有一个正确选项的多选题？ {~%100%对的 ~%-50%错的 ~错的二}
 """
 
 
 def test_gift_import(api, world):
     bank = make_bank(api, world.t_a, world.school_a.id)
     result = imported(api, world.t_a, bank, GIFT.encode(), filename="bank.gift")
-    assert result["format"] == "gift" and result["imported"] == 5
+    assert result["format"] == "gift" and result["imported"] == 7
     [error] = result["errors"]
     assert error["row"] == 17 and "不支持" in error["message"]
     stored = by_stem(api, world.t_a, bank)
@@ -361,6 +484,12 @@ def test_gift_import(api, world):
     assert stored["验证码可以告诉自称客服的人。"]["explanation"] == "验证码不能告诉任何人。"
     escaped = stored["含有转义字符{括号}的题目？"]
     assert [o["text"] for o in escaped["options"]] == ["对=的", "错的"] and escaped["answer"] == ["A"]
+    # Moodle's rule: an `=` makes it single choice, the `=` answer the right one (~%50% is partial
+    # credit there, not a second right answer); only `~` answers make it multiple choice.
+    partial = stored["带部分得分的单选题？"]
+    assert (partial["type"], partial["answer"]) == ("single", ["A"])
+    weighted = stored["只有一个正确选项的多选题？"]
+    assert (weighted["type"], weighted["answer"]) == ("multiple", ["A"])
 
 
 AIKEN = """网络安全法自哪一天起施行？

@@ -1,15 +1,19 @@
 """Reading question files the way teachers actually have them. Pure functions: bytes or text in,
 `ParseResult(questions, errors)` out, no database.
 
-Spreadsheets (.xlsx, .csv): a title row (often merged) and blank rows may sit above the header
-(in a workbook, on the first sheet that has one: 填写说明 sheets before it are passed over);
-headers are Chinese or English in any order (题型/type, 题目/题干/stem, 选项A–F or A–F, 正确答案/答案,
-答案解析/解析, 知识分类/分类, 难度, 依据/法条); other columns (序号 …) are ignored. Answers come as
-`B`, ` Ｂ `, `A、C`, `A,B,C`, `ＡＢＣ`, `√`/`×`, `对`/`错`, `正确`/`错误`; difficulty as 易/中/难 or 1–3.
-Every refused row is reported with its spreadsheet row number (1-based, as Excel shows it) and a
-Chinese reason; a row whose recognised columns are all blank (a pre-numbered 序号 row) is skipped.
-Date cells read as Chinese text (2017年6月1日). GIFT and Aiken (Moodle's text formats) report the
-line where the question starts.
+Spreadsheets (.xlsx, .csv, tab separated "Unicode 文本"): a title row (often merged) and blank
+rows may sit above the header; in a workbook every sheet with a header is read (one sheet per
+题型 is common; 填写说明 sheets are passed over) and a sheet named 单选题/多选题/判断题 gives the
+type of its rows that have none. Headers are Chinese or English in any order (题型/type,
+题目/题干/stem, 选项A–F or A–F, 正确答案/答案, 答案解析/解析, 知识分类/分类, 难度, 依据/法条); other
+columns (序号 …) are ignored. Options may also sit under 选项 merged above A | B | C | D, or all in
+one 选项 cell (`A.甲 B.乙`, one per line, or split by |). Answers come as `B`, ` Ｂ `, `A、C`,
+`A,B,C`, `ＡＢＣ`, `√`/`×`, `对`/`错`, `正确`/`错误`, or as the right option's text; difficulty as
+易/中/难, 1–3 or stars. Every refused row is reported with its spreadsheet row number (1-based, as
+Excel shows it) and a Chinese reason (and its sheet, when several were read); a row whose
+recognised columns are all blank (a pre-numbered 序号 row) is skipped. Date cells read as Chinese
+text (2017年6月1日). GIFT and Aiken (Moodle's text formats) report the line where the question
+starts.
 """
 from __future__ import annotations
 
@@ -60,8 +64,8 @@ TYPE_ALIASES = {
 _TYPE_LOOKUP = {alias: name for name, aliases in TYPE_ALIASES.items() for alias in aliases}
 TYPE_NAMES = {"single": "单选题", "multiple": "多选题", "true_false": "判断题"}
 
-TRUE_TOKENS = {"√", "✓", "✔", "☑", "对", "正确", "是", "T", "TRUE", "Y", "YES", "RIGHT"}
-FALSE_TOKENS = {"×", "✗", "✘", "☒", "X", "错", "错误", "否", "F", "FALSE", "N", "NO", "WRONG"}
+TRUE_TOKENS = {"√", "✓", "✔", "☑", "✅", "对", "正确", "是", "T", "TRUE", "Y", "YES", "RIGHT"}
+FALSE_TOKENS = {"×", "✗", "✘", "✖", "☒", "❌", "❎", "X", "错", "错误", "否", "F", "FALSE", "N", "NO", "WRONG"}
 DIFFICULTY_ALIASES = {
     1: {"1", "易", "简单", "容易", "较易", "低", "easy"},
     2: {"2", "中", "中等", "一般", "适中", "普通", "medium", "normal"},
@@ -123,9 +127,13 @@ def _text(value: Any) -> str:
     return str(value).replace("\u3000", " ").replace("\x00", "").strip()  # NUL: PostgreSQL refuses it
 
 
+_VARIATION_SELECTORS = re.compile("[\ufe0e\ufe0f]")
+
+
 def _fold(value: str) -> str:
-    """Full-width → half-width (Ｂ → B), upper case, no surrounding space."""
-    return unicodedata.normalize("NFKC", value).strip().upper()
+    """Full-width → half-width (Ｂ → B), upper case, no surrounding space, no emoji variation
+    selector (a ✔️ typed on a phone is ✔ followed by U+FE0F)."""
+    return _VARIATION_SELECTORS.sub("", unicodedata.normalize("NFKC", value)).strip().upper()
 
 
 def stem_key(stem: str) -> str:
@@ -146,11 +154,16 @@ def parse_type(raw: Any) -> str | None:
 
 
 def parse_difficulty(raw: Any) -> int:
+    """易/中/难, 1–3 (also typed as text "3.0", which a numeric column exported as text holds),
+    or stars: ★★ and ★★☆ are 2."""
     text = unicodedata.normalize("NFKC", _text(raw)).strip().lower()
     if not text:
         return 2
+    text = re.sub(r"^([123])\.0+$", r"\1", text)
     if text in _DIFFICULTY_LOOKUP:
         return _DIFFICULTY_LOOKUP[text]
+    if re.fullmatch(r"[★☆]+", text) and 1 <= text.count("★") <= 3:
+        return text.count("★")
     raise QuestionError(f"难度「{_text(raw)}」无法识别（应为 易/中/难 或 1–3）", field="difficulty")
 
 
@@ -194,10 +207,27 @@ def _answer_letters(raw: Any) -> str:
     return "".join(dict.fromkeys(letters))
 
 
+def _option_answer(answer_text: str, options: list[str]) -> str | None:
+    """The letter of an answer written as the option itself: `2017年6月1日`, or `B. 2017年6月1日`
+    (banks exported from other systems, or typed by someone who copied the right option). None
+    when the text is not exactly one option's."""
+    folded = _fold(answer_text)
+    if not folded or not options:
+        return None
+    prefixed = re.fullmatch(r"([A-F])\s*[.、．:：)）]\s*(.+)", folded, flags=re.S)
+    if prefixed and LETTERS.index(prefixed.group(1)) < len(options) \
+            and _fold(options[LETTERS.index(prefixed.group(1))]) == prefixed.group(2).strip():
+        return prefixed.group(1)
+    matches = [LETTERS[index] for index, text in enumerate(options) if _fold(text) == folded]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _clean_options(raw_options: list[Any]) -> list[str]:
-    texts = [_text(value) for value in raw_options][:MAX_OPTIONS]
+    texts = [_text(value) for value in raw_options]
     while texts and not texts[-1]:
         texts.pop()
+    if len(texts) > MAX_OPTIONS:
+        raise QuestionError(f"选项超过 {MAX_OPTIONS} 个", field="options")
     for index, text in enumerate(texts):
         if not text:
             raise QuestionError(f"选项{LETTERS[index]}为空，但后面还有选项", field="options")
@@ -231,6 +261,10 @@ def normalize_question(raw: dict) -> dict:
         raise QuestionError("缺少正确答案", field="answer")
     options = _clean_options(list(raw.get("options") or []))
     truth = None if isinstance(raw_answer, (list, tuple)) else _true_false_value(raw_answer)
+    as_option = None if isinstance(raw_answer, (list, tuple)) else _option_answer(answer_text, options)
+    if as_option is not None and (qtype in ("single", "multiple") or (qtype is None and truth is None)):
+        raw_answer = answer_text = as_option
+        truth = None
     if qtype is None:  # infer: 对/错 → true/false, several letters → multiple, else single
         if truth is not None and not (len(options) >= 2 and _fold(answer_text) in ("T", "F", "Y", "N")):
             qtype = "true_false"
@@ -291,8 +325,12 @@ def _header_name(value: Any) -> str:
     return re.sub(r"[\s*:：_\-.·]+", "", text)
 
 
+_OPTIONS_COLUMN = {"选项", "备选项", "备选答案", "选项内容", "答案选项", "候选项", "options", "choices"}
+
+
 def _header_map(cells: list[Any]) -> dict:
-    """Column index of each known field in a candidate header row; options as `option{n}`."""
+    """Column index of each known field in a candidate header row; options as `option{n}`, and a
+    single column holding them all (选项) as `options`."""
     found: dict = {}
     for index, cell in enumerate(cells):
         name = _header_name(cell)
@@ -300,6 +338,9 @@ def _header_map(cells: list[Any]) -> dict:
             continue
         if name in _ALIAS_TO_FIELD:
             found.setdefault(_ALIAS_TO_FIELD[name], index)
+            continue
+        if name in _OPTIONS_COLUMN:
+            found.setdefault("options", index)
             continue
         match = _OPTION_HEADER.match(name)
         if match:
@@ -322,45 +363,134 @@ def _find_header(rows: list[tuple[int, list[Any]]]) -> tuple[int, dict] | None:
     return None
 
 
-def parse_rows(rows: list[tuple[int, list[Any]]]) -> ParseResult:
-    """`rows` are (spreadsheet row number, cell values). Finds the header, then reads below it."""
-    found = _find_header(rows)
-    header_at, columns = found if found is not None else (None, {})
-    if header_at is None:
-        raise ImportFormatError("import_no_header",
-                                "未找到表头：表格需要包含“题目”（或“题干”）和“正确答案”列，可下载导入模板对照")
-    if len(rows) - header_at - 1 > MAX_SCANNED_ROWS:
-        raise ImportFormatError("import_too_large", f"表格超过 {MAX_SCANNED_ROWS} 行（含空行），"
-                                                    "请删除多余的空行或分批导入")
-    option_columns = [columns.get(f"option{i}") for i in range(MAX_OPTIONS)]
+def _cell(cells: list[Any], index: int | None) -> Any:
+    return cells[index] if index is not None and index < len(cells) else None
 
-    def cell(cells, index):
-        return cells[index] if index is not None and index < len(cells) else None
 
-    # A row is a question when one of the recognised columns has something: blank rows, formatted
-    # empty rows and pre-numbered ones (only 序号 or 备注 filled in) are neither errors nor counted.
+def _sub_header(rows: list[tuple[int, list[Any]]], header_at: int, columns: dict) -> dict:
+    """The option columns of a second header row: 选项 merged above A | B | C | D, the letters
+    in the row below (its stem cell is empty, which no question's is)."""
+    if header_at + 1 >= len(rows):
+        return {}
+    cells = rows[header_at + 1][1]
+    below = _header_map(cells)
+    if sum(key.startswith("option") and key != "options" for key in below) < 2 \
+            or _text(_cell(cells, columns["stem"])):
+        return {}
+    return below
+
+
+def split_options(value: Any) -> list[str]:
+    """All options in one cell, as other systems export them: `A.甲 B.乙 C.丙` (on one line or
+    several, any of . 、 ． ： ) after the letter), else one per line, else separated by |."""
+    text = _text(value)
+    if not text:
+        return []
+    picked: list[re.Match] = []
+    alphabet = "ABCDEFGHIJ"  # past F too: seven options must read as seven (and be refused), not six
+    for match in re.finditer(r"(?:^|(?<=[\s;；|｜，,]))([A-JＡ-Ｊa-j])\s*[.、．:：)）]", text):
+        if len(picked) < len(alphabet) and _fold(match.group(1)) == alphabet[len(picked)] \
+                and (picked or match.start() == 0):
+            picked.append(match)
+    if len(picked) >= 2:
+        ends = [match.start() for match in picked[1:]] + [len(text)]
+        parts = (text[match.end():end] for match, end in zip(picked, ends, strict=True))
+        return [part.strip().strip(";；|｜，,").strip() for part in parts]
+    for separator in ("\n", "|", "｜"):
+        if separator in text:
+            return [part.strip() for part in text.split(separator) if part.strip()]
+    return [text]
+
+
+_SHEET_TYPES = {"single": ("单选", "单项选择"), "multiple": ("多选", "多项选择", "不定项"),
+                "true_false": ("判断", "是非")}
+
+
+def sheet_type(name: str | None) -> str | None:
+    """The question type a sheet's name gives (一、单选题（50题）), for rows with an empty 题型."""
+    text = _header_name(name or "")
+    kinds = {kind for kind, words in _SHEET_TYPES.items() if any(word in text for word in words)}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+@dataclass
+class Table:
+    """One sheet (a CSV is one unnamed sheet): (spreadsheet row number, cell values) per row."""
+    rows: list[tuple[int, list[Any]]]
+    name: str | None = None
+
+
+def _no_header() -> ImportFormatError:
+    return ImportFormatError("import_no_header",
+                             "未找到表头：表格需要包含“题目”（或“题干”）和“正确答案”列，可下载导入模板对照")
+
+
+def parse_tables(tables: list[Table]) -> ParseResult:
+    """Every table with a header, read below it. With several sheets each error and question
+    names its sheet (`sheet`), and a row with an empty 题型 takes the one its sheet's name gives."""
+    named = len(tables) > 1
     filled = []
-    for number, cells in rows[header_at + 1:]:
-        values = {key: cell(cells, columns.get(key)) for key in FIELD_ALIASES}
-        options = [cell(cells, index) for index in option_columns]
-        if all(_text(value) == "" for value in [*values.values(), *options]):
-            continue
-        filled.append((number, {**values, "options": options}))
-    if len(filled) > MAX_ROWS:
-        raise ImportFormatError("import_too_large", f"一次最多导入 {MAX_ROWS} 道题，请分批导入")
+    for table in tables:
+        rows = table.rows
+        found = _find_header(rows)
+        if found is None:
+            raise _no_header()
+        header_at, columns = found
+        below = _sub_header(rows, header_at, columns)
+        for key, index in below.items():
+            columns.setdefault(key, index)
+        first = header_at + (2 if below else 1)
+        if len(rows) - first > MAX_SCANNED_ROWS:
+            raise ImportFormatError("import_too_large", f"表格超过 {MAX_SCANNED_ROWS} 行（含空行），"
+                                                        "请删除多余的空行或分批导入")
+        option_columns = [columns.get(f"option{i}") for i in range(MAX_OPTIONS)]
+        span = []  # one 选项 column, or 选项 merged over the columns after it (their headers empty)
+        if all(index is None for index in option_columns) and "options" in columns:
+            header = rows[header_at][1]
+            span = [columns["options"]]
+            while len(span) < MAX_OPTIONS and span[-1] + 1 < len(header) and not _text(header[span[-1] + 1]):
+                span.append(span[-1] + 1)
+        default_type = sheet_type(table.name) if table.name else None
+        # A row is a question when one of the recognised columns has something: blank rows, formatted
+        # empty rows and pre-numbered ones (only 序号 or 备注 filled in) are neither errors nor counted.
+        for number, cells in rows[first:]:
+            values = {key: _cell(cells, columns.get(key)) for key in FIELD_ALIASES}
+            if span:
+                in_span = [_cell(cells, index) for index in span]
+                if all(_text(value) == "" for value in in_span[1:]):
+                    options = split_options(in_span[0])
+                else:
+                    options = in_span
+            else:
+                options = [_cell(cells, index) for index in option_columns]
+            if all(_text(value) == "" for value in [*values.values(), *options]):
+                continue
+            if default_type and not _text(values["type"]):
+                values["type"] = default_type
+            filled.append((table.name if named else None, number, {**values, "options": options}))
+            if len(filled) > MAX_ROWS:
+                raise ImportFormatError("import_too_large", f"一次最多导入 {MAX_ROWS} 道题，请分批导入")
     result = ParseResult()
-    for number, raw in filled:
+    for sheet, number, raw in filled:
+        where = {"sheet": sheet} if named else {}
         try:
             question = normalize_question(raw)
         except QuestionError as error:
-            result.errors.append({"row": number, "message": str(error)})
+            result.errors.append({"row": number, **where, "message": str(error)})
             continue
-        question["row"] = number
+        question.update(row=number, **where)
         result.questions.append(question)
     return result
 
 
-def read_xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
+def parse_rows(rows: list[tuple[int, list[Any]]]) -> ParseResult:
+    """One sheet's rows: finds the header, then reads below it."""
+    return parse_tables([Table(rows)])
+
+
+def read_xlsx(data: bytes) -> list[Table]:
+    """Every sheet with a header (a workbook with one sheet per question type is common; 填写说明
+    sheets are passed over); when none has one, the first sheet, for parse_tables to say so."""
     from openpyxl import load_workbook
 
     if data[:4] == b"\xd0\xcf\x11\xe0":
@@ -374,23 +504,31 @@ def read_xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
         try:
             if not workbook.worksheets:
                 raise ImportFormatError("unreadable_file", "该 Excel 文件中没有工作表")
+            tables: list[Table] = []
             first = None
-            for sheet in workbook.worksheets:  # the first sheet with a header (填写说明 may come first)
+            budget = MAX_SCANNED_ROWS + HEADER_SCAN_ROWS + 1  # rows read in the whole workbook
+            for sheet in workbook.worksheets:
                 # Some tools write a stale <dimension ref="A1"/>, which read-only mode trusts (it
                 # then reads one cell); openpyxl's documented remedy: drop it, read what is there.
                 sheet.reset_dimensions()
                 rows = []
                 for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
                     rows.append((number, list(values)))
+                    budget -= 1
                     if number == HEADER_SCAN_ROWS and _find_header(rows) is None:
                         break  # no header where one may be: the rest of this sheet is not read
-                    if number > MAX_SCANNED_ROWS + HEADER_SCAN_ROWS + 1:
+                    if budget < 0:
                         break
                 if _find_header(rows) is not None:
-                    return rows
-                if first is None:
-                    first = rows
-            return first  # no sheet has a header: parse_rows says so
+                    tables.append(Table(rows, sheet.title))
+                elif first is None:
+                    first = Table(rows, sheet.title)
+                if budget < 0:
+                    break
+            if budget < 0:
+                raise ImportFormatError("import_too_large", f"表格超过 {MAX_SCANNED_ROWS} 行（含空行），"
+                                                            "请删除多余的空行或分批导入")
+            return tables or [first]
         finally:
             workbook.close()
     except ImportFormatError:
@@ -400,17 +538,7 @@ def read_xlsx(data: bytes) -> list[tuple[int, list[Any]]]:
         raise ImportFormatError("unreadable_file", "无法读取该 Excel 文件，请确认是 .xlsx 格式且未损坏") from error
 
 
-def read_csv(data: bytes) -> list[tuple[int, list[Any]]]:
-    """UTF-8 (with or without BOM) or GB18030, which is what Excel on Chinese Windows writes.
-    Lines may end in CRLF, LF or a bare CR (Excel for Mac's "CSV (Macintosh)")."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ImportFormatError("unreadable_file", "无法识别 CSV 文件的编码，请保存为 UTF-8 后重试")
+def _csv_rows(text: str, limit: int) -> list[tuple[int, list[Any]]]:
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
     except csv.Error:
@@ -422,12 +550,27 @@ def read_csv(data: bytes) -> list[tuple[int, list[Any]]]:
     try:
         for number, values in enumerate(reader, start=1):
             rows.append((number, values))
-            if number > MAX_SCANNED_ROWS + HEADER_SCAN_ROWS + 1:
+            if number > limit:
                 break
     except csv.Error as error:  # a field over csv's limit (128 K characters), a stray quote
         raise ImportFormatError("unreadable_file", f"CSV 文件第 {reader.line_num} 行无法读取（内容过长或引号不成对），"
                                                    "请检查后重试") from error
     return rows
+
+
+def read_csv(data: bytes) -> list[Table]:
+    """Comma, semicolon or tab separated (Excel's "Unicode 文本" is tab separated UTF-16). UTF-8
+    (with or without BOM), UTF-16 with its BOM, or GB18030, which is what Excel on Chinese
+    Windows writes. Lines may end in CRLF, LF or a bare CR (Excel for Mac's "CSV (Macintosh)")."""
+    return [Table(_csv_rows(_decode_text(data), MAX_SCANNED_ROWS + HEADER_SCAN_ROWS + 1))]
+
+
+def _is_table(text: str) -> bool:
+    """A text file whose first rows hold a header (a tab separated "Unicode 文本" export)."""
+    try:
+        return _find_header(_csv_rows(text[:20000], HEADER_SCAN_ROWS)) is not None
+    except ImportFormatError:
+        return False
 
 
 # --- GIFT and Aiken -----------------------------------------------------------------------
@@ -458,8 +601,15 @@ def _blocks(text: str) -> list[tuple[int, list[str]]]:
 
 
 def _decode_text(data: bytes | str) -> str:
+    """UTF-16 when the file starts with its byte order mark (Excel's "Unicode 文本"), else UTF-8
+    (BOM or not), else GB18030."""
     if isinstance(data, str):
         return data.replace("\x00", "")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16").replace("\x00", "")
+        except UnicodeDecodeError as error:
+            raise ImportFormatError("unreadable_file", "无法识别文件编码，请保存为 UTF-8 后重试") from error
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding).replace("\x00", "")
@@ -470,7 +620,8 @@ def _decode_text(data: bytes | str) -> str:
 
 def parse_gift(data: bytes | str) -> ParseResult:
     """Moodle GIFT: `::title:: stem {=right ~wrong}`, `{T}`/`{F}`, multiple answers with
-    `~%50%`, general feedback after `####` (kept as the explanation), `$CATEGORY:` lines."""
+    `~%50%` (only `~` answers: Moodle's multiple choice), general feedback after `####` (kept as
+    the explanation), `$CATEGORY:` lines."""
     text = _decode_text(data)
     lines = [line for line in text.splitlines()]
     cleaned = "\n".join("" if line.lstrip().startswith("//") else line for line in lines)
@@ -517,6 +668,10 @@ def _gift_question(body: str) -> dict:
     items = re.findall(r"(?<!\\)([=~])((?:\\.|[^=~\\])*)", inside, flags=re.S)
     if not items:
         raise QuestionError("没有找到选项（GIFT 选项以 = 或 ~ 开头）")
+    # Moodle's rule: with an `=` answer the question is single choice (`=` is the full-mark answer;
+    # a `~%50%` beside it is partial credit, which all-or-nothing scoring has no use for); with only
+    # `~` answers it is multiple choice, right being the positive weights (`~%50%`, `~%100%`).
+    single = any(marker == "=" for marker, _ in items)
     options, correct = [], []
     for marker, raw in items:
         raw = _split_unescaped(raw, "#")[0]
@@ -525,7 +680,7 @@ def _gift_question(body: str) -> dict:
         if weight_match:
             raw = raw[weight_match.end():]
         text = _gift_unescape(raw)
-        if marker == "=" or (weight is not None and weight > 0):
+        if (marker == "=" and (weight is None or weight >= 100)) or (not single and (weight or 0) > 0):
             correct.append(len(options))
         options.append(text)
     if all(marker == "=" for marker, _ in items):
@@ -534,7 +689,7 @@ def _gift_question(body: str) -> dict:
         raise QuestionError(f"选项超过 {MAX_OPTIONS} 个")
     if not correct:
         raise QuestionError("缺少正确答案", field="answer")
-    qtype = "multiple" if len(correct) > 1 or any(m == "~" and "%" in r for m, r in items) else "single"
+    qtype = "single" if single else "multiple"
     return normalize_question({"type": qtype, "stem": stem, "options": options,
                                "answer": "".join(LETTERS[i] for i in correct), "explanation": explanation})
 
@@ -596,11 +751,13 @@ def detect_format(filename: str, data: bytes) -> str:
         return "xlsx"
     if name.endswith(".xls"):
         return "xlsx"  # read_xlsx explains that .xls must be saved as .xlsx
-    if name.endswith(".csv"):
+    if name.endswith((".csv", ".tsv")):
         return "csv"
     if name.endswith(".gift"):
         return "gift"
-    text = _decode_text(data[:20000])
+    text = _decode_text(data)
+    if _is_table(text):
+        return "csv"
     if re.search(r"^\s*ANSWER\s*[:：]", text, flags=re.M | re.I):
         return "aiken"
     if re.search(r"(?<!\\)\{.*?(?<!\\)\}", text, flags=re.S):
@@ -613,9 +770,9 @@ def parse_file(filename: str, data: bytes, fmt: str | None = None) -> ParseResul
         raise ImportFormatError("empty_file", "上传的文件是空的")
     fmt = fmt or detect_format(filename, data)
     if fmt == "xlsx":
-        return parse_rows(read_xlsx(data))
+        return parse_tables(read_xlsx(data))
     if fmt == "csv":
-        return parse_rows(read_csv(data))
+        return parse_tables(read_csv(data))
     if fmt == "gift":
         return parse_gift(data)
     return parse_aiken(data)

@@ -45,7 +45,16 @@ class ImportFileSchema(BaseSchema):
 
 class ImportErrorSchema(BaseSchema):
     row = fields.Integer(metadata={"description": "spreadsheet row (or text line) number, as Excel shows it"})
+    sheet = fields.String(metadata={"description": "the sheet's name; only when the workbook had several"})
     message = fields.String(metadata={"description": "Chinese reason"})
+
+
+class ImportSheetSchema(BaseSchema):
+    name = fields.String()
+    imported = fields.Integer()
+    skipped = fields.Integer()
+    skipped_rows = fields.List(fields.Integer())
+    errors = fields.Integer(metadata={"description": "how many of `errors` are on this sheet"})
 
 
 class ImportResultSchema(BaseSchema):
@@ -54,6 +63,8 @@ class ImportResultSchema(BaseSchema):
         metadata={"description": "rows whose stem is already in the bank (or repeated in the file)"})
     skipped_rows = fields.List(fields.Integer())
     errors = fields.List(fields.Nested(ImportErrorSchema))
+    sheets = fields.List(fields.Nested(ImportSheetSchema), metadata={
+        "description": "per sheet, when the workbook had several with questions (one per 题型 is common)"})
     format = fields.String()
 
 
