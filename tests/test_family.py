@@ -256,3 +256,26 @@ def test_short_codes_from_before_are_dead_and_replaced(app, api, world):
     fresh = family_code(api, world.s_a1)["code"]
     assert fresh != "234567" and fresh.isdigit() and len(fresh) == 8
     assert link(api, world.p_a1, fresh).status_code == 201
+
+
+def test_a_classmate_linked_before_joining_the_class_cannot_co_sign(api, world):
+    """Links are checked when made ("students cannot be guardians"), but an account may join a
+    class afterwards: a classmate types a friend's family code on a fresh account, then accepts
+    the class invite. As a student they are offered no child and cannot complete the friend's
+    family pledge (it stays awaiting the real parent, with no guardian consent recorded)."""
+    from tests.pledge_helpers import make_campaign, make_pledge, signed
+
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pledge_id = make_pledge(api, world.sa_a, campaign, mode="family")["id"]
+    classmate = api.as_(wechat_login(api, "classmate")["access_token"])
+    code = api.as_(world.s_a1).get("/me/family-code").get_json()["code"]
+    assert classmate.post("/family/links", json={"code": code}).status_code == 201
+    invite = api.as_(world.t_a1).post(f"/orgs/{world.class_a1.id}/invites", json={"role": "student"}).get_json()
+    assert classmate.post(f"/invites/{invite['code']}/accept", json={"real_name": "王小五"}).status_code in (200, 201)
+    assert signed(api, world.s_a1, pledge_id)["status"] == "awaiting_guardian"
+
+    assert classmate.get(f"/pledges/{pledge_id}").get_json()["children"] == []
+    assert_error(classmate.post(f"/pledges/{pledge_id}/signatures", json={"child_id": world.s_a1.id}), 403,
+                 "students_cannot_be_guardians")
+    mine = api.as_(world.s_a1).get(f"/pledges/{pledge_id}").get_json()["my_signature"]
+    assert mine["status"] == "awaiting_guardian"

@@ -33,7 +33,7 @@ from app.common.time import utcnow
 from app.errors import ApiError, Forbidden, NotFound
 from app.extensions import db
 from app.family.models import FamilyCode, FamilyLink
-from app.orgs.models import Membership
+from app.orgs.permissions import is_student
 from app.orgs.services import random_code
 
 FAMILY_CODE_ALPHABET = "0123456789"  # digits only: easy for a child to read out and a parent to type
@@ -45,15 +45,9 @@ def _current_shape(code: str) -> bool:
     return len(code) == FAMILY_CODE_LENGTH and all(ch in FAMILY_CODE_ALPHABET for ch in code)
 
 
-def _is_student(user: User) -> bool:
-    return db.session.scalar(
-        select(Membership.id).where(Membership.user_id == user.id, Membership.role == "student").limit(1)
-    ) is not None
-
-
 def family_code(student: User) -> FamilyCode:
     """The student's current code, or a new one when none is valid."""
-    if not _is_student(student):
+    if not is_student(student):
         raise Forbidden("not_a_student", "只有已加入班级的学生才有家庭码")
     now = utcnow()
     current = db.session.scalar(
@@ -87,7 +81,7 @@ def link_child(parent: User, code: str) -> tuple[dict, bool]:
         raise ApiError("family_code_expired", "家庭码已失效，请让孩子刷新后重新获取", status=410)
     if record.student_id == parent.id:
         raise ApiError("cannot_link_self", "不能绑定自己", status=422)
-    if _is_student(parent):
+    if is_student(parent):
         raise Forbidden("students_cannot_be_guardians", "学生账号不能绑定为家长，请使用家长本人的微信")
     child = db.session.get(User, record.student_id)
     existing = db.session.scalar(

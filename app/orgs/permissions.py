@@ -37,6 +37,11 @@ def memberships_of(user: User) -> list[Membership]:
     return cache[user.id]
 
 
+def is_student(user: User) -> bool:
+    """A student somewhere: students take part (sign, answer) and never act as a guardian."""
+    return any(m.role == "student" for m in memberships_of(user))
+
+
 def forget_memberships(user: User) -> None:
     g.setdefault("_memberships", {}).pop(user.id, None)
 

@@ -40,6 +40,7 @@ from app.orgs.models import Membership, Org
 from app.orgs.permissions import (
     authority_rank,
     has_authority,
+    is_student,
     memberships_of,
     org_with_authority,
     staff_paths,
@@ -133,7 +134,7 @@ def describe_pledge(pledge: Pledge, user: User | None = None, now: datetime | No
         if mine is None:
             mine = _signature_of(pledge.id, user.id)
         if pledge.mode == "family":
-            children = _children_states(pledge, user)
+            children = [] if is_student(user) else _children_states(pledge, user)
     return {
         "id": pledge.id, "campaign_id": pledge.campaign_id, "campaign": pledge.campaign, "title": pledge.title,
         "body": pledge.body, "mode": pledge.mode, "requires_handwriting": pledge.requires_handwriting,
@@ -252,10 +253,6 @@ def _snapshot(user: User) -> dict:
     return {}
 
 
-def _is_student(user: User) -> bool:
-    return any(m.role == "student" for m in memberships_of(user))
-
-
 @built_once_per_dialect
 def _student_sign_statement(dialect: str):
     """`INSERT … SELECT … ON CONFLICT DO NOTHING` for a batch of students' signings, bound with
@@ -353,7 +350,7 @@ def sign(user: User, pledge_id: int, data: dict) -> tuple[dict, bool]:
     if data.get("child_id") is not None:
         return _cosign(user, pledge, data["child_id"], data.get("handwriting_upload_id"))
     try:
-        if pledge.mode == "family" and not _is_student(user):
+        if pledge.mode == "family" and not is_student(user):
             raise ValidationFailed({"child_id": ["家庭承诺由孩子先签署，家长签署时请选择孩子"]},
                                    "家庭承诺需由孩子先签署，家长再共同签署", code="child_id_required")
         _check_window(pledge)
@@ -391,6 +388,10 @@ def _cosign(guardian: User, pledge: Pledge, child_id: int, upload_id: str | None
     if pledge.mode != "family":
         raise ValidationFailed({"child_id": ["个人承诺无需家长共同签署"]}, "该承诺不是家庭承诺",
                                code="not_family_pledge")
+    if is_student(guardian):
+        # Links are checked when made, but an account may join a class afterwards (a classmate who
+        # typed a friend's code before accepting the class invite): a child never signs as guardian.
+        raise Forbidden("students_cannot_be_guardians", "学生账号不能作为家长共同签署，请使用家长本人的微信")
     link = db.session.execute(
         select(FamilyLink.id, _takes_part(pledge, child_id))
         .where(FamilyLink.parent_id == guardian.id, FamilyLink.child_id == child_id)
@@ -693,7 +694,7 @@ def _poster_details(signature: Signature, url: str) -> dict:
     return {
         "name_masked": cert["name_masked"], "title": cert["title"], "school": cert["school"],
         "signed_on": beijing_day(cert["signed_at"]), "serial": cert["serial"], "url": url,
-        "revoked": cert["revoked"], "student": _is_student(signature.user),
+        "revoked": cert["revoked"], "student": is_student(signature.user),
         "family": cert["guardian_signed"],  # 及家长 only once a parent signed (a revoked one may never have)
     }
 
