@@ -187,6 +187,9 @@ def test_create_a_quiz_with_defaults_and_points(api, world, setup):
         ({"title": ""}, "title"),
         ({"levels": [{"draw": [{"count": 20}]}]}, "levels.0.draw.0.count"),
         ({"points": {"single": 1000}}, "points.single"),
+        # Worth nothing: a blank paper would pass (pass score 0) and earn a certificate.
+        ({"points": {"single": 0, "multiple": 0, "true_false": 0}}, "points"),
+        ({"draw": [{"count": 3, "type": "single"}], "points": {"single": 0}}, "points"),
     ],
 )
 def test_bad_quiz_bodies_are_422(api, world, setup, fields, field):
@@ -638,10 +641,64 @@ def test_item_statistics_on_a_known_data_set(api, app, world, setup):
         assert body["message"] == "请选择你负责的学校或班级查看统计"
     assert api.as_(world.t_b).get(f"/quizzes/{quiz['id']}/stats",
                                   query_string={"org_id": world.school_b.id}).get_json()["attempts"] == 1
-    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/stats"), 403, "forbidden")
-    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/flags"), 403, "forbidden")
+    for path in ("stats", "flags", "results.xlsx"):  # a student is told who may, not to choose a school
+        body = assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/{path}"), 403, "forbidden")
+        assert body["message"] == "只有本次活动范围内的教师和管理员可以查看统计和导出成绩"
     assert_error(api.as_(world.t_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.school_b.id}),
                  404, "org_not_found")
+
+
+def test_option_counts_follow_the_text_when_options_are_reordered(api, app, world, setup):
+    """Teachers reorder options mid-contest (to move the right one off A). Each choice counts for
+    the option with its text in the latest order, so the distribution shows what students chose,
+    not what now sits at the letter they chose under the old order."""
+    bank = make_bank(api, world.city_admin, world.city.id, rows=[])
+    question = api.as_(world.city_admin).post(f"/question-banks/{bank}/questions", json={
+        "type": "single", "stem": "哪个是对的？", "options": ["对的", "错一", "错二", "错三"], "answer": "A"})
+    assert question.status_code == 201, question.get_json()
+    quiz = make_quiz(api, world.city_admin, setup.campaign, bank, draw=[{"count": 1}], pass_score=5)
+
+    def answer(who, text):
+        attempt = started(api, who, quiz["id"])
+        [shown] = attempt["questions"]
+        key = next(o["key"] for o in shown["options"] if o["text"] == text)
+        return submit(api, who, attempt["id"], {str(shown["id"]): [key]})
+
+    assert answer(world.s_a1, "对的")["score"] == 5
+    answer(add_student(app, world.class_a1.id, "王一"), "错二")
+    moved = api.as_(world.city_admin).put(f"/questions/{question.get_json()['id']}",
+                                          json={"options": ["错一", "对的", "错二", "错三"], "answer": "B"})
+    assert moved.status_code == 200, moved.get_json()
+    assert answer(add_student(app, world.class_a1.id, "王二"), "对的")["score"] == 5
+    answer(add_student(app, world.class_a1.id, "王三"), "错一")
+
+    [item] = api.as_(world.city_admin).get(f"/quizzes/{quiz['id']}/stats").get_json()["questions"]
+    assert item["distribution"] == [
+        {"key": "A", "text": "错一", "count": 1}, {"key": "B", "text": "对的", "count": 2},
+        {"key": "C", "text": "错二", "count": 1}, {"key": "D", "text": "错三", "count": 0}]
+    assert (item["correct"], item["answer"]) == (2, ["B"])
+
+
+def test_headline_figures_are_per_student_as_on_the_leaderboard_and_the_export(api, app, world, setup):
+    """A student who failed twice and then passed: the class's average and pass rate are those of
+    best results (20 and 100 %), as the leaderboard's org table and the export report them; the
+    per-attempt figures (retakes included) sit beside them under their own names."""
+    from openpyxl import load_workbook
+
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 4, "type": "single"}],
+                     pass_score=15, max_attempts=3)
+    for correct in (1, 1, 4):
+        take(api, world.s_a1, quiz["id"], correct)
+    stats = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/stats",
+                                    query_string={"org_id": world.class_a1.id}).get_json()
+    board = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                    query_string={"org_id": world.school_a.id}).get_json()
+    [klass] = [o for o in board["orgs"] if o["org_id"] == world.class_a1.id]
+    export = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/results.xlsx", query_string={"org_id": world.class_a1.id})
+    total = list(load_workbook(io.BytesIO(export.data), read_only=True)["汇总"].iter_rows(values_only=True))[2]
+    assert (klass["average_score"], klass["pass_rate"]) == (20.0, 1.0) and tuple(total[5:7]) == (20, 1)
+    assert (stats["average_score"], stats["pass_rate"]) == (20.0, 1.0)
+    assert (stats["attempt_average_score"], stats["attempt_pass_rate"], stats["attempts"]) == (10.0, 0.3333, 3)
 
 
 def test_a_city_s_statistics_sample_and_cache_its_item_analysis(api, app, world, setup, monkeypatch):

@@ -448,8 +448,14 @@ class StatsSchema(BaseSchema):
         "description": "how many of them have a scored attempt, taken anywhere (`students`: who took it here)"})
     not_taken_count = fields.Integer(metadata={
         "description": "how many of them have no scored attempt (taken anywhere); a class also lists them"})
-    average_score = fields.Float(allow_none=True)
-    pass_rate = fields.Float(allow_none=True)
+    average_score = fields.Float(allow_none=True, metadata={
+        "description": "average best score of the `took` students (as the leaderboard's org table and the export)"})
+    pass_rate = fields.Float(allow_none=True, metadata={
+        "description": "passed ÷ took over the same students' best results (闯关: every level)"})
+    attempt_average_score = fields.Float(allow_none=True, metadata={
+        "description": "average score of the `attempts` scored here, retakes included"})
+    attempt_pass_rate = fields.Float(allow_none=True, metadata={
+        "description": "share of those attempts that passed (闯关: their level)"})
     questions = fields.List(fields.Nested(QuestionStatSchema))
     categories = fields.List(fields.Nested(CategoryStatSchema))
     not_taken = fields.List(fields.Nested(NotTakenStudentSchema), metadata={

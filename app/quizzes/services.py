@@ -530,7 +530,10 @@ def create_quiz(actor: User, campaign_id: int, data: dict) -> dict:
         own = level.get("pass_score") is not None
         pass_score = level.get("pass_score", data.get("pass_score"))
         full = _expected_max(draw, points)
-        if pass_score is None:
+        if full == 0:  # every drawn type worth 0: a blank paper would pass and earn a certificate
+            where = f"第{index}关" if data.get("levels") else "本竞赛"
+            too_high["points"] = [f"{where}抽到的题型分值都是 0，满分为 0 分，请为题型设置分值"]
+        elif pass_score is None:
             pass_score = math.ceil(0.6 * full)
         elif pass_score > full:  # nobody could pass: the next level and the certificate never come
             where = f"第{index}关" if data.get("levels") else ""
@@ -1757,6 +1760,8 @@ def _staff_scope(user: User, quiz: Quiz, org_id: int | None) -> tuple[Org, str]:
             if not any(o.path.startswith(other.path) and other.id != o.id for other in inside.values())]
     if len(tops) == 1:
         return tops[0], tops[0].path
+    if not tops:  # a student, a parent, or staff of somewhere else
+        raise Forbidden("forbidden", "只有本次活动范围内的教师和管理员可以查看统计和导出成绩")
     raise Forbidden("forbidden", "请选择你负责的学校或班级查看统计")
 
 
@@ -1805,13 +1810,16 @@ def _enrolled_students(reach: str):
             .where(Membership.role == "student", under(Org.path, reach)))
 
 
-def _enrolment(quiz_id: int, reach: str) -> tuple[int, int]:
-    """(students enrolled now in the subtree at `reach`, how many of them took the quiz)."""
+def _enrolment(quiz_id: int, reach: str, all_levels: int) -> tuple[int, int, int, int]:
+    """(students enrolled now in the subtree at `reach`, how many of them took the quiz, the sum
+    of their best scores, how many passed): the students and figures of the leaderboard's org
+    table and the export."""
     students = _enrolled_students(reach).subquery()
     row = db.session.execute(
-        select(func.count(), func.count(QuizBest.id)).select_from(students)
+        select(func.count(), func.count(QuizBest.id), func.sum(QuizBest.score),
+               func.count(QuizBest.id).filter(_passed_all(all_levels))).select_from(students)
         .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == students.c.user_id))).one()
-    return row[0], row[1]
+    return row[0], row[1], row[2] or 0, row[3]
 
 
 def _not_taken(quiz: Quiz, klass: Org) -> list[dict]:
@@ -1859,7 +1867,7 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
     quiz = _quiz(user, quiz_id)
     org, reach = _staff_scope(user, quiz, org_id)
     _close_expired_for_readers(quiz.id)
-    compute = partial(_item_stats, quiz.id, org.id, org.path, reach)
+    compute = partial(_item_stats, quiz.id, org.id, org.path, reach, _all_levels(quiz))
     big = _scored_beyond(quiz.id, org.path, STATS_LIVE_MAX)
     answer = _stats_cache.get((quiz.id, org.id), compute) if big else compute()
     if org.kind == "class":  # _staff_scope: the caller has staff authority over it
@@ -1873,7 +1881,7 @@ def quiz_stats(user: User, quiz_id: int, org_id: int | None = None) -> dict:
 _stats_cache = AggregateCache("quiz-stats", "QUIZ_STATS_CACHE_S", 60.0, local_copy=True)
 
 
-def _item_stats(quiz_id: int, org_id: int, path: str, reach: str) -> dict:
+def _item_stats(quiz_id: int, org_id: int, path: str, reach: str, all_levels: int) -> dict:
     """`quiz_stats` without the class's list. Plain arguments: it may run in a background thread."""
     count, students, total, passed = db.session.execute(
         _scored(quiz_id, path).with_only_columns(func.count(), func.count(distinct(Attempt.user_id)),
@@ -1890,20 +1898,18 @@ def _item_stats(quiz_id: int, org_id: int, path: str, reach: str) -> dict:
             stat = per_question.get(q["id"])
             if stat is None or q.get("v", 0) > stat["_v"]:  # texts of the latest version seen
                 stat = per_question[q["id"]] = {
-                    "attempts": 0, "answered": 0, "correct": 0, "options": {}, **(stat or {}),
+                    "attempts": 0, "answered": 0, "correct": 0, "_chosen": Counter(), **(stat or {}),
                     "id": q["id"], "type": q["type"], "stem": q["stem"], "category": q.get("category"),
                     "answer": [LETTERS[i] for i in sorted(q["answer"])], "_v": q.get("v", 0),
                     "_texts": list(q["options"]),
                 }
-                for i in range(len(q["options"])):
-                    stat["options"].setdefault(LETTERS[i], 0)
             keys = (attempt.answers or {}).get(str(q["id"]), [])
             is_correct = _original(q, keys) == sorted(q["answer"])
             stat["attempts"] += 1
             stat["answered"] += bool(keys)
             stat["correct"] += is_correct
-            for orig in _original(q, keys):
-                stat["options"][LETTERS[orig]] = stat["options"].get(LETTERS[orig], 0) + 1
+            for orig in _original(q, keys):  # by text: options may have been reordered since
+                stat["_chosen"][(q["options"][orig] if orig < len(q["options"]) else None, orig)] += 1
             categories[q.get("category")][0] += 1
             categories[q.get("category")][1] += is_correct
             for name, members in (("upper", upper), ("lower", lower)):
@@ -1919,25 +1925,40 @@ def _item_stats(quiz_id: int, org_id: int, path: str, reach: str) -> dict:
                                   if upper_n and lower_n else None)
         texts_of = stat.pop("_texts")
         del stat["_v"]
-        stat["distribution"] = []  # each option's text next to its count, in the authored order
-        for key, chosen in sorted(stat["options"].items()):
-            index = LETTERS.index(key)
-            stat["distribution"].append({"key": key, "text": texts_of[index] if index < len(texts_of) else None,
-                                         "count": chosen})
+        stat["options"] = _option_counts(stat.pop("_chosen"), texts_of)
+        # each option's text next to its count, in the (latest) authored order
+        stat["distribution"] = [{"key": key, "text": texts_of[LETTERS.index(key)], "count": chosen}
+                                for key, chosen in stat["options"].items()]
         questions.append(stat)
     questions.sort(key=lambda s: (s["correct_rate"] if s["correct_rate"] is not None else 2, s["id"]))
-    enrolled, enrolled_took = _enrolment(quiz_id, reach)
+    enrolled, enrolled_took, best_total, best_passed = _enrolment(quiz_id, reach, all_levels)
     return {
         "quiz_id": quiz_id, "org_id": org_id, "attempts": count, "students": students,
         "analysed_attempts": len(attempts),
         "enrolled": enrolled, "took": enrolled_took, "not_taken_count": enrolled - enrolled_took,
-        "average_score": round((total or 0) / count, 2) if count else None,
-        "pass_rate": _rate(passed, count),
+        # Per student (best result), as the org table and the export report them; per attempt beside.
+        "average_score": round(best_total / enrolled_took, 2) if enrolled_took else None,
+        "pass_rate": _rate(best_passed, enrolled_took),
+        "attempt_average_score": round((total or 0) / count, 2) if count else None,
+        "attempt_pass_rate": _rate(passed, count),
         "questions": questions,
         "categories": sorted(({"category": name, "answers": n, "correct_rate": _rate(ok, n)}
                               for name, (n, ok) in categories.items()),
                              key=lambda c: (c["correct_rate"] if c["correct_rate"] is not None else 2)),
     }
+
+
+def _option_counts(chosen: Counter, texts: list[str]) -> dict[str, int]:
+    """How often each option of the question's latest version was chosen, from (text, authored
+    index) choices made under any version: a choice counts for the option with its text (options
+    reordered to move the right one off A), else for the one at its index (a corrected typo)."""
+    counts = dict.fromkeys(LETTERS[: len(texts)], 0)
+    where = {text: index for index, text in enumerate(texts)}
+    for (text, index), times in chosen.items():
+        position = where.get(text, index)
+        if position < len(texts):
+            counts[LETTERS[position]] += times
+    return counts
 
 
 def _ranked(attempt: Attempt) -> tuple:
@@ -1976,8 +1997,10 @@ def _copied_answers(attempts: list[Attempt], names: dict) -> list[dict]:
             for q in attempt_questions(attempt.questions, texts):
                 if q["type"] == "true_false":
                     continue
-                choice = tuple(_original(q, answers.get(str(q["id"]), [])))
-                wrong = bool(choice) and list(choice) != sorted(q["answer"])
+                chosen = _original(q, answers.get(str(q["id"]), []))
+                wrong = bool(chosen) and chosen != sorted(q["answer"])
+                # By text: two classmates may have drawn the question before and after its options moved.
+                choice = tuple(sorted(q["options"][i] for i in chosen if i < len(q["options"])))
                 sheet[q["id"]] = (choice, wrong)
                 if wrong:
                     chose[(q["id"], choice)].append(attempt.id)
