@@ -309,6 +309,23 @@ def normalize_question(raw: dict) -> dict:
     return out
 
 
+_POSITIONAL = re.compile(
+    r"^(以上|上述|上面|前面|前述|前三|前两|前四)"  # 以上都是, 上述说法均正确, 前三项都对
+    r"|^(都|均|皆|全)(是|对|不是|不对|正确|错误|不正确|选|不选)"  # 都对, 全部正确 (below)
+    r"|^全部(是|都是|正确|错误|都对|选项)?$"
+    r"|(?<![A-Za-z])[A-F]\s*[和与、及,，]\s*[A-F](?![A-Za-z])"  # A和B都对, A、C 正确
+    r"|\b(all|none|both|neither) of (the )?(above|these|them)\b|^(both|neither) .+ (and|nor) ",
+    re.I)
+
+
+def positional_options(options: list[str]) -> tuple[int, ...]:
+    """Options that speak of the others by place or letter (以上都是, 上述均不正确, A和B都对,
+    none of the above): shuffled, they read as nonsense, so each attempt leaves them where the
+    author put them and shuffles the rest (Moodle leaves this to a per-question switch)."""
+    return tuple(index for index, text in enumerate(options)
+                 if _POSITIONAL.search(unicodedata.normalize("NFKC", text).strip()))
+
+
 def answer_display(question: dict) -> str:
     """The stored answer as a teacher writes it: `ACD`, or 正确/错误 for true/false."""
     if question["type"] == "true_false":

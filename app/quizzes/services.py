@@ -734,6 +734,9 @@ def _draw(bank, points: dict, multiple_partial: bool, level: dict, rng: random.R
         perm = list(range(len(q["options"])))
         if q["type"] != "true_false":  # 正确 / 错误 keep their order
             rng.shuffle(perm)
+            if q.get("pinned"):  # 以上都是 and the like stay in place; the others take the rest
+                others = iter(index for index in perm if index not in q["pinned"])
+                perm = [index if index in q["pinned"] else next(others) for index in range(len(perm))]
         snapshot.append(q | {"perm": perm, "points": points.get(q["type"], 5),
                              "partial": bool(multiple_partial and q["type"] == "multiple")})
     return snapshot
@@ -750,7 +753,8 @@ def _texts(row) -> dict:
     options = list(importers.TRUE_FALSE_OPTIONS) if row.type == "true_false" else list(row.options)
     return {"id": row.id, "v": row.version, "type": row.type, "stem": row.stem, "options": options,
             "answer": list(row.answer), "explanation": row.explanation, "legal_basis": row.legal_basis,
-            "category": row.category}
+            "category": row.category,
+            "pinned": () if row.type == "true_false" else importers.positional_options(options)}
 
 
 def _question_data(bank: QuestionBank, ids: list[int]) -> dict[int, dict]:
