@@ -212,8 +212,8 @@ def _option_answer(answer_text: str, options: list[str]) -> str | None:
     (banks exported from other systems, or typed by someone who copied the right option). None
     when the text is not exactly one option's."""
     folded = _fold(answer_text)
-    if not folded or not options:
-        return None
+    if not folded or not options or re.fullmatch(r"[A-F]+", _ANSWER_SEPARATORS.sub("", folded)):
+        return None  # letters are letters, even where an option reads "A"
     prefixed = re.fullmatch(r"([A-F])\s*[.、．:：)）]\s*(.+)", folded, flags=re.S)
     if prefixed and LETTERS.index(prefixed.group(1)) < len(options) \
             and _fold(options[LETTERS.index(prefixed.group(1))]) == prefixed.group(2).strip():
@@ -498,11 +498,6 @@ def parse_tables(tables: list[Table]) -> ParseResult:
         question.update(row=number, **where)
         result.questions.append(question)
     return result
-
-
-def parse_rows(rows: list[tuple[int, list[Any]]]) -> ParseResult:
-    """One sheet's rows: finds the header, then reads below it."""
-    return parse_tables([Table(rows)])
 
 
 def read_xlsx(data: bytes) -> list[Table]:
