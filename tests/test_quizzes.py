@@ -1182,3 +1182,58 @@ def test_ranking_cache_recomputes_once_and_serves_stale_meanwhile(app):
     else:
         raise AssertionError("the refreshed value never arrived")
     assert len(calls) == 2, "exactly one refresh"
+
+
+def test_admins_void_a_checked_attempt_and_it_counts_for_nothing(api, app, world, setup):
+    """After checking a flag, a school (or region) admin declares an attempt void: it leaves the
+    leaderboard, the statistics and the best result, the certificate it earned is no longer
+    valid, and it still used a try. Teachers see flags but do not decide; other schools' admins
+    and students cannot even see the attempt."""
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 4, "type": "single"}],
+                     pass_score=15, max_attempts=2)
+    cheated = take(api, world.s_a1, quiz["id"], 4)  # 20, passes
+    honest = take(api, world.s_a1, quiz["id"], 1)  # 5, fails
+    classmate = add_student(app, world.class_a1.id, "王小五")
+    only = take(api, classmate, quiz["id"], 3)  # 15, passes: their only attempt
+    serial = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}").get_json()["me"]["certificate_serial"]
+    classmate_serial = api.as_(classmate).get(f"/quizzes/{quiz['id']}").get_json()["me"]["certificate_serial"]
+    assert api.get(f"/quiz-certificates/{serial}").get_json()["valid"] is True
+
+    reason = {"reason": "与同班同学答案雷同，经核实"}
+    void = f"/attempts/{cheated['id']}/void"
+    assert_error(api.as_(world.t_a1).post(void, json=reason), 403, "forbidden")  # the class teacher
+    for outsider in (world.sa_b, world.s_a1, world.s_b1):
+        assert_error(api.as_(outsider).post(void, json=reason), 404, "attempt_not_found")
+    for body in ({}, {"reason": " "}, {"reason": "x" * 201}):
+        assert "reason" in assert_error(api.as_(world.sa_a).post(void, json=body), 422)["errors"]
+    assert api.get(f"/quiz-certificates/{serial}").get_json()["valid"] is True, "a refused void changes nothing"
+
+    done = api.as_(world.sa_a).post(void, json=reason)
+    assert done.status_code == 200, done.get_json()
+    assert (done.get_json()["status"], done.get_json()["void_reason"]) == ("voided", "与同班同学答案雷同，经核实")
+    again = api.as_(world.sa_a).post(void, json={"reason": "再次提交"})
+    assert (again.status_code, again.get_json()["void_reason"]) == (200, "与同班同学答案雷同，经核实")
+
+    board = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                    query_string={"org_id": world.school_a.id}).get_json()
+    assert [(e["name"], e["score"]) for e in board["items"]] == [("王小五", 15), ("张小三", 5)]
+    stats = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/stats", query_string={"org_id": world.class_a1.id})
+    assert (stats.get_json()["attempts"], stats.get_json()["pass_rate"]) == (2, 0.5)
+    certificate = api.get(f"/quiz-certificates/{serial}").get_json()
+    assert (certificate["valid"], certificate["score"]) == (False, 5)
+    assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/certificate"), 409, "quiz_not_passed")
+    mine = api.as_(world.s_a1).get(f"/attempts/{cheated['id']}").get_json()
+    assert (mine["status"], mine["void_reason"]) == ("voided", "与同班同学答案雷同，经核实")
+    assert api.as_(world.s_a1).get(f"/attempts/{honest['id']}").get_json()["void_reason"] is None
+    assert_error(api.as_(world.s_a1).post(f"/quizzes/{quiz['id']}/attempts", json={}), 409, "attempts_exhausted")
+
+    # A region admin above the school may too; a student left with no attempt drops off the board
+    # and their certificate is gone.
+    assert api.as_(world.city_admin).post(f"/attempts/{only['id']}/void", json=reason).status_code == 200
+    board = api.as_(world.sa_a).get(f"/quizzes/{quiz['id']}/leaderboard",
+                                    query_string={"org_id": world.school_a.id}).get_json()
+    assert [e["name"] for e in board["items"]] == ["张小三"]
+    assert_error(api.get(f"/quiz-certificates/{classmate_serial}"), 404, "certificate_not_found")
+
+    opened = started(api, classmate, quiz["id"])
+    assert_error(api.as_(world.sa_a).post(f"/attempts/{opened['id']}/void", json=reason), 409, "attempt_open")

@@ -145,7 +145,7 @@ class Attempt(db.Model):
     number: Mapped[int] = mapped_column(default=1)
     open_key: Mapped[str | None] = mapped_column(String(40), unique=True)
     seed: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(12), default="open")  # open | scored
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | scored | voided
     ended_by: Mapped[str | None] = mapped_column(String(12))  # submit | deadline
     org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id", ondelete="SET NULL"))
     org_path: Mapped[str | None] = mapped_column(String(255))
@@ -162,6 +162,10 @@ class Attempt(db.Model):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An admin declared the scored attempt void (services.void_attempt): who, when and why.
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    void_reason: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

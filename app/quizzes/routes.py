@@ -39,6 +39,8 @@ from app.quizzes.schemas import (
     SavedChoiceSchema,
     StatsSchema,
     SubmitSchema,
+    VoidedAttemptSchema,
+    VoidSchema,
 )
 
 banks_blp = Blueprint("question_banks", __name__, url_prefix="/api/v1", description="题库与题目")
@@ -380,3 +382,19 @@ class AttemptSubmit(MethodView):
         """Hand in: scored on the server, with the answers and explanations. Submitting again
         answers the same result; after the deadline only what was saved in time counts."""
         return json_text.response(services.submit_attempt(current_user_id(), attempt_id, body.get("answers")), 200)
+
+
+@attempts_blp.route("/attempts/<int:attempt_id>/void")
+class AttemptVoid(MethodView):
+    @login_required
+    @attempts_blp.arguments(VoidSchema)
+    @attempts_blp.response(200, VoidedAttemptSchema)
+    @attempts_blp.alt_response(403, description="forbidden: teachers see flags, school or region admins decide")
+    @attempts_blp.alt_response(404, description="attempt_not_found (or outside your org subtree)")
+    @attempts_blp.alt_response(409, description="attempt_open: still being answered")
+    @attempts_blp.alt_response(422, description="validation_error: reason is required (2–200 characters)")
+    def post(self, body, attempt_id):
+        """Declare a scored attempt void (after checking a suspicion flag): it leaves the
+        leaderboard, the statistics and the best result, its certificate stops being valid,
+        and it still counts against the attempt limit. Voiding again answers the same."""
+        return services.void_attempt(current_user, attempt_id, body["reason"])

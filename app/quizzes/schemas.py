@@ -350,6 +350,25 @@ class ResultSchema(BaseSchema):
         "description": "true when this submit came after the deadline (plus grace) carrying answers other than "
                        "those saved in time: they were not counted, the attempt is scored with what was saved"})
     questions = fields.List(fields.Nested(ResultQuestionSchema))
+    void_reason = fields.String(allow_none=True, metadata={
+        "description": "status voided: why an admin declared this attempt void (it counts for nothing)"})
+
+
+class VoidSchema(BaseSchema):
+    reason = TrimmedString(required=True, validate=validate.Length(min=2, max=200),
+                           metadata={"description": "why, for the record and the student (与同班同学答案雷同，经核实)"})
+
+
+class VoidedAttemptSchema(BaseSchema):
+    id = fields.Integer()
+    quiz_id = fields.Integer()
+    level = fields.Integer()
+    status = fields.String(metadata={"description": "voided"})
+    score = fields.Integer()
+    max_score = fields.Integer()
+    passed = fields.Boolean()
+    voided_at = fields.DateTime()
+    void_reason = fields.String()
 
 
 # --- leaderboard, statistics, flags -------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import logging
 import math
 import random
 import re
@@ -38,6 +39,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    delete,
     distinct,
     func,
     literal,
@@ -84,6 +86,8 @@ from app.orgs.queries import places_below, student_class, under
 from app.orgs.services import KIND_NAMES
 from app.quizzes import importers
 from app.quizzes.models import Attempt, Question, QuestionBank, QuestionVersion, Quiz, QuizBest
+
+log = logging.getLogger(__name__)
 
 LETTERS = importers.LETTERS
 DEFAULT_POINTS = {"single": 5, "multiple": 5, "true_false": 5}
@@ -680,8 +684,9 @@ def _progress(quiz: Quiz, user: User, rows: list | None = None) -> dict:
     previous_passed = True
     for level in quiz.levels:
         mine = [row for row in rows if row.level == level["level"]]
-        scores = [row.score for row in mine if row.score is not None]
-        passed = any(row.passed for row in mine)
+        counted = [row for row in mine if row.status != "voided"]  # a voided one still used a try
+        scores = [row.score for row in counted if row.score is not None]
+        passed = any(row.passed for row in counted)
         levels.append({"level": level["level"], "attempts_used": len(mine), "best_score": max(scores, default=None),
                        "passed": passed, "unlocked": previous_passed})
         previous_passed = passed
@@ -1153,6 +1158,9 @@ def _refresh_best(quiz_id: int, user_id: int) -> None:
     """Rewrite the student's leaderboard row from their scored attempts (a handful)."""
     attempts = [row for row in db.session.execute(
         _students_attempts(Attempt.quiz_id == quiz_id, Attempt.user_id == user_id)) if row.status == "scored"]
+    if not attempts:  # the only one was voided: the student has no result (their certificate is gone)
+        db.session.execute(delete(QuizBest).where(QuizBest.quiz_id == quiz_id, QuizBest.user_id == user_id))
+        return
     values = _best_values(attempts)
     statement = _best_upsert()
     if statement is not None:  # one statement, safe against a concurrent first insert
@@ -1235,14 +1243,49 @@ def _result(attempt) -> dict:
             "points": q["points"], "earned": earned, "answer": sorted(display_of[i] for i in q["answer"]),
             "explanation": q["explanation"], "legal_basis": q["legal_basis"],
         })
-    next_level = attempt.level + 1 if attempt.passed and attempt.level < _level_count(attempt.quiz_id) else None
+    voided = attempt.status == "voided"
+    next_level = (attempt.level + 1 if attempt.passed and not voided and attempt.level < _level_count(attempt.quiz_id)
+                  else None)
     return {
         "id": attempt.id, "quiz_id": attempt.quiz_id, "level": attempt.level, "status": attempt.status,
         "ended_by": attempt.ended_by, "score": attempt.score, "max_score": attempt.max_score,
         "pass_score": attempt.pass_score, "passed": attempt.passed, "duration_s": attempt.duration_ms / 1000,
         "started_at": attempt.started_at, "finished_at": attempt.finished_at, "next_level": next_level,
         "late_answers_ignored": False, "questions": questions,
+        "void_reason": getattr(attempt, "void_reason", None) if voided else None,
     }
+
+
+def void_attempt(actor: User, attempt_id: int, reason: str) -> dict:
+    """A school or region admin over the attempt's class declares a scored attempt void: what
+    the suspicion flags point at (copying, a proxy taker) once staff have checked. It leaves the
+    leaderboard, the statistics and the student's best result; a certificate it earned is no
+    longer valid unless another attempt passes. It still counts against the attempt limit (no
+    fresh try for cheating). Teachers see the flags but do not decide (403); voiding again
+    answers the same."""
+    attempt = db.session.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    quiz = db.session.get(Quiz, attempt.quiz_id) if attempt is not None else None
+    campaign = db.session.get(Campaign, quiz.campaign_id) if quiz is not None else None
+    org = (db.session.get(Org, attempt.org_id) if attempt is not None and attempt.org_id else None) or (
+        campaign.org if campaign is not None else None)
+    if org is None or not has_authority(actor, org, "teacher"):
+        raise NotFound("attempt_not_found", "作答记录不存在或无权查看")
+    if not has_authority(actor, org, "school_admin"):
+        raise Forbidden("forbidden", "只有学校或上级教育局的管理员可以判定作答无效")
+    if attempt.status == "open":
+        raise Conflict("attempt_open", "该次作答尚未结束，结束后才能判定无效")
+    if attempt.status == "scored":
+        attempt.status = "voided"
+        attempt.voided_at = utcnow()
+        attempt.voided_by = actor.id
+        attempt.void_reason = reason
+        db.session.flush()
+        _refresh_best(attempt.quiz_id, attempt.user_id)
+        db.session.commit()
+        log.info("quiz attempt %s voided by user %s", attempt.id, actor.id)
+    return {"id": attempt.id, "quiz_id": attempt.quiz_id, "level": attempt.level, "status": attempt.status,
+            "score": attempt.score, "max_score": attempt.max_score, "passed": attempt.passed,
+            "voided_at": attempt.voided_at, "void_reason": attempt.void_reason}
 
 
 def get_attempt(user_id: int, attempt_id: int) -> dict:
