@@ -134,6 +134,20 @@ describe('a whole quiz attempt', () => {
     expect(result.querySelector('.late-notice').dom.textContent).toContain('这次提交的答案未计入');
   });
 
+  test('an attempt the school declared void says so and why, not 恭喜通过', async () => {
+    const server = setup();
+    quizServer(server);
+    server.on('GET', '/attempts/{id}', () => ok({
+      id: 31, quiz_id: 9, level: 1, status: 'voided', ended_by: 'submit', late_answers_ignored: false, score: 15, max_score: 15, pass_score: 9, passed: true, duration_s: 95, next_level: null,
+      void_reason: '与同班同学答案雷同，经核实', questions: [],
+    }));
+    const result = mount('pages/result/index');
+    await result.instance.onLoad({ attempt_id: '31', quiz_id: '9' });
+    await settle();
+    expect(result.querySelector('.void-notice').dom.textContent).toContain('原因：与同班同学答案雷同，经核实');
+    expect(result.querySelector('.pass')).toBeFalsy();
+  });
+
   test('unanswered questions ask for confirmation before submitting', async () => {
     const server = setup();
     quizServer(server);
