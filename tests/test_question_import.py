@@ -386,6 +386,15 @@ def test_an_answer_written_as_the_option_itself(api, world, qtype, answer, expec
     assert question["type"] == "single" and question["answer"] == expected
 
 
+def test_a_letter_answer_stays_a_letter_where_an_option_reads_as_one(api, world):
+    """Options that are themselves letters (which letter …?): the answer B is option B, not the
+    option whose text is B."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, xlsx([HEADER, row("字母题", answer="B", a="C", b="A", c="B", d="D")]))
+    assert (result["imported"], result["errors"]) == (1, [])
+    assert questions(api, world.t_a, bank)[0]["answer"] == ["B"]
+
+
 def test_an_answer_that_is_no_options_text_is_still_refused(api, world):
     bank = make_bank(api, world.t_a, world.school_a.id)
     result = imported(api, world.t_a, bank, xlsx([HEADER, row("题目", answer="2018年", a="2016年", b="2017年"),
