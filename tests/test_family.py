@@ -279,3 +279,46 @@ def test_a_classmate_linked_before_joining_the_class_cannot_co_sign(api, world):
                  "students_cannot_be_guardians")
     mine = api.as_(world.s_a1).get(f"/pledges/{pledge_id}").get_json()["my_signature"]
     assert mine["status"] == "awaiting_guardian"
+
+
+def test_a_child_sees_its_guardians_and_removes_a_stranger(app, api, world):
+    """A code read out over a shoulder can link a stranger, who could then co-sign for the child:
+    the child sees every account linked as its guardian and removes one it does not know; either
+    side may end a link, nobody else can. Listing is never rate limited (only link attempts are)."""
+    from tests.pledge_helpers import make_campaign, make_pledge, sign, signed
+
+    app.config["FAMILY_LINK_RATE_LIMIT"] = "1 per hour"
+    assert link(api, world.p_a1, family_code(api, world.s_a1)["code"]).status_code == 201
+    stranger = api.as_(wechat_login(api, "stranger")["access_token"])
+    assert stranger.post("/family/links", json={"code": family_code(api, world.s_a1)["code"]}).status_code == 201
+    assert stranger.post("/family/links", json={"code": "12345678"}).status_code == 429  # its cap is spent
+    assert stranger.get("/family/links").status_code == 200, "listing is not a link attempt"
+
+    mine = api.as_(world.s_a1).get("/family/links").get_json()
+    assert mine["children"] == [] and len(mine["guardians"]) == 2
+    stranger_link = mine["guardians"][1]
+    parents = api.as_(world.p_a1).get("/family/links").get_json()
+    assert [item["person"]["real_name"] for item in parents["children"]] == ["张小三"]
+    assert parents["guardians"] == []
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    pledge_id = make_pledge(api, world.sa_a, campaign, mode="family")["id"]
+    signed(api, world.s_a1, pledge_id)
+    offered = stranger.get(f"/pledges/{pledge_id}").get_json()["children"]
+    assert [child["id"] for child in offered] == [world.s_a1.id], "linked, the stranger could co-sign"
+
+    # Nobody else removes it; the child does.
+    for other in (world.p_a1, world.s_b1, world.sa_a):
+        assert_error(api.as_(other).delete(f"/family/links/{stranger_link['id']}"), 404, "family_link_not_found")
+    assert api.as_(world.s_a1).delete(f"/family/links/{stranger_link['id']}").status_code == 204
+    assert_error(api.as_(world.s_a1).delete(f"/family/links/{stranger_link['id']}"), 404, "family_link_not_found")
+    assert [g["id"] for g in api.as_(world.s_a1).get("/family/links").get_json()["guardians"]] == [
+        mine["guardians"][0]["id"]]
+    assert stranger.get("/me").get_json()["children"] == []
+
+    # The removed account can no longer see or co-sign the pledge; the real parent still can, and
+    # a parent may end their own link too (the co-signed pledge stays signed).
+    assert_error(stranger.post(f"/pledges/{pledge_id}/signatures", json={"child_id": world.s_a1.id}), 404)
+    assert signed(api, world.p_a1, pledge_id, child_id=world.s_a1.id)["status"] == "complete"
+    assert api.as_(world.p_a1).delete(f"/family/links/{mine['guardians'][0]['id']}").status_code == 204
+    assert children_of(api, world.p_a1) == []
+    assert sign(api, world.s_a1, pledge_id).get_json()["status"] == "complete"

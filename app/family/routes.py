@@ -8,7 +8,7 @@ from app.auth.current import current_user
 from app.auth.decorators import login_required
 from app.extensions import limiter
 from app.family import services
-from app.family.schemas import FamilyCodeSchema, FamilyLinkCreateSchema, FamilyLinkSchema
+from app.family.schemas import FamilyCodeSchema, FamilyLinkCreateSchema, FamilyLinkSchema, MyLinksSchema
 
 blp = Blueprint("family", __name__, url_prefix="/api/v1", description="家庭绑定（小手牵大手）")
 
@@ -55,7 +55,13 @@ class MyFamilyCode(MethodView):
 
 @blp.route("/family/links")
 class FamilyLinks(MethodView):
-    decorators = [limiter.limit(_link_limit, key_func=_link_key, deduct_when=_counted_attempt)]
+    decorators = [limiter.limit(_link_limit, key_func=_link_key, deduct_when=_counted_attempt, methods=["POST"])]
+
+    @login_required
+    @blp.response(200, MyLinksSchema)
+    def get(self):
+        """My family links: children I am a guardian of, and who is linked as my guardian"""
+        return services.my_links(current_user)
 
     @login_required
     @blp.arguments(FamilyLinkCreateSchema)
@@ -70,3 +76,14 @@ class FamilyLinks(MethodView):
         """A parent binds a child with the child's family code"""
         answer, created = services.link_child(current_user, body["code"])
         return answer, 201 if created else 200
+
+
+@blp.route("/family/links/<int:link_id>")
+class FamilyLinkDetail(MethodView):
+    @login_required
+    @blp.response(204, description="removed")
+    @blp.alt_response(404, description="family_link_not_found (also someone else's link)")
+    def delete(self, link_id):
+        """Remove a family link, from either side (a child removing a guardian they do not know)"""
+        services.remove_link(current_user, link_id)
+

@@ -19,3 +19,21 @@ class FamilyLinkCreateSchema(BaseSchema):
 
 class FamilyLinkSchema(BaseSchema):
     child = fields.Nested(ChildSchema)
+
+
+class LinkedPersonSchema(BaseSchema):
+    id = fields.Integer()
+    real_name = fields.String(allow_none=True, metadata={"description": "null when the account never gave one"})
+
+
+class LinkItemSchema(BaseSchema):
+    id = fields.Integer(metadata={"description": "the link's id (DELETE /family/links/{id})"})
+    person = fields.Nested(LinkedPersonSchema)
+    created_at = fields.DateTime()
+
+
+class MyLinksSchema(BaseSchema):
+    children = fields.List(fields.Nested(LinkItemSchema), metadata={"description": "children I am a guardian of"})
+    guardians = fields.List(fields.Nested(LinkItemSchema), metadata={
+        "description": "accounts linked as my guardian (students): each may co-sign family pledges for me"})
+

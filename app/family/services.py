@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
@@ -106,3 +106,37 @@ def link_child(parent: User, code: str) -> tuple[dict, bool]:
         db.session.rollback()
         return {"child": child}, False
     return {"child": child}, True
+
+
+def my_links(user: User) -> dict:
+    """The caller's family links both ways: the children they are a guardian of, and (for a
+    student) who is linked as their guardian, so a child sees every account that may co-sign for
+    them and can remove one they do not know."""
+    rows = db.session.execute(
+        select(FamilyLink, User).join(User, User.id == FamilyLink.child_id).where(FamilyLink.parent_id == user.id)
+        .order_by(FamilyLink.id)).all()
+    guardians = db.session.execute(
+        select(FamilyLink, User).join(User, User.id == FamilyLink.parent_id).where(FamilyLink.child_id == user.id)
+        .order_by(FamilyLink.id)).all()
+    return {
+        "children": [{"id": link.id, "person": {"id": child.id, "real_name": child.real_name},
+                      "created_at": link.created_at} for link, child in rows],
+        "guardians": [{"id": link.id, "person": {"id": parent.id, "real_name": parent.real_name},
+                       "created_at": link.created_at} for link, parent in guardians],
+    }
+
+
+def remove_link(user: User, link_id: int) -> None:
+    """Either side ends a link: a parent who linked the wrong child, a child who sees a guardian
+    they do not know. The removed guardian can no longer co-sign or see the child's class;
+    family pledges they already co-signed stay signed (that consent was given). Anyone else's
+    link is "not found"."""
+    removed = db.session.execute(
+        delete(FamilyLink).where(FamilyLink.id == link_id,
+                                 or_(FamilyLink.parent_id == user.id, FamilyLink.child_id == user.id))
+        .execution_options(synchronize_session=False))
+    if removed.rowcount != 1:
+        db.session.rollback()
+        raise NotFound("family_link_not_found", "未找到该家庭绑定")
+    db.session.commit()
+

@@ -71,6 +71,39 @@ test("a student's me page shows certificates and results, and the family code on
   expect(page.querySelector('.show-family-code')).toBeUndefined();
 });
 
+test("a student sees who is linked as guardian and removes an account it does not know", async () => {
+  const server = setup();
+  campaignsServer(server);
+  server.on('GET', '/me', () => ok({ id: 1, real_name: '王小明', memberships: [{ id: 1, org_id: 9, org_name: '三年级二班', role: 'student' }], children: [] }));
+  let guardians = [
+    { id: 7, person: { id: 20, real_name: '王大明' }, created_at: '2026-11-20T02:00:00Z' },
+    { id: 8, person: { id: 21, real_name: null }, created_at: '2026-11-21T02:00:00Z' },
+  ];
+  server.on('GET', '/family/links', () => ok({ children: [], guardians }));
+  server.on('DELETE', '/family/links/{id}', ({ params }) => {
+    guardians = guardians.filter((g) => g.id !== Number(params[0]));
+    return { status: 204, body: '' };
+  });
+  const page = mount('pages/me/index');
+  await page.instance.onLoad();
+  await settle();
+  const items = page.querySelectorAll('.guardian');
+  expect(items.map((item) => item.dom.textContent)).toEqual([expect.stringContaining('王大明'), expect.stringContaining('家长（未填写姓名）')]);
+  expect(items[1].dom.textContent).toContain('2026-11-21 绑定');
+
+  wx.showModal = jest.fn((opts) => opts.success({ confirm: false, cancel: true }));
+  page.querySelectorAll('.remove-guardian')[1].dispatchEvent('tap');
+  await settle();
+  expect(server.callsTo('DELETE', '/family/links/8')).toHaveLength(0); // cancelled: nothing removed
+
+  wx.showModal = jest.fn((opts) => opts.success({ confirm: true, cancel: false }));
+  page.querySelectorAll('.remove-guardian')[1].dispatchEvent('tap');
+  await settle();
+  expect(wx.showModal.mock.calls[0][0].content).toContain('家长（未填写姓名）将不能再为你共同签署家庭承诺');
+  expect(server.callsTo('DELETE', '/family/links/8')).toHaveLength(1);
+  expect(page.querySelectorAll('.guardian').map((item) => item.dom.textContent)).toEqual([expect.stringContaining('王大明')]);
+});
+
 test("a parent's or teacher's me page never asks for a family code", async () => {
   const server = setup();
   campaignsServer(server);
@@ -80,6 +113,7 @@ test("a parent's or teacher's me page never asks for a family code", async () =>
   await settle();
   expect(page.querySelector('.family-code')).toBeUndefined();
   expect(server.callsTo('GET', '/me/family-code')).toHaveLength(0);
+  expect(server.callsTo('GET', '/family/links')).toHaveLength(0); // guardians are a student's list
 });
 
 test("a teacher's class view lists who has not signed and who has not taken the quiz", async () => {

@@ -1,7 +1,9 @@
 // Me: profile and memberships, the family code (students, fetched only when they tap: every fetch
-// issues a code a stranger could guess), children (parents), my certificates and quiz results;
-// teachers open the class view.
+// issues a code a stranger could guess) and who is linked as their guardian (they may remove an
+// account they do not know), children (parents), my certificates and quiz results; teachers open
+// the class view.
 const auth = require('../../api/auth');
+const family = require('../../api/family');
 const familyCode = require('../../utils/family-code');
 const overview = require('../../utils/overview');
 const nav = require('../../utils/nav');
@@ -10,7 +12,7 @@ const { roleName, date } = require('../../utils/format');
 const STAFF_ROLES = ['teacher', 'school_admin', 'region_admin'];
 
 Page({
-  data: { status: 'loading', message: '', me: null, memberships: [], isStudent: false, familyCode: '', familyCodeExpires: '', familyCodeLoading: false, children: [], certificates: [], results: [], staffOrgs: [] },
+  data: { status: 'loading', message: '', me: null, memberships: [], isStudent: false, familyCode: '', familyCodeExpires: '', familyCodeLoading: false, guardians: [], children: [], certificates: [], results: [], staffOrgs: [] },
 
   onLoad() {
     return this.load();
@@ -33,6 +35,7 @@ Page({
       this.setData({ me, memberships, isStudent, children: me.children || [], staffOrgs, status: 'ok' });
       if (this.familyCodeExpiresAt && Date.now() >= this.familyCodeExpiresAt) this.setData({ familyCode: '', familyCodeExpires: '' });
       this.loadRecords();
+      if (isStudent) this.loadGuardians();
     } catch (e) {
       if (!quiet) this.setData({ status: 'error', message: e.message });
     }
@@ -41,6 +44,36 @@ Page({
   // 「显示家庭码」: asked for only now, never on load
   showFamilyCode() {
     return familyCode.showFamilyCode(this);
+  },
+
+  async loadGuardians() {
+    try {
+      const links = await family.myLinks();
+      const guardians = (links.guardians || []).map((g) => ({ id: g.id, name: (g.person && g.person.real_name) || '家长（未填写姓名）', linkedOn: date(g.created_at) }));
+      this.setData({ guardians });
+    } catch (e) {
+      // the rest of the page still shows
+    }
+  },
+
+  // 「解除」: after a confirmation; the list is read again either way
+  removeGuardian(e) {
+    const { id, name } = e.currentTarget.dataset;
+    wx.showModal({
+      title: '解除绑定',
+      content: `解除后，${name}将不能再为你共同签署家庭承诺。`,
+      confirmText: '解除',
+      success: async (res) => {
+        if (!res.confirm) return;
+        try {
+          await family.removeLink(id);
+          wx.showToast({ title: '已解除', icon: 'success' });
+        } catch (err) {
+          wx.showToast({ title: err.message, icon: 'none' });
+        }
+        await this.loadGuardians();
+      },
+    });
   },
 
   async loadRecords() {
