@@ -273,6 +273,9 @@ def test_a_classmate_linked_before_joining_the_class_cannot_co_sign(api, world):
     invite = api.as_(world.t_a1).post(f"/orgs/{world.class_a1.id}/invites", json={"role": "student"}).get_json()
     assert classmate.post(f"/invites/{invite['code']}/accept", json={"real_name": "王小五"}).status_code in (200, 201)
     assert signed(api, world.s_a1, pledge_id)["status"] == "awaiting_guardian"
+    # Joining as a student ended the link: no child on /me, no guardian on the child's list.
+    assert classmate.get("/me").get_json()["children"] == []
+    assert api.as_(world.s_a1).get("/family/links").get_json()["guardians"] == []
 
     assert classmate.get(f"/pledges/{pledge_id}").get_json()["children"] == []
     assert_error(classmate.post(f"/pledges/{pledge_id}/signatures", json={"child_id": world.s_a1.id}), 403,
@@ -322,3 +325,21 @@ def test_a_child_sees_its_guardians_and_removes_a_stranger(app, api, world):
     assert api.as_(world.p_a1).delete(f"/family/links/{mine['guardians'][0]['id']}").status_code == 204
     assert children_of(api, world.p_a1) == []
     assert sign(api, world.s_a1, pledge_id).get_json()["status"] == "complete"
+
+
+def test_a_link_made_before_joining_another_school_shows_nothing_of_the_first(api, world):
+    """A pupil of school B who linked a school-A pupil's code on a fresh account, then joined
+    class B1: the link ends with the join, so school A's campaigns (seen through a child) and
+    the A pupil's full name on a leaderboard stay hidden."""
+    from tests.pledge_helpers import make_campaign
+
+    campaign = make_campaign(api, world.sa_a, world.school_a.id)
+    other = api.as_(wechat_login(api, "other-school-kid")["access_token"])
+    assert other.post("/family/links", json={"code": api.as_(world.s_a1).get("/me/family-code")
+                                            .get_json()["code"]}).status_code == 201
+    assert other.get(f"/campaigns/{campaign}").status_code == 200, "as a guardian it saw the child's campaign"
+    invite = api.as_(world.t_b).post(f"/orgs/{world.class_b1.id}/invites", json={"role": "student"}).get_json()
+    assert other.post(f"/invites/{invite['code']}/accept", json={"real_name": "赵六"}).status_code in (200, 201)
+    assert other.get("/me").get_json()["children"] == []
+    assert_error(other.get(f"/campaigns/{campaign}"), 404)
+

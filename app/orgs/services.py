@@ -14,6 +14,7 @@ from app.common.pagination import paginate
 from app.common.time import utcnow
 from app.errors import ApiError, Forbidden, NotFound, ValidationFailed
 from app.extensions import db, wechat
+from app.family.models import FamilyLink
 from app.orgs.models import Invite, Membership, Org
 from app.orgs.permissions import (
     PLATFORM_ADMIN_RANK,
@@ -201,6 +202,10 @@ def _accept_invite(actor: User, code: str, real_name: str) -> tuple[dict, bool]:
 
     moved_from = None
     if invite.role == "student":
+        # A student is never a guardian: links this account made before (a classmate's family code
+        # typed on a fresh account) end here, so it neither co-signs nor sees as a parent.
+        db.session.execute(delete(FamilyLink).where(FamilyLink.parent_id == actor.id)
+                           .execution_options(synchronize_session=False))
         previous = db.session.scalars(
             select(Membership).where(Membership.user_id == actor.id, Membership.role == "student")
         ).all()
