@@ -503,3 +503,4 @@ class QuizCertificateSchema(BaseSchema):
     max_score = fields.Integer()
     passed_at = fields.DateTime()
     valid = fields.Boolean()
+    revoked = fields.Boolean(metadata={"description": "every attempt behind it was declared void by the school"})

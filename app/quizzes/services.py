@@ -39,7 +39,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
-    delete,
     distinct,
     func,
     literal,
@@ -739,9 +738,9 @@ def _draw(bank, points: dict, multiple_partial: bool, level: dict, rng: random.R
         perm = list(range(len(q["options"])))
         if q["type"] != "true_false":  # 正确 / 错误 keep their order
             rng.shuffle(perm)
-            if q.get("pinned"):  # 以上都是 and the like stay in place; the others take the rest
-                others = iter(index for index in perm if index not in q["pinned"])
-                perm = [index if index in q["pinned"] else next(others) for index in range(len(perm))]
+            keep = q.get("shuffled", len(perm))  # 以上都是, A和B都对 …: importers.shuffled_prefix
+            if keep < len(perm):
+                perm = [index for index in perm if index < keep] + list(range(keep, len(perm)))
         snapshot.append(q | {"perm": perm, "points": points.get(q["type"], 5),
                              "partial": bool(multiple_partial and q["type"] == "multiple")})
     return snapshot
@@ -759,7 +758,7 @@ def _texts(row) -> dict:
     return {"id": row.id, "v": row.version, "type": row.type, "stem": row.stem, "options": options,
             "answer": list(row.answer), "explanation": row.explanation, "legal_basis": row.legal_basis,
             "category": row.category,
-            "pinned": () if row.type == "true_false" else importers.positional_options(options)}
+            "shuffled": len(options) if row.type == "true_false" else importers.shuffled_prefix(options)}
 
 
 def _question_data(bank: QuestionBank, ids: list[int]) -> dict[int, dict]:
@@ -1154,14 +1153,20 @@ def _best_values(attempts: list) -> dict:
     return values
 
 
+# Every attempt of the student voided: the row stays (deleted, its id — the certificate's serial —
+# could be handed to the next student on SQLite, and the serial would answer "not found" instead
+# of "revoked") with no place in any subtree and no attempts, which every reader of results
+# leaves out (`_HAS_RESULT`; the leaderboard's subtree condition cannot match a NULL path).
+_NO_RESULT = {"org_id": None, "org_path": None, "levels_passed": 0, "score": 0, "max_score": 0, "duration_ms": 0,
+              "passed": False, "attempts": 0, "rank_key": 0}
+_HAS_RESULT = QuizBest.attempts > 0
+
+
 def _refresh_best(quiz_id: int, user_id: int) -> None:
     """Rewrite the student's leaderboard row from their scored attempts (a handful)."""
     attempts = [row for row in db.session.execute(
         _students_attempts(Attempt.quiz_id == quiz_id, Attempt.user_id == user_id)) if row.status == "scored"]
-    if not attempts:  # the only one was voided: the student has no result (their certificate is gone)
-        db.session.execute(delete(QuizBest).where(QuizBest.quiz_id == quiz_id, QuizBest.user_id == user_id))
-        return
-    values = _best_values(attempts)
+    values = _best_values(attempts) if attempts else _NO_RESULT | {"achieved_at": utcnow()}
     statement = _best_upsert()
     if statement is not None:  # one statement, safe against a concurrent first insert
         db.session.execute(statement, {"quiz_id": quiz_id, "user_id": user_id, **values})
@@ -1263,7 +1268,7 @@ def void_attempt(actor: User, attempt_id: int, reason: str) -> dict:
     longer valid unless another attempt passes. It still counts against the attempt limit (no
     fresh try for cheating). Teachers see the flags but do not decide (403); voiding again
     answers the same."""
-    attempt = db.session.scalar(select(Attempt).where(Attempt.id == attempt_id).with_for_update())
+    attempt = db.session.get(Attempt, attempt_id)
     quiz = db.session.get(Quiz, attempt.quiz_id) if attempt is not None else None
     campaign = db.session.get(Campaign, quiz.campaign_id) if quiz is not None else None
     org = (db.session.get(Org, attempt.org_id) if attempt is not None and attempt.org_id else None) or (
@@ -1272,6 +1277,15 @@ def void_attempt(actor: User, attempt_id: int, reason: str) -> dict:
         raise NotFound("attempt_not_found", "作答记录不存在或无权查看")
     if not has_authority(actor, org, "school_admin"):
         raise Forbidden("forbidden", "只有学校或上级教育局的管理员可以判定作答无效")
+    # Every attempt of the student in this quiz, locked in id order: a submit of another of them
+    # (it locks that one) or a second void then waits, and the best row is rewritten from what
+    # both committed, never from a read of the other's half.
+    db.session.execute(select(Attempt.id).where(Attempt.quiz_id == attempt.quiz_id,
+                                                Attempt.user_id == attempt.user_id)
+                       .order_by(Attempt.id).with_for_update())
+    db.session.refresh(attempt)
+    if attempt.status == "open" and _expired(attempt, utcnow()):  # time is up: scored with what was saved
+        _score(attempt, utcnow(), "deadline")
     if attempt.status == "open":
         raise Conflict("attempt_open", "该次作答尚未结束，结束后才能判定无效")
     if attempt.status == "scored":
@@ -1751,7 +1765,7 @@ def _org_rankings(quiz_id: int, parent_id: int, parent_path: str, reach: str, al
         select(Org.path, func.count(), func.count(QuizBest.id), func.sum(QuizBest.score),
                func.count(QuizBest.id).filter(_passed_all(all_levels)))
         .select_from(Membership).join(Org, Org.id == Membership.org_id)
-        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == Membership.user_id))
+        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == Membership.user_id, _HAS_RESULT))
         .where(Membership.role == "student", under(Org.path, reach))
         .group_by(Org.path)
     ):
@@ -1865,14 +1879,15 @@ def _enrolment(quiz_id: int, reach: str, all_levels: int) -> tuple[int, int, int
     row = db.session.execute(
         select(func.count(), func.count(QuizBest.id), func.sum(QuizBest.score),
                func.count(QuizBest.id).filter(_passed_all(all_levels))).select_from(students)
-        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == students.c.user_id))).one()
+        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz_id, QuizBest.user_id == students.c.user_id, _HAS_RESULT))
+    ).one()
     return row[0], row[1], row[2] or 0, row[3]
 
 
 def _not_taken(quiz: Quiz, klass: Org) -> list[dict]:
     """Students now in the class without a scored attempt (taken in any class), in one query:
     no best row, the rule `_enrolment` counts by."""
-    taken = select(QuizBest.id).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == User.id)
+    taken = select(QuizBest.id).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == User.id, _HAS_RESULT)
     rows = db.session.execute(
         select(User.id, User.real_name).join(Membership, Membership.user_id == User.id)
         .where(Membership.org_id == klass.id, Membership.role == "student", ~taken.exists())
@@ -2143,7 +2158,8 @@ def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes,
     rows = db.session.execute(
         select(students.c.user_id, students.c.org_id, User.real_name, QuizBest)
         .join(User, User.id == students.c.user_id)
-        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz.id, QuizBest.user_id == students.c.user_id))).all()
+        .outerjoin(QuizBest, and_(QuizBest.quiz_id == quiz.id, QuizBest.user_id == students.c.user_id, _HAS_RESULT))
+    ).all()
     class_paths = dict(db.session.execute(
         select(Org.id, Org.path).where(Org.id.in_({row.org_id for row in rows}))).all())
     places = places_below(org, class_paths.values())
@@ -2266,7 +2282,8 @@ def verify_certificate(serial: str) -> dict:
     user = db.session.get(User, best.user_id)
     return {"serial": _serial(best), "name_masked": mask_name(user.real_name), "title": quiz.title,
             "school": _school_line(best.org_id), "score": best.score, "max_score": best.max_score,
-            "passed_at": best.achieved_at, "valid": _certified(best, quiz)}
+            "passed_at": best.achieved_at, "valid": _certified(best, quiz),
+            "revoked": best.attempts == 0}  # every attempt voided (`void_attempt`)
 
 
 def certificate_page(serial: str) -> dict:
@@ -2277,7 +2294,8 @@ def certificate_page(serial: str) -> dict:
         rows.append(("学校", cert["school"]))
     rows += [("竞赛", cert["title"]), ("成绩", f"{cert['score']} / {cert['max_score']} 分"),
              ("通过日期", beijing_day(cert["passed_at"])), ("证书编号", cert["serial"])]
-    state, text = ("valid", "✓ 有效证书") if cert["valid"] else ("invalid", "该证书当前无效")
+    state, text = ("valid", "✓ 有效证书") if cert["valid"] else (
+        ("invalid", "该证书已撤销：成绩已被学校判定无效") if cert["revoked"] else ("invalid", "该证书当前无效"))
     return {"heading": "知识竞赛证书", "state": state, "state_text": text, "rows": rows}
 
 
