@@ -289,6 +289,11 @@ def test_every_sheet_with_questions_is_read_and_names_the_type_of_its_rows(api, 
     judge.append(["序号", "题目", "答案"])
     judge.append([1, "判断表的题目", "×"])
     judge.append([2, "判断表的坏题", "也许"])
+    for name, state in (("填写示例", "visible"), ("旧题", "hidden")):  # neither holds questions for the bank
+        aside = workbook.create_sheet(name)
+        aside.sheet_state = state
+        aside.append(["序号", "题目", "A", "B", "答案"])
+        aside.append([1, f"{name}里的题目", "甲", "乙", "A"])
     bank = make_bank(api, world.t_a, world.school_a.id)
     result = imported(api, world.t_a, bank, workbook_bytes(workbook))
     assert result["imported"] == 5 and result["skipped"] == 1
@@ -316,6 +321,10 @@ def test_every_sheet_with_questions_is_read_and_names_the_type_of_its_rows(api, 
     only_notes.active.append(["请在第二张表填写题目"])
     only_notes.create_sheet("题目").append(["序号", "备注"])
     assert_error(upload(api, world.t_a, bank, workbook_bytes(only_notes)), 422, "import_no_header")
+    # Questions only on a sheet named 示例 (and the notes): that sheet is read after all.
+    only_notes.create_sheet("示例题目").append(["题目", "A", "B", "答案"])
+    only_notes["示例题目"].append(["示例表里的题目", "甲", "乙", "B"])
+    assert imported(api, world.t_a, bank, workbook_bytes(only_notes))["imported"] == 1
 
 
 def test_options_under_a_merged_header_or_all_in_one_cell(api, world):
@@ -357,9 +366,10 @@ def test_options_under_a_merged_header_or_all_in_one_cell(api, world):
         ["单选题", "每行一个选项", "点击\n不点击", "B"],
         ["单选题", "七个选项", "A.1 B.2 C.3 D.4 E.5 F.6 G.7", "A"],
         ["单选题", "只有一个选项", "唯一的选项", "A"],
+        ["单选题", "小写字母不是选项号", "A.访问 b.com B.不访问", "B"],
     ])
     result = imported(api, world.t_a, bank, in_one_cell)
-    assert result["imported"] == 4
+    assert result["imported"] == 5
     assert [(error["row"], error["message"]) for error in result["errors"]] == [
         (9, "选项超过 6 个"), (10, "单选题至少需要两个选项")]
     stored = by_stem(api, world.t_a, bank)
@@ -368,6 +378,7 @@ def test_options_under_a_merged_header_or_all_in_one_cell(api, world):
     assert [o["text"] for o in stored["竖线分隔的选项"]["options"]] == ["不点链接", "不给验证码", "下载共享屏幕软件"]
     assert stored["竖线分隔的选项"]["answer"] == ["A", "B"]
     assert [o["text"] for o in stored["每行一个选项"]["options"]] == ["点击", "不点击"]
+    assert [o["text"] for o in stored["小写字母不是选项号"]["options"]] == ["访问 b.com", "不访问"]
 
 
 @pytest.mark.parametrize(
@@ -473,15 +484,19 @@ $CATEGORY: $course$/网络安全法
 带部分得分的单选题？ {=全对 ~%50%半对 ~错}
 
 只有一个正确选项的多选题？ {~%100%对的 ~%-50%错的 ~错的二}
+
+等号后的权重不算数？ {=%50%对的 ~错的}
+
+两个等号答案的题目？ {=甲 =乙 ~丙}
 """
 
 
 def test_gift_import(api, world):
     bank = make_bank(api, world.t_a, world.school_a.id)
     result = imported(api, world.t_a, bank, GIFT.encode(), filename="bank.gift")
-    assert result["format"] == "gift" and result["imported"] == 7
-    [error] = result["errors"]
-    assert error["row"] == 17 and "不支持" in error["message"]
+    assert result["format"] == "gift" and result["imported"] == 8
+    assert [(error["row"], error["message"].split("（")[0].split("：")[0]) for error in result["errors"]] == [
+        (17, "不支持的 GIFT 题型"), (27, "有多个以 = 开头的正确答案")]
     stored = by_stem(api, world.t_a, bank)
     law = stored["网络安全法自哪一天起施行？"]
     assert law["answer"] == ["B"] and law["category"] == "网络安全法"
@@ -499,6 +514,7 @@ def test_gift_import(api, world):
     assert (partial["type"], partial["answer"]) == ("single", ["A"])
     weighted = stored["只有一个正确选项的多选题？"]
     assert (weighted["type"], weighted["answer"]) == ("multiple", ["A"])
+    assert stored["等号后的权重不算数？"]["answer"] == ["A"]  # Moodle: an = answer is full marks
 
 
 AIKEN = """网络安全法自哪一天起施行？

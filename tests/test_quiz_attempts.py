@@ -114,11 +114,13 @@ def test_shuffling_differs_between_students_and_scoring_stays_exact(api, app, wo
 
 
 def test_options_that_speak_of_the_others_stay_where_the_author_put_them(api, app, world):
-    """「以上都是」 shuffled to A reads as nonsense (teachers' banks are full of them), as does
-    「A和B都对」 moved anywhere: such options keep their place, the others are shuffled around
-    them, and scoring follows the texts as always."""
+    """「以上都是」 shuffled to A reads as nonsense (teachers' banks are full of them): it stays,
+    with what follows it, and only the options above it are shuffled. An option naming others by
+    letter (「A和B都对」) must still sit below those letters' options: that question is not
+    shuffled at all. Scoring follows the texts as always."""
     bank = make_bank(api, world.city_admin, world.city.id, rows=[
-        ("single", "下列属于网络违法行为的是？", ["网络诈骗", "网络谣言", "网络暴力", "以上都是"], ["D"], "网络文明"),
+        ("single", "下列属于网络违法行为的是？", ["网络诈骗", "网络谣言", "网络暴力", "以上都是", "以上都不是"], ["D"],
+         "网络文明"),
         ("multiple", "下列说法正确的有？", ["甲说法", "乙说法", "A和B都对", "丁说法", "以上均不正确"], ["A", "B", "C"],
          "网络文明"),
     ])
@@ -130,17 +132,16 @@ def test_options_that_speak_of_the_others_stay_where_the_author_put_them(api, ap
         who = world.s_a1 if index == 0 else add_student(app, world.class_a1.id, f"学生{index}")
         attempt = started(api, who, quiz["id"])
         for question in attempt["questions"]:
-            texts = [o["text"] for o in question["options"]]
-            seen[question["type"]].add(tuple(texts))
-            if question["type"] == "single":
-                assert texts[3] == "以上都是", texts
-            else:
-                assert (texts[2], texts[4]) == ("A和B都对", "以上均不正确"), texts
+            seen[question["type"]].add(tuple(o["text"] for o in question["options"]))
         right = {"以上都是", "甲说法", "乙说法", "A和B都对"}
         result = submit(api, who, attempt["id"], {str(q["id"]): [o["key"] for o in q["options"] if o["text"] in right]
                                                   for q in attempt["questions"]})
         assert result["score"] == result["max_score"] == 10
-    assert len(seen["single"]) > 1 and len(seen["multiple"]) > 1, "the other options are still shuffled"
+    assert len(seen["single"]) > 1, "the options above 以上都是 are still shuffled"
+    for texts in seen["single"]:
+        assert sorted(texts[:3]) == sorted(["网络诈骗", "网络谣言", "网络暴力"]), texts
+        assert texts[3:] == ("以上都是", "以上都不是"), texts
+    assert seen["multiple"] == {("甲说法", "乙说法", "A和B都对", "丁说法", "以上均不正确")}
 
 
 @pytest.mark.parametrize(

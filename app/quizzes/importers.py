@@ -2,18 +2,19 @@
 `ParseResult(questions, errors)` out, no database.
 
 Spreadsheets (.xlsx, .csv, tab separated "Unicode 文本"): a title row (often merged) and blank
-rows may sit above the header; in a workbook every sheet with a header is read (one sheet per
-题型 is common; 填写说明 sheets are passed over) and a sheet named 单选题/多选题/判断题 gives the
-type of its rows that have none. Headers are Chinese or English in any order (题型/type,
-题目/题干/stem, 选项A–F or A–F, 正确答案/答案, 答案解析/解析, 知识分类/分类, 难度, 依据/法条); other
-columns (序号 …) are ignored. Options may also sit under 选项 merged above A | B | C | D, or all in
-one 选项 cell (`A.甲 B.乙`, one per line, or split by |). Answers come as `B`, ` Ｂ `, `A、C`,
-`A,B,C`, `ＡＢＣ`, `√`/`×`, `对`/`错`, `正确`/`错误`, or as the right option's text; difficulty as
-易/中/难, 1–3 or stars. Every refused row is reported with its spreadsheet row number (1-based, as
-Excel shows it) and a Chinese reason (and its sheet, when several were read); a row whose
-recognised columns are all blank (a pre-numbered 序号 row) is skipped. Date cells read as Chinese
-text (2017年6月1日). GIFT and Aiken (Moodle's text formats) report the line where the question
-starts.
+rows may sit above the header; in a workbook every visible sheet with a header is read (one
+sheet per 题型 is common; 填写说明 sheets are passed over, hidden and 示例 sheets too unless no
+other sheet has a header) and a sheet named 单选题/多选题/判断题 gives the type of its rows that
+have none. Headers are Chinese or English in any order (题型/type, 题目/题干/stem, 选项A–F or
+A–F, 正确答案/答案, 答案解析/解析, 知识分类/分类, 难度, 依据/法条); other columns (序号 …) are
+ignored. Options may also sit under 选项 merged above A | B | C | D, or all in one 选项 cell
+(`A.甲 B.乙`, one per line, or split by |). Answers come as `B`, ` Ｂ `, `A、C`, `A,B,C`,
+`ＡＢＣ`, `√`/`×`, `对`/`错`, `正确`/`错误`, or as the right option's text; difficulty as
+易/中/难, 1–3 or stars. Every refused row is reported with its spreadsheet row number (1-based,
+as Excel shows it) and a Chinese reason (and its sheet, when several were read); a row whose
+recognised columns are all blank (a pre-numbered 序号 row) is skipped. Date cells read as
+Chinese text (2017年6月1日). GIFT and Aiken (Moodle's text formats) report the line where the
+question starts.
 """
 from __future__ import annotations
 
@@ -309,21 +310,29 @@ def normalize_question(raw: dict) -> dict:
     return out
 
 
-_POSITIONAL = re.compile(
-    r"^(以上|上述|上面|前面|前述|前三|前两|前四)"  # 以上都是, 上述说法均正确, 前三项都对
-    r"|^(都|均|皆|全)(是|对|不是|不对|正确|错误|不正确|选|不选)"  # 都对, 全部正确 (below)
+_NAMES_OTHERS = re.compile(  # by letter or by place counted from the top: no option may move
+    r"(?<![A-Za-z])[A-F]\s*[和与、及,，]\s*[A-F](?![A-Za-z])"  # A和B都对, A、C 正确
+    r"|^(前|上)[两二三四五1-5]"  # 前三项都对
+    r"|^(both|neither) .+ (and|nor) ",
+    re.I)
+_SPEAKS_OF_ABOVE = re.compile(  # of every option above it: those may move among themselves
+    r"^(以上|上述|上面|前面|前述)"  # 以上都是, 上述说法均正确
+    r"|^(都|均|皆|全)(是|对|不是|不对|正确|错误|不正确|选|不选)"  # 都对, 全对
     r"|^全部(是|都是|正确|错误|都对|选项)?$"
-    r"|(?<![A-Za-z])[A-F]\s*[和与、及,，]\s*[A-F](?![A-Za-z])"  # A和B都对, A、C 正确
-    r"|\b(all|none|both|neither) of (the )?(above|these|them)\b|^(both|neither) .+ (and|nor) ",
+    r"|\b(all|none) of (the )?(above|these|them)\b",
     re.I)
 
 
-def positional_options(options: list[str]) -> tuple[int, ...]:
-    """Options that speak of the others by place or letter (以上都是, 上述均不正确, A和B都对,
-    none of the above): shuffled, they read as nonsense, so each attempt leaves them where the
-    author put them and shuffles the rest (Moodle leaves this to a per-question switch)."""
-    return tuple(index for index, text in enumerate(options)
-                 if _POSITIONAL.search(unicodedata.normalize("NFKC", text).strip()))
+def shuffled_prefix(options: list[str]) -> int:
+    """How many options from the top an attempt may shuffle. Options that speak of the others
+    read as nonsense once moved (Moodle leaves this to a per-question switch): one that names
+    options by letter or counts them from the top (A和B都对, 前三项都对) keeps every option in
+    place (0); one that speaks of those above it (以上都是, 上述均不正确, none of the above)
+    stays, with everything below it, and only the options above it are shuffled."""
+    texts = [unicodedata.normalize("NFKC", text).strip() for text in options]
+    if any(_NAMES_OTHERS.search(text) for text in texts):
+        return 0
+    return next((index for index, text in enumerate(texts) if _SPEAKS_OF_ABOVE.search(text)), len(texts))
 
 
 def answer_display(question: dict) -> str:
@@ -405,7 +414,7 @@ def split_options(value: Any) -> list[str]:
         return []
     picked: list[re.Match] = []
     alphabet = "ABCDEFGHIJ"  # past F too: seven options must read as seven (and be refused), not six
-    for match in re.finditer(r"(?:^|(?<=[\s;；|｜，,]))([A-JＡ-Ｊa-j])\s*[.、．:：)）]", text):
+    for match in re.finditer(r"(?:^|(?<=[\s;；|｜，,]))([A-JＡ-Ｊ])\s*[.、．:：)）]", text):  # b.com is no option
         if len(picked) < len(alphabet) and _fold(match.group(1)) == alphabet[len(picked)] \
                 and (picked or match.start() == 0):
             picked.append(match)
@@ -428,6 +437,9 @@ def sheet_type(name: str | None) -> str | None:
     text = _header_name(name or "")
     kinds = {kind for kind, words in _SHEET_TYPES.items() if any(word in text for word in words)}
     return kinds.pop() if len(kinds) == 1 else None
+
+
+_SAMPLE_SHEET = re.compile(r"示例|样例|范例|sample|example", re.I)
 
 
 @dataclass
@@ -519,6 +531,7 @@ def read_xlsx(data: bytes) -> list[Table]:
             tables: list[Table] = []
             first = None
             budget = MAX_SCANNED_ROWS + HEADER_SCAN_ROWS + 1  # rows read in the whole workbook
+            aside = []  # hidden and 示例 sheets with a header: read only when no other sheet has one
             for sheet in workbook.worksheets:
                 # Some tools write a stale <dimension ref="A1"/>, which read-only mode trusts (it
                 # then reads one cell); openpyxl's documented remedy: drop it, read what is there.
@@ -532,7 +545,9 @@ def read_xlsx(data: bytes) -> list[Table]:
                     if budget < 0:
                         break
                 if _find_header(rows) is not None:
-                    tables.append(Table(rows, sheet.title))
+                    hidden = getattr(sheet, "sheet_state", "visible") != "visible"
+                    (aside if hidden or _SAMPLE_SHEET.search(sheet.title or "") else tables).append(
+                        Table(rows, sheet.title))
                 elif first is None:
                     first = Table(rows, sheet.title)
                 if budget < 0:
@@ -540,7 +555,7 @@ def read_xlsx(data: bytes) -> list[Table]:
             if budget < 0:
                 raise ImportFormatError("import_too_large", f"表格超过 {MAX_SCANNED_ROWS} 行（含空行），"
                                                             "请删除多余的空行或分批导入")
-            return tables or [first]
+            return tables or aside or [first]
         finally:
             workbook.close()
     except ImportFormatError:
@@ -692,11 +707,13 @@ def _gift_question(body: str) -> dict:
         if weight_match:
             raw = raw[weight_match.end():]
         text = _gift_unescape(raw)
-        if (marker == "=" and (weight is None or weight >= 100)) or (not single and (weight or 0) > 0):
+        if marker == "=" or (not single and (weight or 0) > 0):  # Moodle reads no weight after =
             correct.append(len(options))
         options.append(text)
     if all(marker == "=" for marker, _ in items):
         raise QuestionError("不支持的 GIFT 题型（填空/简答题），仅支持单选、多选和判断题")
+    if single and len(correct) > 1:
+        raise QuestionError("有多个以 = 开头的正确答案：单选题只能有一个；多选题请把正确选项写成 ~%50% 这样的权重")
     if len(options) > MAX_OPTIONS:
         raise QuestionError(f"选项超过 {MAX_OPTIONS} 个")
     if not correct:
