@@ -59,6 +59,7 @@ class FamilyLinks(MethodView):
 
     @login_required
     @blp.response(200, MyLinksSchema)
+    @blp.alt_response(401, description="unauthorized, token_expired or token_invalid")
     def get(self):
         """My family links: children I am a guardian of, and who is linked as my guardian"""
         return services.my_links(current_user)
