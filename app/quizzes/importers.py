@@ -99,7 +99,9 @@ class QuestionError(ValueError):
 @dataclass
 class ParseResult:
     questions: list[dict] = field(default_factory=list)  # normalised questions, each with its `row`
-    errors: list[dict] = field(default_factory=list)  # [{row, message}]
+    errors: list[dict] = field(default_factory=list)  # [{row, message}] (and `sheet`, see below)
+    sheets: list[str] = field(default_factory=list)  # the sheets read, when several (each item names its own)
+    format: str = ""  # xlsx, csv, gift or aiken: what parse_file read the file as
 
 
 # --- normalising one question -------------------------------------------------------------
@@ -499,7 +501,7 @@ def parse_tables(tables: list[Table]) -> ParseResult:
             filled.append((table.name if named else None, number, {**values, "options": options}))
             if len(filled) > MAX_ROWS:
                 raise ImportFormatError("import_too_large", f"一次最多导入 {MAX_ROWS} 道题，请分批导入")
-    result = ParseResult()
+    result = ParseResult(sheets=[table.name for table in tables] if named else [])
     for sheet, number, raw in filled:
         where = {"sheet": sheet} if named else {}
         try:
@@ -799,12 +801,15 @@ def parse_file(filename: str, data: bytes, fmt: str | None = None) -> ParseResul
         raise ImportFormatError("empty_file", "上传的文件是空的")
     fmt = fmt or detect_format(filename, data)
     if fmt == "xlsx":
-        return parse_tables(read_xlsx(data))
-    if fmt == "csv":
-        return parse_tables(read_csv(data))
-    if fmt == "gift":
-        return parse_gift(data)
-    return parse_aiken(data)
+        result = parse_tables(read_xlsx(data))
+    elif fmt == "csv":
+        result = parse_tables(read_csv(data))
+    elif fmt == "gift":
+        result = parse_gift(data)
+    else:
+        result = parse_aiken(data)
+    result.format = fmt
+    return result
 
 
 # --- writing workbooks (template and export) ----------------------------------------------

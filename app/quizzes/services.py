@@ -187,26 +187,15 @@ def import_questions(actor: User, bank_id: int, upload, fmt: str | None = None) 
     except importers.ImportFormatError as error:
         raise ValidationFailed({"file": [error.message]}, message=error.message, code=error.code) from error
     seen = set(db.session.scalars(select(Question.stem_key).where(Question.bank_id == bank.id)))
-    imported, skipped_rows = 0, []
-    # Several sheets (one per 题型): each one's own counts, so a teacher sees which sheet did what.
-    sheets: dict[str, dict] = {}
-    for sheet in dict.fromkeys(item["sheet"] for item in [*parsed.questions, *parsed.errors] if "sheet" in item):
-        sheets[sheet] = {"name": sheet, "imported": 0, "skipped": 0, "skipped_rows": [], "errors": 0}
-    for error in parsed.errors:
-        if "sheet" in error:
-            sheets[error["sheet"]]["errors"] += 1
+    imported, skipped = [], []
     for item in parsed.questions:
         key = importers.stem_key(item["stem"])
-        counts = sheets.get(item.get("sheet"), {"imported": 0, "skipped": 0, "skipped_rows": []})
         if key in seen:
-            skipped_rows.append(item["row"])
-            counts["skipped"] += 1
-            counts["skipped_rows"].append(item["row"])
+            skipped.append(item)
             continue
         seen.add(key)
         db.session.add(_new_question(bank, item, key))
-        imported += 1
-        counts["imported"] += 1
+        imported.append(item)
     if imported:
         _bump(bank)
     try:
@@ -214,10 +203,15 @@ def import_questions(actor: User, bank_id: int, upload, fmt: str | None = None) 
     except IntegrityError as error:
         db.session.rollback()
         raise Conflict("import_conflict", "题库正在被同时修改，请稍后重试") from error
-    result = {"imported": imported, "skipped": len(skipped_rows), "skipped_rows": skipped_rows,
-              "errors": parsed.errors, "format": fmt or importers.detect_format(upload.filename or "", data)}
-    if sheets:
-        result["sheets"] = list(sheets.values())
+    result = {"imported": len(imported), "skipped": len(skipped), "skipped_rows": [item["row"] for item in skipped],
+              "errors": parsed.errors, "format": parsed.format}
+    if parsed.sheets:  # several sheets (one per 题型): what each did, so a teacher sees where to look
+        result["sheets"] = [{
+            "name": name, "imported": sum(item["sheet"] == name for item in imported),
+            "skipped": sum(item["sheet"] == name for item in skipped),
+            "skipped_rows": [item["row"] for item in skipped if item["sheet"] == name],
+            "errors": sum(error["sheet"] == name for error in parsed.errors),
+        } for name in parsed.sheets]
     return result
 
 
@@ -1269,10 +1263,10 @@ def void_attempt(actor: User, attempt_id: int, reason: str) -> dict:
     fresh try for cheating). Teachers see the flags but do not decide (403); voiding again
     answers the same."""
     attempt = db.session.get(Attempt, attempt_id)
-    quiz = db.session.get(Quiz, attempt.quiz_id) if attempt is not None else None
-    campaign = db.session.get(Campaign, quiz.campaign_id) if quiz is not None else None
-    org = (db.session.get(Org, attempt.org_id) if attempt is not None and attempt.org_id else None) or (
-        campaign.org if campaign is not None else None)
+    org = None
+    if attempt is not None:  # the class it was taken in; for staff and parents, the campaign's org
+        org = db.session.get(Org, attempt.org_id) if attempt.org_id else None
+        org = org or db.session.get(Campaign, db.session.get(Quiz, attempt.quiz_id).campaign_id).org
     if org is None or not has_authority(actor, org, "teacher"):
         raise NotFound("attempt_not_found", "作答记录不存在或无权查看")
     if not has_authority(actor, org, "school_admin"):
@@ -2292,8 +2286,10 @@ def certificate_page(serial: str) -> dict:
     rows = [("姓名", cert["name_masked"])]
     if cert["school"]:
         rows.append(("学校", cert["school"]))
-    rows += [("竞赛", cert["title"]), ("成绩", f"{cert['score']} / {cert['max_score']} 分"),
-             ("通过日期", beijing_day(cert["passed_at"])), ("证书编号", cert["serial"])]
+    rows.append(("竞赛", cert["title"]))
+    if not cert["revoked"]:  # a revoked one has no result left to show
+        rows += [("成绩", f"{cert['score']} / {cert['max_score']} 分"), ("通过日期", beijing_day(cert["passed_at"]))]
+    rows.append(("证书编号", cert["serial"]))
     state, text = ("valid", "✓ 有效证书") if cert["valid"] else (
         ("invalid", "该证书已撤销：成绩已被学校判定无效") if cert["revoked"] else ("invalid", "该证书当前无效"))
     return {"heading": "知识竞赛证书", "state": state, "state_text": text, "rows": rows}
