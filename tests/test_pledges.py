@@ -552,7 +552,7 @@ def test_family_pledge_child_first_then_a_linked_guardian(app, api, world, fresh
 
     seen_by_parent = api.as_(world.p_a1).get(f"/pledges/{pid}").get_json()
     assert seen_by_parent["children"] == [{"id": world.s_a1.id, "real_name": "张小三", "status": None,
-                                           "revoked": False}]
+                                           "revoked": False, "serial": None}]
     child = signed(api, world.s_a1, pid)
     assert child["status"] == "awaiting_guardian" and child["guardian_signed_at"] is None
     assert api.as_(world.p_a1).get(f"/pledges/{pid}").get_json()["children"][0]["status"] == "awaiting_guardian"
@@ -577,6 +577,13 @@ def test_family_pledge_child_first_then_a_linked_guardian(app, api, world, fresh
     assert done["status"] == "complete" and done["guardian_signed_at"] is not None
     assert signed(api, world.p_a1, pid, status=200, child_id=world.s_a1.id)["status"] == "complete"
     assert api.as_(world.p_a1).get(f"/pledges/{pid}").get_json()["children"][0]["status"] == "complete"
+    # The parent's home lists the campaign's pledges with where each child stands and the family
+    # certificate, so a co-signed pledge does not stay "to sign"; the child's list has none.
+    (listed,) = api.as_(world.p_a1).get(f"/campaigns/{campaign}/pledges").get_json()["items"]
+    assert listed["my_signature"] is None
+    assert listed["children"] == [{"id": world.s_a1.id, "real_name": "张小三", "status": "complete",
+                                   "revoked": False, "serial": child["serial"]}]
+    assert api.as_(world.s_a1).get(f"/campaigns/{campaign}/pledges").get_json()["items"][0]["children"] is None
     assert api.as_(stranger).get(f"/pledges/{pid}").status_code == 404
     assert signed(api, world.s_a1, pid, status=200)["status"] == "complete"
     (row,) = signature_rows(app, pid)
@@ -602,7 +609,8 @@ def test_a_guardian_of_children_in_two_schools_is_offered_only_the_child_the_cam
     assert_error(sign(api, world.s_b1, pid), 404, "pledge_not_found")
 
     children = api.as_(parent).get(f"/pledges/{pid}").get_json()["children"]
-    assert children == [{"id": world.s_a1.id, "real_name": "张小三", "status": None, "revoked": False}]
+    assert children == [{"id": world.s_a1.id, "real_name": "张小三", "status": None, "revoked": False,
+                         "serial": None}]
     outside = assert_error(sign(api, parent, pid, child_id=world.s_b1.id), 404, "child_not_found")
     assert "不在本次活动范围" in outside["message"], outside
     assert_error(sign(api, parent, pid, child_id=world.s_a1.id), 409, "child_not_signed")

@@ -549,6 +549,33 @@ def test_an_attempt_left_open_is_scored_when_touched_again(api, app, world, quiz
     assert progress["levels"][0]["attempts_used"] == 2 and progress["levels"][0]["best_score"] == 15
 
 
+def test_the_campaigns_quiz_list_shows_each_callers_progress(api, app, world, quiz):
+    """The mini-program's 活动 and 我的 read progress from the list: it carries the same `me` as the
+    quiz's own page, with an attempt whose time ran out already scored (not offered to resume)."""
+    listed = lambda who: api.as_(who).get(f"/campaigns/{quiz['campaign_id']}/quizzes").get_json()["items"]  # noqa: E731
+    (fresh,) = listed(world.s_a1)
+    assert fresh["me"]["open_attempt_id"] is None and fresh["me"]["levels"][0]["attempts_used"] == 0
+    attempt = started(api, world.s_a1, quiz["id"])
+    assert listed(world.s_a1)[0]["me"]["open_attempt_id"] == attempt["id"]
+    for question in attempt["questions"][:3]:
+        api.as_(world.s_a1).put(f"/attempts/{attempt['id']}/answers/{question['id']}",
+                                json={"choice": right_keys(question)})
+    expire(app, attempt["id"])
+    (closed,) = listed(world.s_a1)
+    assert closed["me"]["open_attempt_id"] is None
+    assert closed["me"]["levels"][0] == {
+        "level": 1, "attempts_used": 1, "best_score": 15, "passed": False, "unlocked": True}
+    assert closed["me"]["certificate_serial"] is None
+    # A pass: the list hands out the certificate serial the quiz's page gives.
+    again = started(api, world.s_a1, quiz["id"])
+    submit(api, world.s_a1, again["id"], {str(q["id"]): right_keys(q) for q in again["questions"]})
+    (passed,) = listed(world.s_a1)
+    assert passed["me"] == api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}").get_json()["me"]
+    assert passed["me"]["certificate_serial"] and passed["me"]["levels"][0]["passed"] is True
+    # Someone else's list shows their own (none).
+    assert listed(world.s_b1)[0]["me"]["levels"][0]["attempts_used"] == 0
+
+
 def forget_process_caches(app) -> None:
     """What a worker that did not serve the earlier requests knows: nothing cached."""
     for name in [name for name in app.extensions if name.startswith("process_cache:")]:

@@ -21,6 +21,7 @@ from app.extensions import db
 from app.orgs.models import Membership
 from app.quizzes.models import Attempt
 from tests.conftest import assert_error
+from tests.test_certificates import decode_qr
 
 # (type, stem, options, answer keys, category)
 BANK = [
@@ -883,6 +884,14 @@ def test_certificate_for_a_passed_quiz_and_its_public_check(api, world, setup):
     assert_error(api.get("/quiz-certificates/QZ9999999999AAAAAAAA"), 404, "certificate_not_found")
     assert_error(api.get("/certificates/AB%00CD"), 404, "certificate_not_found")
 
+    # The poster is public by its serial too (a share opened from Moments has no login): the
+    # same picture the student gets, drawn once, whose QR code opens the verification.
+    public = api.get(f"/quiz-certificates/{serial}/image")
+    assert public.status_code == 200 and public.mimetype == "image/png"
+    assert public.data == image.data
+    assert decode_qr(public.data) == [f"http://localhost/api/v1/quiz-certificates/{serial}"]
+    assert_error(api.get(f"/quiz-certificates/{serial[:-1]}0/image"), 404, "certificate_not_found")
+
     # Its QR code opened in a browser: the same, as a Chinese page; an unknown serial says so.
     browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     page = api.get(f"/quiz-certificates/{serial}", headers=browser)
@@ -1200,6 +1209,7 @@ def test_admins_void_a_checked_attempt_and_it_counts_for_nothing(api, app, world
     serial = api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}").get_json()["me"]["certificate_serial"]
     classmate_serial = api.as_(classmate).get(f"/quizzes/{quiz['id']}").get_json()["me"]["certificate_serial"]
     assert api.get(f"/quiz-certificates/{serial}").get_json()["valid"] is True
+    assert api.get(f"/quiz-certificates/{serial}/image").status_code == 200
 
     reason = {"reason": "与同班同学答案雷同，经核实"}
     void = f"/attempts/{cheated['id']}/void"
@@ -1224,6 +1234,7 @@ def test_admins_void_a_checked_attempt_and_it_counts_for_nothing(api, app, world
     certificate = api.get(f"/quiz-certificates/{serial}").get_json()
     assert (certificate["valid"], certificate["score"]) == (False, 5)
     assert_error(api.as_(world.s_a1).get(f"/quizzes/{quiz['id']}/certificate"), 409, "quiz_not_passed")
+    assert_error(api.get(f"/quiz-certificates/{serial}/image"), 409, "certificate_not_valid")
     mine = api.as_(world.s_a1).get(f"/attempts/{cheated['id']}").get_json()
     assert (mine["status"], mine["void_reason"]) == ("voided", "与同班同学答案雷同，经核实")
     assert api.as_(world.s_a1).get(f"/attempts/{honest['id']}").get_json()["void_reason"] is None

@@ -8,12 +8,14 @@ drawn and the request fails with a clear 503 naming the package to install.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 
 import qrcode
@@ -21,6 +23,7 @@ from flask import current_app
 from PIL import Image, ImageDraw, ImageFont
 
 from app.errors import ApiError
+from app.extensions import storage
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +166,20 @@ def png_bytes(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.convert("RGB").save(out, "PNG", optimize=True)
     return out.getvalue()
+
+
+def cached_poster(prefix: str, details: dict, render: Callable[..., bytes]) -> bytes:
+    """`render(**details)`, drawn once and kept in storage under `prefix` (which names the
+    drawing's version and the certificate) and a hash of everything drawn: a renamed student or
+    school is drawn again, as the verification shows it at once."""
+    shown = hashlib.sha256(repr(sorted(details.items())).encode()).hexdigest()[:16]
+    key = f"{prefix}-{shown}.png"
+    backend = storage.backend
+    if backend.exists(key):
+        try:
+            return backend.read_bytes(key)
+        except Exception:  # noqa: BLE001 - removed between exists() and read: draw it again
+            log.warning("cached poster unreadable, rendering again", exc_info=True)
+    png = render(**details)
+    backend.save_bytes(key, png, "image/png")
+    return png

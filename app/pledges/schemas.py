@@ -55,6 +55,8 @@ class PledgeChildSchema(BaseSchema):
     status = fields.String(allow_none=True, metadata={
         "description": "null: the child has not signed; awaiting_guardian: your turn; complete"})
     revoked = fields.Boolean()
+    serial = fields.String(allow_none=True, metadata={
+        "description": "the family certificate's serial once the signature is complete"})
 
 
 class PledgeSchema(BaseSchema):

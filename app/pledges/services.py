@@ -7,7 +7,6 @@ few seconds (in Redis when REDIS_URL is set, else in the process), so it may lag
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from app.common.editing import changes, lock_for_edit, moved_window, refuse_lock
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import paginate
+from app.common.poster import cached_poster
 from app.common.sql import built_once_per_dialect, conflict_insert, execute_committed, json_batch, json_batch_params
 from app.common.time import beijing_cell, beijing_day, utcnow
 from app.common.urls import public_url
@@ -151,13 +151,14 @@ def _children_states(pledge: Pledge, guardian: User) -> list[dict]:
     child can neither see nor sign it, so offering them would lead to a co-sign that cannot
     succeed (`_cosign` refuses the same children)."""
     rows = db.session.execute(
-        select(User.id, User.real_name, Signature.status, Signature.revoked)
+        select(User.id, User.real_name, Signature.status, Signature.revoked, Signature.serial)
         .join(FamilyLink, FamilyLink.child_id == User.id)
         .outerjoin(Signature, (Signature.user_id == User.id) & (Signature.pledge_id == pledge.id))
         .where(FamilyLink.parent_id == guardian.id, _takes_part(pledge, User.id))
         .order_by(User.id)
     ).all()
-    return [{"id": r.id, "real_name": r.real_name, "status": r.status, "revoked": bool(r.revoked)} for r in rows]
+    return [{"id": r.id, "real_name": r.real_name, "status": r.status, "revoked": bool(r.revoked),
+             "serial": r.serial if r.status == "complete" else None} for r in rows]
 
 
 def _takes_part(pledge: Pledge, user_id) -> Exists:
@@ -183,7 +184,10 @@ def list_pledges(user: User, campaign_id: int, page: int, page_size: int) -> dic
         mine = {s.pledge_id: s for s in db.session.scalars(
             select(Signature).where(Signature.pledge_id.in_(ids), Signature.user_id == user.id))}
     now = utcnow()
-    result["items"] = [describe_pledge(p, None, now, mine.get(p.id)) for p in result["items"]]
+    guardian = not is_student(user)  # a parent's home shows where each child stands on family pledges
+    result["items"] = [describe_pledge(p, None, now, mine.get(p.id))
+                       | ({"children": _children_states(p, user)} if guardian and p.mode == "family" else {})
+                       for p in result["items"]]
     return result
 
 
@@ -712,18 +716,7 @@ def certificate_image(serial: str) -> bytes:
         raise Conflict("certificate_not_ready", "家长共同签署后才会生成证书")
     url = verification_url(signature.serial)
     state = "revoked" if signature.revoked else "valid"
-    details = _poster_details(signature, url)
-    # Everything drawn is in the key (a renamed student or school is drawn again, as the JSON
-    # shows it at once), and so is the drawing's version: a poster drawn by an older renderer
-    # (one that still carried the handwriting) is never served again.
-    shown = hashlib.sha256(repr(sorted(details.items())).encode()).hexdigest()[:16]
-    key = f"certificates/{signature.serial}/v{POSTER_VERSION}-{state}-{shown}.png"
-    backend = storage.backend
-    if backend.exists(key):
-        try:
-            return backend.read_bytes(key)
-        except Exception:  # noqa: BLE001 - removed between exists() and read: draw it again
-            log.warning("cached poster unreadable, rendering again", exc_info=True)
-    png = render_poster(**details)
-    backend.save_bytes(key, png, "image/png")
-    return png
+    # Everything drawn is in the key, and so is the drawing's version: a poster drawn by an older
+    # renderer (one that still carried the handwriting) is never served again.
+    return cached_poster(f"certificates/{signature.serial}/v{POSTER_VERSION}-{state}",
+                         _poster_details(signature, url), render_poster)

@@ -2,7 +2,7 @@ import hashlib
 import io
 import re
 
-from flask import jsonify, request, send_file
+from flask import Response, jsonify, request, send_file
 from flask.views import MethodView
 
 from app.api import Blueprint
@@ -339,6 +339,19 @@ class QuizCertificateCheck(MethodView):
         browser asking for HTML (the QR code opened by a scanner) gets it as a Chinese page"""
         return certificate_response(QuizCertificateSchema(), lambda: services.verify_certificate(serial),
                                     lambda: services.certificate_page(serial))
+
+
+@quizzes_blp.route("/quiz-certificates/<string:serial>/image")
+class QuizCertificatePoster(MethodView):
+    @quizzes_blp.response(200, content_type="image/png", description="the certificate poster")
+    @quizzes_blp.alt_response(404, description="certificate_not_found")
+    @quizzes_blp.alt_response(409, description="certificate_not_valid: revoked (every attempt declared void)")
+    @quizzes_blp.alt_response(503, description="certificate_font_missing")
+    def get(self, serial):
+        """Public, no login: the poster (PNG) of a quiz certificate, for pages opened from Moments"""
+        response = Response(services.certificate_image(serial), mimetype="image/png")
+        response.headers["Cache-Control"] = "public, max-age=60"
+        return response
 
 
 # --- attempts -----------------------------------------------------------------------------

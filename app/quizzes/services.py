@@ -63,6 +63,7 @@ from app.common.editing import changes, lock_for_edit, moved_window, refuse_lock
 from app.common.group_commit import answer_each, first_of_each, group_commit
 from app.common.masking import mask_name
 from app.common.pagination import count_rows, paginate
+from app.common.poster import cached_poster
 from app.common.process_cache import process_cache, remember
 from app.common.schemas import MAX_ID
 from app.common.sql import (
@@ -666,8 +667,30 @@ def _quiz(user: User, quiz_id: int) -> Quiz:
 def list_quizzes(actor: User, campaign_id: int, page: int, page_size: int) -> dict:
     campaign = visible_campaign(actor, campaign_id)
     result = paginate(select(Quiz).where(Quiz.campaign_id == campaign.id).order_by(Quiz.id), page, page_size)
-    result["items"] = [describe_quiz(quiz) for quiz in result["items"]]
+    quizzes = result["items"]
+    result["items"] = [describe_quiz(quiz, me) for quiz, me in zip(quizzes, _my_progress(actor, quizzes),
+                                                                     strict=True)]
     return result
+
+
+def _my_progress(user: User, quizzes: list[Quiz]) -> list[dict]:
+    """The caller's `me` of each quiz on a list page, as `get_quiz` gives it for one (the
+    mini-program's 活动 and 我的 show progress from the list): two queries for the page, after
+    the caller's attempts whose time ran out are scored."""
+    if not quizzes:
+        return []
+    ids = [quiz.id for quiz in quizzes]
+    _close_expired(select(Attempt).where(Attempt.quiz_id.in_(ids), Attempt.user_id == user.id))
+    rows: dict[int, list] = {quiz_id: [] for quiz_id in ids}
+    for row in db.session.execute(
+            select(Attempt.quiz_id, Attempt.level, Attempt.status, Attempt.score, Attempt.passed, Attempt.id,
+                   Attempt.deadline)
+            .where(Attempt.quiz_id.in_(ids), Attempt.user_id == user.id).order_by(Attempt.id)):
+        rows[row.quiz_id].append(row)
+    bests = {best.quiz_id: best for best in db.session.scalars(
+        select(QuizBest).where(QuizBest.quiz_id.in_(ids), QuizBest.user_id == user.id))}
+    return [_progress(quiz, user, rows[quiz.id]) | {"certificate_serial": _certificate_serial(bests.get(quiz.id), quiz)}
+            for quiz in quizzes]
 
 
 def _progress(quiz: Quiz, user: User, rows: list | None = None) -> dict:
@@ -699,8 +722,12 @@ def get_quiz(actor: User, quiz_id: int) -> dict:
     _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id, Attempt.user_id == actor.id))
     me = _progress(quiz, actor)
     best = db.session.scalar(select(QuizBest).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == actor.id))
-    me["certificate_serial"] = _serial(best) if _certified(best, quiz) else None
+    me["certificate_serial"] = _certificate_serial(best, quiz)
     return describe_quiz(quiz, me)
+
+
+def _certificate_serial(best: QuizBest | None, quiz: Quiz) -> str | None:
+    return _serial(best) if _certified(best, quiz) else None
 
 
 # --- attempts -----------------------------------------------------------------------------
@@ -2249,29 +2276,55 @@ def _verify_url(serial: str) -> str:
 
 def quiz_certificate_image(user: User, quiz_id: int) -> bytes:
     """The poster for the student's passed quiz (a 闯关 quiz: every level passed)."""
-    from app.quizzes.certificate import render_quiz_certificate
-
     quiz = _quiz(user, quiz_id)
     _close_expired(select(Attempt).where(Attempt.quiz_id == quiz.id, Attempt.user_id == user.id))
     best = db.session.scalar(select(QuizBest).where(QuizBest.quiz_id == quiz.id, QuizBest.user_id == user.id))
     if not _certified(best, quiz):
         raise Conflict("quiz_not_passed", "通过竞赛后才能生成证书")
+    return _poster(best, quiz, user)
+
+
+# Raise when the quiz poster's drawing changes.
+QUIZ_POSTER_VERSION = 1
+
+
+def _poster(best: QuizBest, quiz: Quiz, user: User) -> bytes:
+    """Drawn once per serial and what it shows (`cached_poster`): a share opened by many friends
+    is not drawn again for each."""
+    from app.quizzes.certificate import render_quiz_certificate
+
     serial = _serial(best)
     campaign = db.session.get(Campaign, quiz.campaign_id)
-    return render_quiz_certificate(
-        name=mask_name(user.real_name), quiz_title=quiz.title, campaign_title=campaign.title,
-        school=_school_line(best.org_id), score=best.score, max_score=best.max_score,
-        passed_on=beijing_day(best.achieved_at), serial=serial,
-        url=_verify_url(serial), levels=len(quiz.levels) if quiz.leveled else None,
-    )
+    details = {
+        "name": mask_name(user.real_name), "quiz_title": quiz.title, "campaign_title": campaign.title,
+        "school": _school_line(best.org_id), "score": best.score, "max_score": best.max_score,
+        "passed_on": beijing_day(best.achieved_at), "serial": serial, "url": _verify_url(serial),
+        "levels": len(quiz.levels) if quiz.leveled else None,
+    }
+    return cached_poster(f"quiz-certificates/{serial}/v{QUIZ_POSTER_VERSION}", details, render_quiz_certificate)
 
 
-def verify_certificate(serial: str) -> dict:
-    """Public: a masked name, the quiz, the score and whether the certificate holds."""
+def _certificate_best(serial: str) -> QuizBest:
     match = _SERIAL.match(serial.strip().upper())
     best = db.session.get(QuizBest, int(match.group(1))) if match and int(match.group(1)) <= MAX_ID else None
     if best is None or not hmac.compare_digest(_serial(best), serial.strip().upper()):
         raise NotFound("certificate_not_found", "证书不存在，请核对证书编号")
+    return best
+
+
+def certificate_image(serial: str) -> bytes:
+    """Public, like the verification: the poster of a certificate that holds (the serial is
+    unguessable and the poster shows only the masked name). One no longer valid has no poster."""
+    best = _certificate_best(serial)
+    quiz = db.session.get(Quiz, best.quiz_id)
+    if not _certified(best, quiz):
+        raise Conflict("certificate_not_valid", "该证书已撤销或已失效，不再提供证书图片")
+    return _poster(best, quiz, db.session.get(User, best.user_id))
+
+
+def verify_certificate(serial: str) -> dict:
+    """Public: a masked name, the quiz, the score and whether the certificate holds."""
+    best = _certificate_best(serial)
     quiz = db.session.get(Quiz, best.quiz_id)
     user = db.session.get(User, best.user_id)
     return {"serial": _serial(best), "name_masked": mask_name(user.real_name), "title": quiz.title,
