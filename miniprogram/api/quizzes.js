@@ -1,5 +1,8 @@
+const config = require('../config');
 const { get, post, put } = require('./request');
 const { download } = require('./transfer');
+
+const enc = encodeURIComponent;
 
 module.exports = {
   getQuiz: (quizId) => get(`/quizzes/${quizId}`),
@@ -15,4 +18,8 @@ module.exports = {
   getStats: (quizId, orgId, options = {}) => get(`/quizzes/${quizId}/stats`, Object.assign({ query: { org_id: orgId } }, options)),
   // staff only: the org's results as .xlsx (summary per child org, every student's best or 未参加) → temp path
   downloadResults: (quizId, orgId, options = {}) => download(`/quizzes/${quizId}/results.xlsx`, Object.assign({ query: { org_id: orgId } }, options)),
+  // the certificate of a passed quiz (serial from `me.certificate_serial`); public like the pledge's
+  verifyCertificate: (serial) => get(`/quiz-certificates/${enc(serial)}`, { auth: false, silent: true }),
+  certificateImageUrl: (serial) => `${config.API_BASE_URL}/quiz-certificates/${enc(serial)}/image`,
+  downloadCertificateImage: (serial) => download(`/quiz-certificates/${enc(serial)}/image`, { auth: false }),
 };

@@ -40,8 +40,11 @@ function createServer() {
       routes.unshift({ method, regex, handler });
       return server;
     },
-    setOnline(value) {
+    // The network comes or goes; wx.onNetworkStatusChange listeners hear of it unless `unnoticed`
+    // (the phone does not always report a flaky connection).
+    setOnline(value, { unnoticed = false } = {}) {
       online = value;
+      if (!unnoticed) wx.__networkChanged(value);
     },
     callsTo(method, path) {
       return calls.filter((c) => c.method === method && c.path === path);

@@ -7,7 +7,7 @@ function campaignsServer(server) {
     { id: 5, title: '网络文明公约', mode: 'individual', status: 'open', my_signature: { serial: 'S5', status: 'complete', signed_at: '2026-11-20T02:00:00Z' } },
     { id: 6, title: '家庭承诺', mode: 'family', status: 'open', my_signature: { serial: 'S6', status: 'awaiting_guardian', signed_at: '2026-11-20T02:00:00Z' } },
   ], total: 2, page: 1, page_size: 50 }));
-  server.on('GET', '/campaigns/{id}/quizzes', () => ok({ items: [{ id: 9, title: '知识竞赛', status: 'open', leveled: false, levels: [], me: { open_attempt_id: null, levels: [{ level: 1, attempts_used: 1, best_score: 80, passed: true, unlocked: true }] } }], total: 1, page: 1, page_size: 50 }));
+  server.on('GET', '/campaigns/{id}/quizzes', () => ok({ items: [{ id: 9, title: '知识竞赛', status: 'open', leveled: false, levels: [], me: { open_attempt_id: null, certificate_serial: 'QZ0000009AB12CD34', levels: [{ level: 1, attempts_used: 1, best_score: 80, passed: true, unlocked: true }] } }], total: 1, page: 1, page_size: 50 }));
 }
 
 test('home lists the campaigns with their phase and my progress', async () => {
@@ -45,9 +45,13 @@ test("a student's me page shows certificates and results, and the family code on
   const page = mount('pages/me/index');
   await page.instance.onLoad();
   await settle();
-  expect(page.data.certificates.map((c) => c.serial)).toEqual(['S5', 'S6']);
+  expect(page.data.certificates.map((c) => c.serial)).toEqual(['S5', 'S6', 'QZ0000009AB12CD34']);
   expect(page.data.results).toEqual([{ id: 9, title: '知识竞赛', text: '最好成绩 80 分' }]);
   expect(page.data.staffOrgs).toEqual([]);
+  // the passed quiz's certificate opens as a quiz certificate
+  page.querySelectorAll('.certificate')[2].dispatchEvent('tap');
+  await settle();
+  expect(wx.navigateTo).toHaveBeenLastCalledWith(expect.objectContaining({ url: '/pages/certificate/index?serial=QZ0000009AB12CD34&kind=quiz&mine=1' }));
 
   // Opening the page issues no code (every issued code is one more a stranger could guess).
   expect(server.callsTo('GET', '/me/family-code')).toHaveLength(0);
@@ -69,6 +73,31 @@ test("a student's me page shows certificates and results, and the family code on
   expect(page.querySelector('.big-code').dom.textContent).toBe('04817263');
   expect(page.querySelector('.family-code-expiry').dom.textContent).toContain('2030-01-01 10:00 前有效');
   expect(page.querySelector('.show-family-code')).toBeUndefined();
+});
+
+test("a parent's home and me follow the children: a co-signed family pledge is done and its certificate listed", async () => {
+  const server = setup();
+  campaignsServer(server);
+  // GET /campaigns/{id}/pledges as a parent gets it: no signature of their own, each child's state
+  server.on('GET', '/campaigns/{id}/pledges', () => ok({ items: [
+    { id: 6, title: '家庭承诺', mode: 'family', status: 'open', my_signature: null, children: [{ id: 3, real_name: '王小明', status: 'complete', revoked: false, serial: 'F6' }] },
+    { id: 7, title: '假期家庭承诺', mode: 'family', status: 'open', my_signature: null, children: [{ id: 3, real_name: '王小明', status: 'awaiting_guardian', revoked: false, serial: null }] },
+  ], total: 2, page: 1, page_size: 50 }));
+  server.on('GET', '/campaigns/{id}/quizzes', () => ok({ items: [], total: 0, page: 1, page_size: 50 }));
+  server.on('GET', '/me', () => ok({ id: 2, real_name: '王大明', memberships: [], children: [{ id: 3, real_name: '王小明' }] }));
+  server.on('GET', '/family/links', () => ok({ children: [{ id: 4, person: { id: 3, real_name: '王小明' }, created_at: '2026-11-20T02:00:00Z' }], guardians: [] }));
+
+  const home = mount('pages/home/index');
+  await home.instance.onLoad();
+  await settle();
+  const c = home.data.campaigns[0];
+  expect(c.pledges.map((p) => p.progress.text)).toEqual(['已共同签署', '待你共同签署']);
+  expect(c.doneText).toBe('已完成 1 / 2');
+
+  const me = mount('pages/me/index');
+  await me.instance.onLoad();
+  await settle();
+  expect(me.data.certificates.map((x) => [x.serial, x.title])).toEqual([['F6', '家庭承诺（王小明）']]);
 });
 
 test("a student sees who is linked as guardian and removes an account it does not know", async () => {

@@ -128,10 +128,8 @@ describe('family co-sign', () => {
 
   test('a parent reopening a pledge already co-signed sees it done, not the co-sign screen', async () => {
     const server = setup();
-    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid({ status: 'complete' })] })));
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid({ status: 'complete', serial: 'QL-7F3K-9XQ2' })] })));
     server.on('GET', '/me', () => ok(parent));
-    // signing again is idempotent: it answers the child's completed signature as it is
-    server.on('POST', '/pledges/{id}/signatures', ({ data }) => ok(signature({ status: 'complete', guardian_signed_at: '2026-11-20T03:00:00Z' })));
     const page = mount('pages/pledge/index');
     await page.instance.onLoad({ id: '5' });
     await settle();
@@ -139,15 +137,24 @@ describe('family co-sign', () => {
     expect(page.querySelector('.cosign')).toBeUndefined();
     expect(page.querySelector('.done .card-title').dom.textContent).toBe('✅ 签署完成');
     expect(page.querySelector('.done').dom.textContent).toContain('王小明的家庭承诺已完成');
-    expect(server.callsTo('POST', '/pledges/5/signatures')).toHaveLength(0);
+    expect(page.querySelector('.done').dom.textContent).toContain('证书编号：QL-7F3K-9XQ2');
 
-    await page.instance.openCertificate();
-    const signs = server.callsTo('POST', '/pledges/5/signatures');
-    expect(signs).toHaveLength(1);
-    expect(signs[0].data).toEqual({ child_id: 1 });
+    page.instance.openCertificate(); // the serial came with the child's state: nothing is signed again
     expect(wx.navigateTo).toHaveBeenCalledWith(expect.objectContaining({ url: '/pages/certificate/index?serial=QL-7F3K-9XQ2&mine=1' }));
-    await page.instance.openCertificate(); // the serial is known now
-    expect(server.callsTo('POST', '/pledges/5/signatures')).toHaveLength(1);
+    expect(server.callsTo('POST', '/pledges/5/signatures')).toHaveLength(0);
+  });
+
+  test('a student whose signature the school revoked is told so, with no certificate to open', async () => {
+    const server = setup();
+    server.on('GET', '/pledges/{id}', () => ok(pledge({ my_signature: signature({ revoked: true }) })));
+    server.on('GET', '/me', () => ok(student));
+    const page = mount('pages/pledge/index');
+    await page.instance.onLoad({ id: '5' });
+    await settle();
+    expect(page.data.view).toBe('revoked');
+    expect(page.querySelector('.revoked').dom.textContent).toContain('签名已撤销');
+    expect(page.querySelector('.done')).toBeUndefined();
+    expect(page.querySelector('.sign')).toBeUndefined();
   });
 
   test('a parent whose child has not signed yet is asked to wait for the child, then co-signs', async () => {
@@ -220,6 +227,20 @@ describe('certificate (no login)', () => {
     expect(share.title).toContain('王*明');
   });
 
+  test('a family certificate still waiting for the parent says so, with no poster to save or share', async () => {
+    const server = setup();
+    server.on('GET', '/certificates/{serial}', () => ok({ serial: 'F1', name_masked: '王*明', title: '家庭承诺', mode: 'family', status: 'awaiting_guardian', guardian_signed: false, signed_at: '2026-11-20T02:00:00Z', valid: false, revoked: false }));
+    const page = mount('pages/certificate/index');
+    await page.instance.onLoad({ serial: 'F1', mine: '1' });
+    await settle();
+    const text = page.querySelector('.verify').dom.textContent;
+    expect(text).toContain('等待家长共同签署');
+    expect(text).not.toContain('失效');
+    expect(page.querySelector('.poster')).toBeUndefined();
+    expect(page.querySelector('.actions')).toBeUndefined();
+    expect(server.callsTo('GET', '/certificates/F1/image')).toHaveLength(0);
+  });
+
   test('in single-page mode (from Moments) it shows the verification without the owner buttons', async () => {
     const server = setup({ loggedIn: false });
     server.on('GET', '/certificates/{serial}', () => ok({ serial: 'S1', name_masked: '李*', title: '文明上网倡议书', signed_at: '2026-11-20T02:00:00Z', valid: false, revoked: true }));
@@ -228,7 +249,7 @@ describe('certificate (no login)', () => {
     await page.instance.onLoad({ serial: 'S1', mine: '1' });
     await settle();
     expect(page.data.singlePage).toBe(true);
-    expect(page.querySelector('.verify .card-title').dom.textContent).toContain('证书已失效');
+    expect(page.querySelector('.verify .card-title').dom.textContent).toContain('证书已撤销');
     expect(page.querySelector('.actions')).toBeUndefined();
   });
 });

@@ -119,6 +119,43 @@ describe('a whole quiz attempt', () => {
     expect(server.callsTo('GET', '/attempts/31')).toHaveLength(0); // handed over, not refetched
   });
 
+  test.each([
+    ['the phone reports the network is back', false],
+    ['the next autosave gets through', true],
+  ])('choices made offline reach the server once %s; the banner stays until they have', async (_, unnoticed) => {
+    const server = setup();
+    const state = quizServer(server);
+    const page = mount('pages/attempt/index');
+    await page.instance.onLoad({ quiz_id: '9' });
+    await settle();
+    server.setOnline(false, { unnoticed });
+    await tapOption(page, 1); // question 1: B, kept on the phone
+    expect(page.data.offline).toBe(true);
+    expect(state.saved['101']).toBeUndefined();
+
+    server.setOnline(true, { unnoticed });
+    if (unnoticed) {
+      expect(page.data.offline).toBe(true); // nothing told the page yet
+      page.instance.next();
+      await tapOption(page, 0); // question 2: A gets through, and question 1 follows it
+    }
+    await settle();
+    expect(state.saved['101']).toEqual(['B']);
+    if (unnoticed) expect(state.saved['102']).toEqual(['A']);
+    expect(page.data.offline).toBe(false);
+    expect(wx.getStorageSync('quiz.attempt.9').pending).toEqual({});
+  });
+
+  test('the page stops listening for the network when it closes', async () => {
+    const server = setup();
+    quizServer(server);
+    const page = mount('pages/attempt/index');
+    await page.instance.onLoad({ quiz_id: '9' });
+    await settle();
+    page.instance.onUnload();
+    expect(wx.offNetworkStatusChange).toHaveBeenCalledWith(wx.onNetworkStatusChange.mock.calls[0][0]);
+  });
+
   test('a submit that reached the server after the deadline says its answers were not counted', async () => {
     const server = setup();
     quizServer(server, { late: true });
@@ -202,15 +239,63 @@ describe('quiz page and leaderboard', () => {
     expect(wx.navigateTo).toHaveBeenCalledWith(expect.objectContaining({ url: '/pages/attempt/index?quiz_id=9&level=2' }));
   });
 
-  test('an attempt kept in storage offers to continue', async () => {
+  test('an attempt kept in storage is offered to continue only while the server has it open', async () => {
     const server = setup();
-    server.on('GET', '/quizzes/{id}', () => ok({ id: 9, title: '竞赛', status: 'open', max_attempts: 3, leveled: false, levels: [], me: { open_attempt_id: null, levels: [] } }));
+    let open = 31;
+    server.on('GET', '/quizzes/{id}', () => ok({ id: 9, title: '竞赛', status: 'open', max_attempts: 3, question_count: 3, time_limit_s: 600, pass_score: 9, leveled: false, levels: [], me: { open_attempt_id: open, levels: [{ level: 1, attempts_used: 1, best_score: null, passed: false, unlocked: true }] } }));
     wx.setStorageSync('quiz.attempt.9', { attemptId: 31, questions: [], deadline: new Date(Date.now() + 60000).toISOString() });
-    const page = mount('pages/quiz/index');
+    let page = mount('pages/quiz/index');
     await page.instance.onLoad({ id: '9' });
     expect(page.data.openAttemptId).toBe(31);
+    expect(wx.getStorageSync('quiz.attempt.9').attemptId).toBe(31);
     page.instance.resume();
     expect(wx.navigateTo).toHaveBeenCalledWith(expect.objectContaining({ url: '/pages/attempt/index?quiz_id=9' }));
+
+    // The app comes back after the deadline: the server scored the attempt with what was saved.
+    // Nothing offers to continue it (that would start a new attempt); its result is offered instead.
+    open = null;
+    page = mount('pages/quiz/index');
+    await page.instance.onLoad({ id: '9' });
+    await settle();
+    expect(page.data.openAttemptId).toBeNull();
+    expect(page.querySelector('.resume')).toBeUndefined();
+    expect(wx.getStorageSync('quiz.attempt.9')).toBe('');
+    expect(page.querySelector('.closed-attempt').dom.textContent).toContain('已按服务器保存的答案交卷');
+    page.instance.openClosedResult();
+    expect(wx.navigateTo).toHaveBeenLastCalledWith(expect.objectContaining({ url: '/pages/result/index?attempt_id=31&quiz_id=9' }));
+  });
+
+  test('a passed quiz offers its certificate, which verifies and shares as a quiz certificate', async () => {
+    const server = setup();
+    server.on('GET', '/quizzes/{id}', () => ok({ id: 9, title: '网络安全知识竞赛', status: 'open', max_attempts: 3, question_count: 3, time_limit_s: 600, pass_score: 9, leveled: false, levels: [], me: { open_attempt_id: null, certificate_serial: 'QZ0000012AB12CD34', levels: [{ level: 1, attempts_used: 1, best_score: 15, passed: true, unlocked: true }] } }));
+    const page = mount('pages/quiz/index');
+    await page.instance.onLoad({ id: '9' });
+    await settle();
+    page.instance.openCertificate();
+    expect(wx.navigateTo).toHaveBeenLastCalledWith(expect.objectContaining({ url: '/pages/certificate/index?serial=QZ0000012AB12CD34&kind=quiz&mine=1' }));
+
+    server.on('GET', '/quiz-certificates/{serial}', () => ok({ serial: 'QZ0000012AB12CD34', name_masked: '王*明', title: '网络安全知识竞赛', school: '实验小学 三年级二班', score: 15, max_score: 15, passed_at: '2026-11-20T02:00:00Z', valid: true, revoked: false }));
+    server.on('GET', '/quiz-certificates/{serial}/image', () => ok(''));
+    const certificate = mount('pages/certificate/index');
+    await certificate.instance.onLoad({ serial: 'QZ0000012AB12CD34', kind: 'quiz', mine: '1' });
+    await settle();
+    const text = certificate.querySelector('.verify').dom.textContent;
+    expect(text).toContain('证书有效');
+    expect(text).toContain('竞赛：网络安全知识竞赛');
+    expect(text).toContain('成绩：15 / 15 分');
+    expect(certificate.data.imageUrl).toMatch(/\/quiz-certificates\/QZ0000012AB12CD34\/image$/);
+    await certificate.instance.saveToAlbum();
+    expect(wx.downloadFile.mock.calls[0][0].url).toMatch(/\/quiz-certificates\/QZ0000012AB12CD34\/image$/);
+    expect(wx.showToast).toHaveBeenCalledWith(expect.objectContaining({ title: '已保存到相册' }));
+    const share = certificate.instance.onShareTimeline();
+    expect(share.query).toBe('serial=QZ0000012AB12CD34&kind=quiz');
+    expect(share.title).toContain('成绩合格');
+
+    // The poster's QR code scanned with WeChat (an ordinary link → q) opens it as a quiz certificate.
+    const scanned = mount('pages/certificate/index');
+    await scanned.instance.onLoad({ q: encodeURIComponent('https://example.invalid/api/v1/quiz-certificates/QZ0000012AB12CD34') });
+    await settle();
+    expect([scanned.data.kind, scanned.data.serial, scanned.data.heading]).toEqual(['quiz', 'QZ0000012AB12CD34', '✅ 证书有效']);
   });
 
   test('the leaderboard lists ranks and the org children', async () => {

@@ -51,8 +51,22 @@ function asyncOk(name, result = {}) {
   });
 }
 
+// wx.onNetworkStatusChange listeners; the fake server's setOnline calls them.
+function makeNetwork() {
+  let listeners = [];
+  return {
+    onNetworkStatusChange: jest.fn((cb) => {
+      listeners.push(cb);
+    }),
+    offNetworkStatusChange: jest.fn((cb) => {
+      listeners = cb ? listeners.filter((l) => l !== cb) : [];
+    }),
+    __networkChanged: (isConnected) => listeners.forEach((l) => l({ isConnected, networkType: isConnected ? 'wifi' : 'none' })),
+  };
+}
+
 global.resetWx = () => {
-  global.wx = Object.assign({}, simulateApi, makeStorage(), {
+  global.wx = Object.assign({}, simulateApi, makeStorage(), makeNetwork(), {
     getWindowInfo: jest.fn(() => windowInfo),
     getSystemInfoSync: jest.fn(() => windowInfo),
     request: jest.fn(() => {

@@ -2,7 +2,17 @@
 const campaigns = require('../api/campaigns');
 const { SIGNATURE_STATUS, CAMPAIGN_STATUS, OPEN_STATUS } = require('./format');
 
+// A parent's family pledge: where the linked children the campaign reaches stand (`children`).
+function familyProgress(children) {
+  const live = children.filter((c) => !c.revoked);
+  if (live.length && live.every((c) => c.status === 'complete')) return { text: '已共同签署', done: true };
+  if (live.some((c) => c.status === 'awaiting_guardian')) return { text: '待你共同签署', done: false };
+  if (!live.length) return { text: '已撤销', done: false };
+  return { text: '等待孩子先签署', done: false };
+}
+
 function pledgeProgress(pledge) {
+  if (pledge.mode === 'family' && !pledge.my_signature && (pledge.children || []).length) return familyProgress(pledge.children);
   const sig = pledge.my_signature;
   if (!sig || !sig.serial) return { text: pledge.status === 'open' ? '待签署' : OPEN_STATUS[pledge.status] || '', done: false };
   if (sig.revoked) return { text: '已撤销', done: false };

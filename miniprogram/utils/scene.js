@@ -26,4 +26,11 @@ function certificateSerial(options = {}) {
   return raw.trim();
 }
 
-module.exports = { inviteCode, certificateSerial };
+// 'quiz' for a quiz certificate (`kind=quiz`, or a scanned /quiz-certificates/ link), else 'pledge'
+function certificateKind(options = {}) {
+  if (options.kind) return options.kind === 'quiz' ? 'quiz' : 'pledge';
+  const raw = options.q ? decode(options.q) : options.scene ? decode(options.scene) : '';
+  return /quiz-certificates\//.test(raw) ? 'quiz' : 'pledge';
+}
+
+module.exports = { inviteCode, certificateSerial, certificateKind };

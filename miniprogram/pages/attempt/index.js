@@ -30,10 +30,13 @@ Page({
     this.quizId = Number(options.quiz_id);
     this.level = options.level ? Number(options.level) : undefined;
     this.pending = {};
+    this.networkListener = (res) => this.onNetworkChange(res);
+    wx.onNetworkStatusChange(this.networkListener);
     return this.begin();
   },
 
   onUnload() {
+    wx.offNetworkStatusChange(this.networkListener);
     this.persist();
   },
 
@@ -127,22 +130,38 @@ Page({
     return this.save(questionId);
   },
 
+  // Autosaves a choice; once a save gets through after the network was away, the choices made
+  // meanwhile follow (the banner stays until the server has them all).
   async save(questionId) {
+    const sent = await this.send(questionId);
+    if (sent && this.data.offline) await this.syncPending();
+  },
+
+  // Sends one choice; true when the server has it.
+  async send(questionId) {
     const choice = this.data.answers[questionId] || [];
     try {
       await quizzes.saveAnswer(this.data.attemptId, questionId, choice);
       // a newer choice for the same question may have been made meanwhile
       if ((this.data.answers[questionId] || []).join() === choice.join()) delete this.pending[questionId];
-      if (this.data.offline) this.setData({ offline: false });
       this.persist();
+      return true;
     } catch (e) {
       if (e.isNetwork) this.setData({ offline: true });
       else if (e.code === 'attempt_deadline_passed' || e.code === 'attempt_submitted') this.submit({ auto: true });
+      return false;
     }
   },
 
-  syncPending() {
-    return Promise.all(Object.keys(this.pending).map((qid) => this.save(Number(qid))));
+  async syncPending() {
+    if (this.submitted) return;
+    const sent = await Promise.all(Object.keys(this.pending).map((qid) => this.send(Number(qid))));
+    if (this.data.offline && sent.every(Boolean)) this.setData({ offline: false });
+  },
+
+  // The phone is back online: send what was chosen while it was away.
+  onNetworkChange(res) {
+    if (res && res.isConnected && Object.keys(this.pending || {}).length) this.syncPending();
   },
 
   prev() {

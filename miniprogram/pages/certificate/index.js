@@ -1,19 +1,30 @@
-// The certificate: poster, verification (masked name, validity), save to album, share to
-// friends and Moments. Public and login-free: pages opened from Moments run in single-page mode
-// (scene 1154) where wx.login is not available.
+// A certificate, a pledge's or (`kind=quiz`) a passed quiz's: poster, verification (masked name,
+// validity), save to album, share to friends and Moments. Public and login-free: pages opened
+// from Moments run in single-page mode (scene 1154) where wx.login is not available.
 const pledges = require('../../api/pledges');
-const { certificateSerial } = require('../../utils/scene');
+const quizzes = require('../../api/quizzes');
+const { certificateSerial, certificateKind } = require('../../utils/scene');
 const { date } = require('../../utils/format');
 
 const SINGLE_PAGE_SCENE = 1154;
 
+// The heading, and whether there is a poster: a family pledge waiting for the parent has none
+// yet (the server answers 409), a revoked pledge certificate has one with the revoked mark, a
+// quiz certificate only while it holds.
+function describe(kind, c) {
+  if (c.valid) return { heading: '✅ 证书有效', state: 'valid', hasPoster: true };
+  if (c.revoked) return { heading: '⚠️ 证书已撤销', state: 'revoked', hasPoster: kind === 'pledge' };
+  if (kind === 'pledge' && c.status === 'awaiting_guardian') return { heading: '⏳ 等待家长共同签署', state: 'waiting', hasPoster: false };
+  return { heading: '⚠️ 证书已失效', state: 'invalid', hasPoster: false };
+}
+
 Page({
-  data: { status: 'loading', message: '', serial: '', certificate: null, imageUrl: '', signedOn: '', mine: false, singlePage: false, saving: false },
+  data: { status: 'loading', message: '', serial: '', kind: 'pledge', certificate: null, heading: '', state: '', hasPoster: false, imageUrl: '', signedOn: '', mine: false, singlePage: false, saving: false },
 
   onLoad(options = {}) {
     const serial = certificateSerial(options);
     const enter = wx.getEnterOptionsSync ? wx.getEnterOptionsSync() : {};
-    this.setData({ serial, mine: options.mine === '1' || options.mine === 1, singlePage: enter && enter.scene === SINGLE_PAGE_SCENE });
+    this.setData({ serial, kind: certificateKind(options), mine: options.mine === '1' || options.mine === 1, singlePage: enter && enter.scene === SINGLE_PAGE_SCENE });
     if (wx.showShareMenu) wx.showShareMenu({ withShareTicket: false, menus: ['shareAppMessage', 'shareTimeline'] });
     return this.load();
   },
@@ -25,12 +36,18 @@ Page({
     }
     this.setData({ status: 'loading', message: '' });
     try {
-      const certificate = await pledges.verifyCertificate(this.data.serial);
-      this.setData({ certificate, imageUrl: pledges.certificateImageUrl(this.data.serial), signedOn: date(certificate.signed_at), status: 'ok' });
+      const api = this.api();
+      const certificate = await api.verifyCertificate(this.data.serial);
+      const shown = describe(this.data.kind, certificate);
+      this.setData(Object.assign(shown, { certificate, imageUrl: shown.hasPoster ? api.certificateImageUrl(this.data.serial) : '', signedOn: date(certificate.signed_at || certificate.passed_at), status: 'ok' }));
     } catch (e) {
       const message = e.status === 404 ? '证书不存在，请核对证书编号' : e.message;
       this.setData({ status: 'error', message });
     }
+  },
+
+  api() {
+    return this.data.kind === 'quiz' ? quizzes : pledges;
   },
 
   onRetry() {
@@ -45,7 +62,7 @@ Page({
     if (this.data.saving) return;
     this.setData({ saving: true });
     try {
-      const filePath = await pledges.downloadCertificateImage(this.data.serial);
+      const filePath = await this.api().downloadCertificateImage(this.data.serial);
       await new Promise((resolve, reject) => wx.saveImageToPhotosAlbum({ filePath, success: resolve, fail: reject }));
       wx.showToast({ title: '已保存到相册', icon: 'success' });
     } catch (e) {
@@ -67,15 +84,21 @@ Page({
 
   shareTitle() {
     const c = this.data.certificate;
-    return c ? `${c.name_masked} 签署了《${c.title}》，争做中国好网民` : '清朗校园 · 争做中国好网民';
+    if (!c) return '清朗校园 · 争做中国好网民';
+    if (this.data.kind === 'quiz') return `${c.name_masked} 在《${c.title}》中成绩合格，争做中国好网民`;
+    return `${c.name_masked} 签署了《${c.title}》，争做中国好网民`;
+  },
+
+  shareQuery() {
+    return `serial=${encodeURIComponent(this.data.serial)}${this.data.kind === 'quiz' ? '&kind=quiz' : ''}`;
   },
 
   onShareAppMessage() {
-    return { title: this.shareTitle(), path: `/pages/certificate/index?serial=${encodeURIComponent(this.data.serial)}`, imageUrl: this.data.imageUrl };
+    return { title: this.shareTitle(), path: `/pages/certificate/index?${this.shareQuery()}`, imageUrl: this.data.imageUrl };
   },
 
   // 分享到朋友圈: opened there in single-page mode, so this page needs no login
   onShareTimeline() {
-    return { title: this.shareTitle(), query: `serial=${encodeURIComponent(this.data.serial)}`, imageUrl: this.data.imageUrl };
+    return { title: this.shareTitle(), query: this.shareQuery(), imageUrl: this.data.imageUrl };
   },
 });

@@ -84,10 +84,15 @@ Page({
       campaigns.forEach((c) => {
         c.pledges.forEach((p) => {
           if (p.my_signature && p.my_signature.serial) certificates.push({ serial: p.my_signature.serial, title: p.title, status: p.progress.text, signedOn: date(p.my_signature.signed_at) });
+          // a parent: the family certificates co-signed with each child
+          (p.my_signature ? [] : p.children || []).forEach((child) => {
+            if (child.serial) certificates.push({ serial: child.serial, title: `${p.title}（${child.real_name || '孩子'}）`, status: child.revoked ? '已撤销' : '已共同签署', signedOn: '' });
+          });
         });
         c.quizzes.forEach((q) => {
           const levels = (q.me && q.me.levels) || [];
           if (levels.some((l) => l.attempts_used)) results.push({ id: q.id, title: q.title, text: q.progress.text });
+          if (q.me && q.me.certificate_serial) certificates.push({ serial: q.me.certificate_serial, kind: 'quiz', title: q.title, status: '竞赛合格证书', signedOn: '' });
         });
       });
       this.setData({ certificates, results });
@@ -100,7 +105,8 @@ Page({
     return this.load();
   },
   openCertificate(e) {
-    nav.go('/pages/certificate/index', { serial: e.currentTarget.dataset.serial, mine: 1 });
+    const { serial, kind } = e.currentTarget.dataset;
+    nav.go('/pages/certificate/index', { serial, kind: kind || undefined, mine: 1 });
   },
   openQuiz(e) {
     nav.go('/pages/quiz/index', { id: e.currentTarget.dataset.id });

@@ -24,7 +24,7 @@ Page({
     message: '',
     pledge: null,
     signature: null,
-    view: 'read', // read | waiting | cosign | childWaiting | done
+    view: 'read', // read | waiting | revoked | cosign | childWaiting | done
     isParent: false,
     children: [],
     childIndex: 0,
@@ -72,7 +72,8 @@ Page({
       return;
     }
     let view = 'read';
-    if (signature && signature.status === 'awaiting_guardian') view = 'waiting';
+    if (signature && signature.revoked) view = 'revoked';
+    else if (signature && signature.status === 'awaiting_guardian') view = 'waiting';
     else if (signature) view = 'done';
     this.setData({ signature, view, signedAtText: signature ? dateTime(signature.signed_at) : '' });
   },
@@ -85,9 +86,11 @@ Page({
   // a parent's screen for one child; the signature (with its serial) once known
   showChild(index) {
     const child = this.data.children[index];
-    const signature = child ? (this.signatures || {})[child.id] || null : null;
+    // the list and GET /pledges/{id} give a completed child's certificate serial
+    const known = child && child.serial && !child.revoked ? { serial: child.serial, status: child.status } : null;
+    const signature = child ? (this.signatures || {})[child.id] || known : null;
     const view = child ? childState(child).view : 'cosign';
-    this.setData({ childIndex: index, view, signature, signedAtText: signature ? dateTime(signature.signed_at) : '' });
+    this.setData({ childIndex: index, view, signature, signedAtText: signature && signature.signed_at ? dateTime(signature.signed_at) : '' });
   },
 
   onPickChild(e) {
@@ -156,25 +159,9 @@ Page({
     return this.load();
   },
 
-  async openCertificate() {
-    let signature = this.data.signature;
-    const child = this.data.isParent ? this.data.children[this.data.childIndex] : null;
-    if (!signature && child) {
-      // GET /pledges/{id} lists a child's state, not the serial; signing again is idempotent and
-      // answers the child's completed signature as it is
-      if (this.data.submitting) return;
-      this.setData({ submitting: true });
-      try {
-        signature = await pledges.sign(this.pledgeId, { child_id: child.id });
-        this.remember(child.id, signature);
-        this.setData({ signature, signedAtText: dateTime(signature.signed_at) });
-      } catch (e) {
-        return; // request.js showed the message
-      } finally {
-        this.setData({ submitting: false });
-      }
-    }
-    if (signature) nav.go('/pages/certificate/index', { serial: signature.serial, mine: 1 });
+  openCertificate() {
+    const signature = this.data.signature;
+    if (signature && signature.serial) nav.go('/pages/certificate/index', { serial: signature.serial, mine: 1 });
   },
   bindParentHelp() {
     wx.showModal({

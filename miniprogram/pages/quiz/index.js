@@ -18,7 +18,7 @@ function levelMap(quiz) {
 }
 
 Page({
-  data: { status: 'loading', message: '', quiz: null, levels: [], statusText: '', openAttemptId: null, timeText: '' },
+  data: { status: 'loading', message: '', quiz: null, levels: [], statusText: '', openAttemptId: null, closedAttemptId: null, certificateSerial: null, timeText: '' },
 
   onLoad(options) {
     this.quizId = Number(options.id);
@@ -32,11 +32,19 @@ Page({
     if (!quiet) this.setData({ status: 'loading' });
     try {
       const quiz = await quizzes.getQuiz(this.quizId);
+      const me = quiz.me || {};
+      // The server's word on the open attempt: one kept on the phone that it has closed (the time
+      // ran out while the app was away) was scored with what was saved; its result is offered.
+      const openAttemptId = me.open_attempt_id || null;
       const stored = attemptStore.load(this.quizId);
-      const openAttemptId = (quiz.me && quiz.me.open_attempt_id) || (stored && stored.attemptId) || null;
+      let closedAttemptId = this.data.closedAttemptId;
+      if (stored && stored.attemptId !== openAttemptId) {
+        attemptStore.clear(this.quizId);
+        closedAttemptId = stored.attemptId;
+      }
       this.loaded = true;
       wx.setNavigationBarTitle({ title: quiz.title });
-      this.setData({ quiz, levels: levelMap(quiz), statusText: OPEN_STATUS[quiz.status] || '', openAttemptId, timeText: duration(quiz.time_limit_s), status: 'ok' });
+      this.setData({ quiz, levels: levelMap(quiz), statusText: OPEN_STATUS[quiz.status] || '', openAttemptId, closedAttemptId: openAttemptId ? null : closedAttemptId, certificateSerial: me.certificate_serial || null, timeText: duration(quiz.time_limit_s), status: 'ok' });
     } catch (e) {
       if (!quiet) this.setData({ status: 'error', message: e.message });
     }
@@ -58,6 +66,14 @@ Page({
 
   resume() {
     nav.go('/pages/attempt/index', { quiz_id: this.quizId });
+  },
+
+  openClosedResult() {
+    nav.go('/pages/result/index', { attempt_id: this.data.closedAttemptId, quiz_id: this.quizId });
+  },
+
+  openCertificate() {
+    nav.go('/pages/certificate/index', { serial: this.data.certificateSerial, kind: 'quiz', mine: 1 });
   },
 
   openLeaderboard() {
