@@ -115,3 +115,46 @@ def test_quizzes_made_before_get_windows_within_their_campaigns(standin, tmp_pat
             reset_database()
             db.session.remove()
             db.engine.dispose()
+
+
+def test_questions_imported_before_keep_being_recognised_as_duplicates(standin, tmp_path):
+    """a5d3c8e1f7b2: keys made from the stem alone are made again from the stem and the options,
+    so the same question imported again is still skipped, and a question that only shares its
+    generic stem is now a question of its own."""
+    import hashlib
+    import re
+    import unicodedata
+
+    from app.orgs.services import add_org
+    from app.quizzes import importers
+    from app.quizzes.models import Question, QuestionBank
+
+    def old_key(stem: str) -> str:  # the key as e8ca220d52e9 wrote it
+        folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", stem)).lower().rstrip("。.？?！!：:;；，,")
+        return hashlib.sha256(folded.encode()).hexdigest()
+
+    app = make_app(standin, tmp_path)
+    stem, options = "下列说法正确的是（ ）", ["不随意点击陌生链接", "把验证码告诉客服"]
+    with app.app_context():
+        try:
+            _empty_database()
+            flask_migrate.upgrade(revision="e8ca220d52e9")
+            bank = QuestionBank(org_id=add_org("市教育局", "city", None).id, name="题库")
+            db.session.add(bank)
+            db.session.flush()
+            question_id = db.session.execute(insert(Question.__table__).values(
+                bank_id=bank.id, type="single", stem=stem, stem_key=old_key(stem), options=options, answer=[0],
+                difficulty=2, created_at=text("CURRENT_TIMESTAMP"), updated_at=text("CURRENT_TIMESTAMP"), version=1,
+            )).inserted_primary_key[0]
+            db.session.commit()
+            db.session.remove()
+
+            flask_migrate.upgrade()
+            key = db.session.get(Question, question_id).stem_key
+            assert key == importers.stem_key(stem, list(reversed(options)))
+            assert key != importers.stem_key(stem, ["不随意点击陌生链接", "在网上公开同学照片"])
+        finally:
+            db.session.remove()
+            reset_database()
+            db.session.remove()
+            db.engine.dispose()

@@ -97,7 +97,8 @@ def test_a_messy_teacher_spreadsheet_imports_its_good_rows_and_reports_the_rest(
         row("单选题却有两个答案", answer="AC"),                                     # row 11
         row(None, answer="A"),                                                   # row 12: no stem
         row("已经在题库里的题目？", answer="C"),                                     # row 13: duplicate
-        row("网络安全法自哪一天起施行", answer="B"),                                  # row 14: same stem, no ？
+        row("网络安全法自哪一天起施行", answer="A", a="2017年6月1日", b="2016年11月7日",
+            c="2018年1月1日", d="2021年11月1日"),      # row 14: the same question (no ？, options reordered)
         row("难度写错的题目", difficulty="很难"),                                    # row 15
         row("多选题用全角答案", qtype="多选题", answer="ＡＢＣ", difficulty="3"),          # row 16
     ])
@@ -517,6 +518,24 @@ def test_gift_import(api, world):
     assert stored["等号后的权重不算数？"]["answer"] == ["A"]  # Moodle: an = answer is full marks
 
 
+
+def test_gift_exported_from_moodle_as_html_reads_as_the_text_students_saw(api, world):
+    """Moodle writes GIFT text as HTML ([html], <p>, &nbsp;, entities): the mini-program shows
+    plain text, so the markup becomes the text it displayed. [plain] text is taken as written."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    gift = ("[html]<p>《个人信息保护法》&nbsp;自&lt;哪天&gt;起施行？</p>{=<span>2021年11月1日</span> ~2020年1月1日"
+            "####<p>见第七十四条。</p><p>自 2021 年 11 月 1 日起施行。</p>}\n\n"
+            "<b>网络不是法外之地</b>。{T}\n\n"
+            "[plain]a<b 与 b>c 哪个写法正确？{=a<b ~b>c}\n")
+    result = imported(api, world.t_a, bank, gift.encode(), filename="moodle.gift")
+    assert (result["imported"], result["errors"]) == (3, [])
+    stored = by_stem(api, world.t_a, bank)
+    law = stored["《个人信息保护法》 自<哪天>起施行？"]
+    assert [o["text"] for o in law["options"]] == ["2021年11月1日", "2020年1月1日"] and law["answer"] == ["A"]
+    assert law["explanation"] == "见第七十四条。\n自 2021 年 11 月 1 日起施行。"
+    assert stored["网络不是法外之地。"]["answer"] == ["A"]
+    assert [o["text"] for o in stored["a<b 与 b>c 哪个写法正确？"]["options"]] == ["a<b", "b>c"]
+
 AIKEN = """网络安全法自哪一天起施行？
 A. 2016年11月7日
 B. 2017年6月1日
@@ -648,6 +667,27 @@ def test_import_needs_a_file_and_a_bank_you_may_change(api, world):
     assert imported(api, world.city_admin, city_bank, data)["imported"] == 1
 
 
+def test_imports_into_one_bank_at_once_each_answer_and_add_every_question_once(app, api, world):
+    """A double tap on 导入, or two teachers filling one bank: the imports run one after the other,
+    so the bank gets each question once and every request answers (none fails halfway)."""
+    from tests.concurrency import released_together
+
+    bank = make_bank(api, world.sa_a, world.school_a.id)
+    data = xlsx([HEADER, *[row(f"第{n}题：收到陌生链接应当怎么做", no=n) for n in range(1, 31)]])
+
+    def import_call():
+        client = app.test_client()
+        return lambda: client.post(f"/api/v1/question-banks/{bank}/import",
+                                   headers={"Authorization": f"Bearer {world.sa_a.token}"},
+                                   data={"file": (io.BytesIO(data), "题库.xlsx")}, content_type="multipart/form-data")
+
+    responses = released_together([import_call() for _ in range(4)])
+    assert [r.status_code for r in responses] == [200] * 4, [r.get_json() for r in responses]
+    counts = sorted((r.get_json()["imported"], r.get_json()["skipped"]) for r in responses)
+    assert counts == [(0, 30), (0, 30), (0, 30), (30, 0)]
+    assert len(questions(api, world.sa_a, bank)) == 30
+
+
 def test_who_sees_which_banks(api, world):
     city_bank = make_bank(api, world.city_admin, world.city.id, name="市级题库")
     school_a = make_bank(api, world.sa_a, world.school_a.id, name="甲校题库")
@@ -745,6 +785,33 @@ def test_question_crud_for_staff(api, world):
     assert api.as_(world.t_a).delete(url).status_code == 204
     assert_error(api.as_(world.t_a).get(url), 404, "question_not_found")
     assert questions(api, world.t_a, bank) == []
+
+
+def test_a_generic_stem_with_other_options_is_another_question(api, world):
+    """下列说法正确的是（ ）heads many questions of a real bank: what tells them apart is their
+    options. The same question again (other spacing, options reordered) is still a duplicate."""
+    bank = make_bank(api, world.sa_a, world.school_a.id)
+    generic = "下列说法正确的是（ ）"
+    data = xlsx([HEADER,
+                 row(generic, a="不随意点击陌生链接", b="把验证码告诉客服", c="在网上公开同学照片", d="以上都不对",
+                     answer="A", no=1),
+                 row(generic, a="网络不是法外之地", b="转发谣言不违法", c="个人信息可随意买卖", d="以上都不对",
+                     answer="A", no=2),
+                 row("下列说法正确的是（  ）", a="把验证码告诉客服", b="不随意点击陌生链接", c="在网上公开同学照片",
+                     d="以上都不对", answer="B", no=3)])
+    result = imported(api, world.sa_a, bank, data)
+    assert (result["imported"], result["skipped"], result["skipped_rows"]) == (2, 1, [7])
+    firsts = [q["options"][0]["text"] for q in questions(api, world.sa_a, bank)]
+    assert firsts == ["不随意点击陌生链接", "网络不是法外之地"]
+
+    body = {"type": "single", "stem": generic, "options": ["以上都不对", "把验证码告诉客服", "在网上公开同学照片",
+                                                            "不随意点击陌生链接"], "answer": ["D"]}
+    duplicate = assert_error(api.as_(world.t_a).post(f"/question-banks/{bank}/questions", json=body), 409,
+                             "duplicate_question")
+    assert "题干和选项都相同" in duplicate["message"]
+    other = {**body, "options": ["不随意点击陌生链接", "在公共场所连免费Wi-Fi网购"], "answer": ["A"]}
+    assert api.as_(world.t_a).post(f"/question-banks/{bank}/questions", json=other).status_code == 201
+    assert len(questions(api, world.sa_a, bank)) == 3
 
 
 @pytest.mark.parametrize("answer", [["、"], ["/", "、"], [], [" "], "/", " 、 "],

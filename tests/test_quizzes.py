@@ -411,6 +411,7 @@ def test_levels_open_one_after_another(api, world, setup):
     board = f"/quizzes/{quiz['id']}/leaderboard?org_id={world.city.id}"
     me = api.as_(world.s_a1).get(board).get_json()["me"]
     assert (me["levels_passed"], me["passed"]) == (1, False)
+    assert (me["score"], me["max_score"]) == (15, 40), "the board's 满分 is the export's: not 15 of 15"
     exhausted = assert_error(start(api, world.s_a1, quiz["id"], level=1), 409, "attempts_exhausted")
     assert exhausted["message"] == "答题次数已用完（每关最多 2 次）"
     level_two = started(api, world.s_a1, quiz["id"])  # the first level not yet passed
@@ -431,7 +432,7 @@ def test_levels_open_one_after_another(api, world, setup):
     rows = {line["姓名"]: line for line in (dict(zip(header, row, strict=True)) for row in sheets["成绩明细"][2:])}
     assert (rows["张小三"]["通过关数"], rows["张小三"]["是否及格"], rows["张小三"]["作答次数"]) == ("3/3", "是", 4)
     me = api.as_(world.s_a1).get(board).get_json()["me"]
-    assert (me["levels_passed"], me["passed"]) == (3, True)
+    assert (me["levels_passed"], me["passed"], me["max_score"]) == (3, True, 40)
     assert rows["刘小四"]["状态"] == "未参加" and rows["刘小四"]["通过关数"] is None
 
 
@@ -1255,6 +1256,7 @@ def test_admins_void_a_checked_attempt_and_it_counts_for_nothing(api, app, world
     take(api, add_student(app, world.class_a1.id, "李大同"), quiz["id"], 4)
     revoked = api.get(f"/quiz-certificates/{classmate_serial}").get_json()
     assert (revoked["name_masked"], revoked["valid"], revoked["revoked"]) == ("王*五", False, True)
+    assert (revoked["score"], revoked["max_score"], revoked["passed_at"]) == (None, None, None)
     page = api.get(f"/quiz-certificates/{classmate_serial}", headers={"Accept": "text/html"})
     assert "该证书已撤销" in page.get_data(as_text=True) and "0 / 0 分" not in page.get_data(as_text=True)
 

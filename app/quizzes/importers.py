@@ -26,6 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from html.parser import HTMLParser
 from typing import Any
 
 from app.common.downloads import excel_row
@@ -139,12 +140,18 @@ def _fold(value: str) -> str:
     return _VARIATION_SELECTORS.sub("", unicodedata.normalize("NFKC", value)).strip().upper()
 
 
-def stem_key(stem: str) -> str:
-    """The identity of a stem for duplicate detection: width-folded, no whitespace, no final
-    punctuation, hashed to fit an index."""
-    folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", stem)).lower()
-    folded = folded.rstrip("。.？?！!：:;；，,")
-    return hashlib.sha256(folded.encode()).hexdigest()
+def _folded_text(text: str) -> str:
+    folded = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+    return folded.rstrip("。.？?！!：:;；，,")
+
+
+def stem_key(stem: str, options: list[str]) -> str:
+    """The identity of a question for duplicate detection: its stem and its options in any order,
+    each width-folded, without whitespace or final punctuation, hashed to fit an index. Banks
+    are full of stems like 下列说法正确的是（ ） whose options make different questions; the same
+    question typed again (other spacing, options reordered) is one."""
+    parts = [_folded_text(stem), *sorted(_folded_text(option) for option in options)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def parse_type(raw: Any) -> str | None:
@@ -677,9 +684,58 @@ def _split_unescaped(text: str, pattern: str) -> list[str]:
     return re.split(rf"(?<!\\){pattern}", text)
 
 
+class _HtmlText(HTMLParser):
+    """The text a browser shows of an HTML fragment: tags dropped, entities decoded, a line break
+    where a paragraph, list item or <br> ends."""
+
+    _BREAKS = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "br":
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in self._BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def _html_text(text: str) -> str:
+    parser = _HtmlText()
+    parser.feed(text)
+    parser.close()
+    joined = "".join(parser.parts).replace("\xa0", " ")
+    return "\n".join(re.sub(r"[ \t]+", " ", line).strip() for line in joined.splitlines() if line.strip())
+
+
+_HTML_LIKE = re.compile(r"<[A-Za-z/][^>]*>|&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
+
+
 def _gift_question(body: str) -> dict:
     body = re.sub(r"^::(.*?)(?<!\\)::", "", body, flags=re.S).strip()
-    body = re.sub(r"^\[(html|moodle|plain|markdown)\]", "", body).strip()
+    marker = re.match(r"^\[(html|moodle|plain|markdown)\]", body)
+    body = body[marker.end():].strip() if marker else body
+    # Moodle shows GIFT text as HTML unless it is marked [plain]; students here read plain text, so
+    # markup (an export from Moodle is full of <p> and &nbsp;) becomes the text it displays.
+    as_html = (marker is None or marker.group(1) != "plain") and _HTML_LIKE.search(body) is not None
+    question = _gift_fields(body)
+    if as_html:
+        for key in ("stem", "explanation"):
+            if question.get(key):
+                question[key] = _html_text(question[key])
+        if "options" in question:
+            question["options"] = [_html_text(option) for option in question["options"]]
+    return normalize_question(question)
+
+
+def _gift_fields(body: str) -> dict:
+    """The raw fields of one GIFT question (its format marker removed)."""
     match = re.search(r"(?<!\\)\{(.*?)(?<!\\)\}", body, flags=re.S)
     if not match:
         raise QuestionError("没有找到答案部分（GIFT 题目的答案应写在 {} 中）")
@@ -692,8 +748,7 @@ def _gift_question(body: str) -> dict:
     truth = re.fullmatch(r"(T|TRUE|F|FALSE)\s*(#.*)?", inside, flags=re.S | re.I)
     if truth:
         value = truth.group(1).upper().startswith("T")
-        return normalize_question({"type": "true_false", "stem": stem, "answer": "正确" if value else "错误",
-                                   "explanation": explanation})
+        return {"type": "true_false", "stem": stem, "answer": "正确" if value else "错误", "explanation": explanation}
     items = re.findall(r"(?<!\\)([=~])((?:\\.|[^=~\\])*)", inside, flags=re.S)
     if not items:
         raise QuestionError("没有找到选项（GIFT 选项以 = 或 ~ 开头）")
@@ -721,8 +776,8 @@ def _gift_question(body: str) -> dict:
     if not correct:
         raise QuestionError("缺少正确答案", field="answer")
     qtype = "single" if single else "multiple"
-    return normalize_question({"type": qtype, "stem": stem, "options": options,
-                               "answer": "".join(LETTERS[i] for i in correct), "explanation": explanation})
+    return {"type": qtype, "stem": stem, "options": options, "answer": "".join(LETTERS[i] for i in correct),
+            "explanation": explanation}
 
 
 _AIKEN_OPTION = re.compile(r"^\s*([A-Za-zＡ-Ｆ])\s*[.)．、）]\s*(.*)$")

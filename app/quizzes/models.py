@@ -53,7 +53,8 @@ class QuestionTexts:
 
 class Question(QuestionTexts, db.Model):
     """`options` are the texts in their authored order (true/false: 正确, 错误); `answer` holds
-    indexes into them. `stem_key` is the normalised stem used to skip duplicates."""
+    indexes into them. `stem_key` is the normalised stem and option set used to skip duplicates
+    (`importers.stem_key`)."""
 
     __tablename__ = "questions"
     __table_args__ = (

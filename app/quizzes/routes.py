@@ -151,7 +151,8 @@ class BankQuestions(MethodView):
     @banks_blp.response(201, QuestionSchema)
     @banks_blp.alt_response(403, description="forbidden: the bank belongs to an org above yours")
     @banks_blp.alt_response(404, description="bank_not_found")
-    @banks_blp.alt_response(409, description="duplicate_question: the stem is already in the bank")
+    @banks_blp.alt_response(409, description="duplicate_question: the bank has a question with this stem and "
+                                              "these options")
     @banks_blp.alt_response(422, description="validation_error or invalid_question (with the reason)")
     def post(self, body, bank_id):
         """Add one question"""

@@ -187,21 +187,24 @@ def import_questions(actor: User, bank_id: int, upload, fmt: str | None = None) 
         parsed = importers.parse_file(upload.filename or "", data, fmt)
     except importers.ImportFormatError as error:
         raise ValidationFailed({"file": [error.message]}, message=error.message, code=error.code) from error
+    # Two imports into one bank at once (a double tap, two teachers sharing it): the second waits
+    # here and then skips what the first added.
+    lock_for_edit(bank)
     seen = set(db.session.scalars(select(Question.stem_key).where(Question.bank_id == bank.id)))
     imported, skipped = [], []
     for item in parsed.questions:
-        key = importers.stem_key(item["stem"])
+        key = importers.stem_key(item["stem"], item["options"])
         if key in seen:
             skipped.append(item)
             continue
         seen.add(key)
         db.session.add(_new_question(bank, item, key))
         imported.append(item)
-    if imported:
-        _bump(bank)
     try:
+        if imported:
+            _bump(bank)  # its UPDATE flushes the new questions
         db.session.commit()
-    except IntegrityError as error:
+    except IntegrityError as error:  # a question added by hand in the meantime
         db.session.rollback()
         raise Conflict("import_conflict", "题库正在被同时修改，请稍后重试") from error
     result = {"imported": len(imported), "skipped": len(skipped), "skipped_rows": [item["row"] for item in skipped],
@@ -227,7 +230,7 @@ def add_questions(bank: QuestionBank, items: list[dict]) -> int:
     seen = set(db.session.scalars(select(Question.stem_key).where(Question.bank_id == bank.id)))
     added = 0
     for item in items:
-        key = importers.stem_key(item["stem"])
+        key = importers.stem_key(item["stem"], item["options"])
         if key not in seen:
             seen.add(key)
             db.session.add(_new_question(bank, item, key))
@@ -310,11 +313,11 @@ def _kept_version(question: Question) -> QuestionVersion:
 
 
 def _save_question(bank: QuestionBank, question: Question, item: dict) -> None:
-    key = importers.stem_key(item["stem"])
+    key = importers.stem_key(item["stem"], item["options"])
     clash = db.session.scalar(select(Question.id).where(Question.bank_id == bank.id, Question.stem_key == key,
                                                         Question.id != (question.id or 0)))
     if clash:
-        raise Conflict("duplicate_question", "题库中已有相同题干的题目")
+        raise Conflict("duplicate_question", "题库中已有题干和选项都相同的题目")
     kept = None
     if question.id is not None:
         if all(getattr(question, name) == item[name] for name in EDITABLE):
@@ -335,7 +338,7 @@ def _save_question(bank: QuestionBank, question: Question, item: dict) -> None:
         raise QuestionChanged() from error
     except IntegrityError as error:
         db.session.rollback()
-        raise Conflict("duplicate_question", "题库中已有相同题干的题目") from error
+        raise Conflict("duplicate_question", "题库中已有题干和选项都相同的题目") from error
 
 
 def create_question(actor: User, bank_id: int, data: dict) -> dict:
@@ -486,6 +489,12 @@ def _expected_max(draw: list[dict], points: dict) -> int:
     """The full score of a draw (`_untyped_rules` has made sure an untyped rule's questions are
     all worth the same, whatever their type)."""
     return sum(rule["count"] * points[rule.get("type") or "single"] for rule in draw)
+
+
+def _full_score(quiz: Quiz) -> int:
+    """The whole quiz's full score: every level's (a 闯关 student who stopped after level 1 has
+    not scored 10 of 10, but 10 of 20)."""
+    return sum(_expected_max(level["draw"], quiz.points) for level in quiz.levels)
 
 
 def _untyped_rules(draw: list[dict], points: dict, field: str, level_name: str | None) -> dict:
@@ -1693,6 +1702,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
     total = _cached(("total", quiz.id, org.id), partial(count_rows, scoped))
     own_classes = {m.org_id for m in memberships_of(user)}
     own_children = set(db.session.scalars(select(FamilyLink.child_id).where(FamilyLink.parent_id == user.id)))
+    whole = _full_score(quiz) if quiz.leveled else None  # a plain quiz: the attempt's own (the same)
     names = dict(db.session.execute(select(User.id, User.real_name).where(
         User.id.in_([r.user_id for r in rows] + [user.id]))).all())
     orgs = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_({r.org_id for r in rows} - {None})))}
@@ -1705,7 +1715,7 @@ def leaderboard(user: User, quiz_id: int, org_id: int | None, page: int, page_si
                 or (row_org is not None and has_authority(user, row_org, "teacher")))
         name = names.get(row.user_id)
         return {"rank": rank, "name": (name or "匿名") if full else mask_name(name), "org_id": row.org_id,
-                "org_name": row_org.name if row_org else None, "score": row.score, "max_score": row.max_score,
+                "org_name": row_org.name if row_org else None, "score": row.score, "max_score": whole or row.max_score,
                 "duration_s": row.duration_ms / 1000, "levels_passed": row.levels_passed,
                 "passed": _certified(row, quiz),  # 闯关: every level, as the certificate and org table count
                 "is_me": row.user_id == user.id}
@@ -2191,7 +2201,7 @@ def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes,
         return place.key, ([place.regions] if with_regions else []) + [place.school, place.klass]
 
     all_levels = _all_levels(quiz)
-    full_score = sum(_expected_max(level["draw"], quiz.points) for level in quiz.levels)
+    whole = _full_score(quiz)
     ranked = sorted((row.QuizBest.rank_key for row in rows if row.QuizBest is not None), reverse=True)
     rank_of = {}
     for position, key in enumerate(ranked, start=1):
@@ -2201,10 +2211,10 @@ def export_results(user: User, quiz_id: int, org_id: int | None) -> tuple[bytes,
         key, where = placed(row.org_id)
         best, name = row.QuizBest, row.real_name or ""
         if best is None:
-            line = [*where, name, "未参加", None, None, full_score, None] + [None] * (bool(all_levels) + 3)
+            line = [*where, name, "未参加", None, None, whole, None] + [None] * (bool(all_levels) + 3)
             lines.append(((key, 1, 0, 0.0, name), line))
             continue
-        line = [*where, name, "已参加", rank_of[best.rank_key], best.score, full_score,
+        line = [*where, name, "已参加", rank_of[best.rank_key], best.score, whole,
                 "是" if _certified(best, quiz) else "否"]
         if all_levels:
             line.append(f"{best.levels_passed}/{all_levels}")
@@ -2327,10 +2337,11 @@ def verify_certificate(serial: str) -> dict:
     best = _certificate_best(serial)
     quiz = db.session.get(Quiz, best.quiz_id)
     user = db.session.get(User, best.user_id)
+    revoked = best.attempts == 0  # every attempt voided (`void_attempt`): no result is left to show
     return {"serial": _serial(best), "name_masked": mask_name(user.real_name), "title": quiz.title,
-            "school": _school_line(best.org_id), "score": best.score, "max_score": best.max_score,
-            "passed_at": best.achieved_at, "valid": _certified(best, quiz),
-            "revoked": best.attempts == 0}  # every attempt voided (`void_attempt`)
+            "school": _school_line(best.org_id), "score": None if revoked else best.score,
+            "max_score": None if revoked else best.max_score, "passed_at": None if revoked else best.achieved_at,
+            "valid": _certified(best, quiz), "revoked": revoked}
 
 
 def certificate_page(serial: str) -> dict:
