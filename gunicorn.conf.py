@@ -19,8 +19,10 @@ worker_class = "gthread"
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 timeout = 60
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
-# Request paths only; query strings may hold codes.
+# Request paths only; query strings may hold codes, and file tokens and invite codes in a path
+# are masked (app/common/access_log.py).
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+logger_class = "app.common.access_log.AccessLogger"
 
 control_socket_disable = True  # two copies side by side must not share a control socket
 

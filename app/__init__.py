@@ -47,8 +47,10 @@ def register_extensions(app: Flask) -> None:
     from app.common import json_text
     from app.extensions import api, db, jwt, limiter, migrate, storage, wechat
 
-    # JSON columns (quiz snapshots and answers, ~15 KB a row) through orjson.
+    # JSON columns (quiz snapshots and answers, ~15 KB a row) through orjson. A database error never
+    # carries its statement's parameters into the log: they are request data (names, answer keys).
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"json_serializer": json_text.dumps, "json_deserializer": json_text.loads,
+                                               "hide_parameters": True,
                                                **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))

@@ -3,6 +3,7 @@ one the server dropped meanwhile is replaced before a request uses it. PostgreSQ
 needs a server that can drop connections."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -39,14 +40,18 @@ def test_an_idle_connection_the_server_dropped_is_replaced_before_use(fresh_app)
     assert response.status_code == 404, response.get_json()
 
 
-def test_a_connection_in_steady_use_is_not_pinged(fresh_app):
+def test_a_connection_in_steady_use_is_not_pinged(fresh_app, caplog):
     """The price of not pinging on every checkout (documented in app/common/pool.py): a
-    connection dropped while in steady use fails one request cleanly; the pool then starts over."""
+    connection dropped while in steady use fails one request cleanly; the pool then starts over.
+    The failure is logged without the statement's parameters (request data: names, answer keys)."""
     client = fresh_app(DB_PING_IDLE_S=3600).test_client()
     assert lookup(client).status_code == 404
     assert drop_other_connections() >= 1
+    caplog.set_level(logging.ERROR)
     failed = lookup(client)
     assert failed.status_code == 500 and failed.get_json()["code"] == "internal_error", failed.get_json()
+    assert "SELECT" in caplog.text, "the failure is logged"
+    assert "PLDOESNOTEXIST0000" not in caplog.text
     assert lookup(client).status_code == 404
 
 

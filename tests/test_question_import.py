@@ -940,3 +940,40 @@ def test_import_limits_count_questions_and_cap_the_rows_read(api, world, monkeyp
         error = assert_error(response, 422, "import_too_large")
         assert expected in error["message"], error
         assert questions(api, world.t_a, bank) == []
+
+
+def test_files_built_to_exhaust_the_server_are_refused_or_read_within_bounds(api, world, monkeypatch):
+    """What a hostile or broken upload can cost is bounded: text formats have the spreadsheets'
+    cap on questions; a GIFT block that never closes its { is read once (it was re-scanned from
+    every {: a 100 KB file held a worker until gunicorn killed it — pytest-timeout fails a
+    regression here); an .xlsx whose parts inflate beyond MAX_INFLATED_BYTES (a zip bomb) is
+    refused before it is read; a stray cell far right (column XFD) does not make every row
+    16,384 cells wide."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    unclosed = upload(api, world.t_a, bank, ("题目 " + "{" * 1_000_000).encode(), filename="bank.gift")
+    assert unclosed.status_code == 200, unclosed.get_json()
+    assert [e["message"] for e in unclosed.get_json()["errors"]] == ["没有找到答案部分（GIFT 题目的答案应写在 {} 中）"]
+
+    monkeypatch.setattr(importers, "MAX_ROWS", 3)
+    many_gift = "\n\n".join(f"第{n}题？{{=对 ~错}}" for n in range(4)) + "\n"
+    many_aiken = "".join(f"第{n}题？\nA. 对\nB. 错\nANSWER: A\n\n" for n in range(4))
+    for data, filename in ((many_gift, "bank.gift"), (many_aiken, "aiken.txt")):
+        error = assert_error(upload(api, world.t_a, bank, data.encode(), filename=filename), 422, "import_too_large")
+        assert "一次最多导入 3 道题" in error["message"]
+    assert questions(api, world.t_a, bank) == []
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    sheet.append(row("收到陌生链接应当怎么做？"))
+    sheet.cell(row=2, column=16384, value="误触的单元格")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    assert imported(api, world.t_a, bank, buffer.getvalue())["imported"] == 1
+
+    monkeypatch.setattr(importers, "MAX_INFLATED_BYTES", 100_000)
+    bomb = xlsx([HEADER, row("第一题？", explanation="解析" * 16_000)])  # ~110 KB of XML in a ~6 KB file
+    assert len(bomb) < 10_000, "it compresses well: that is the point"
+    error = assert_error(upload(api, world.t_a, bank, bomb), 422, "import_too_large")
+    assert "解压后过大" in error["message"]
+    assert len(questions(api, world.t_a, bank)) == 1

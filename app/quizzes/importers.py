@@ -24,6 +24,7 @@ import io
 import logging
 import re
 import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from html.parser import HTMLParser
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_OPTIONS = 6
 MAX_ROWS = 10_000  # questions (non-empty rows) in one import
+MAX_COLUMNS = 100  # columns of a spreadsheet row read (a bank needs about 15)
+MAX_INFLATED_BYTES = 100 * 1024 * 1024  # an .xlsx's parts, uncompressed (10,000 questions: ~20 MB)
 MAX_SCANNED_ROWS = 20 * MAX_ROWS  # rows read below the header, blank ones included (bordered empty rows)
 LETTERS = "ABCDEF"
 HEADER_SCAN_ROWS = 30
@@ -506,8 +509,7 @@ def parse_tables(tables: list[Table]) -> ParseResult:
             if default_type and not _text(values["type"]):
                 values["type"] = default_type
             filled.append((table.name if named else None, number, {**values, "options": options}))
-            if len(filled) > MAX_ROWS:
-                raise ImportFormatError("import_too_large", f"一次最多导入 {MAX_ROWS} 道题，请分批导入")
+            _check_question_count(len(filled))
     result = ParseResult(sheets=[table.name for table in tables] if named else [])
     for sheet, number, raw in filled:
         where = {"sheet": sheet} if named else {}
@@ -521,6 +523,20 @@ def parse_tables(tables: list[Table]) -> ParseResult:
     return result
 
 
+def _check_inflated_size(data: bytes) -> None:
+    """A workbook is a zip: 1 MB of it can inflate to a gigabyte of XML (one shared string
+    repeated). The sizes its directory declares bound what reading it may inflate (Python's
+    zipfile stops each member there); refused above MAX_INFLATED_BYTES."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a zip: load_workbook says it cannot be read
+    if inflated > MAX_INFLATED_BYTES:
+        raise ImportFormatError("import_too_large",
+                                "该 Excel 文件解压后过大，请删除无关的工作表和格式后重试，或分批导入")
+
+
 def read_xlsx(data: bytes) -> list[Table]:
     """Every sheet with a header (a workbook with one sheet per question type is common; 填写说明
     sheets are passed over); when none has one, the first sheet, for parse_tables to say so."""
@@ -532,6 +548,7 @@ def read_xlsx(data: bytes) -> list[Table]:
     # lazily, while its rows are read. A damaged part surfaces as whatever openpyxl's XML and
     # cell readers raise (ParseError, ValueError, IndexError, KeyError, zlib.error, …), so any
     # exception here means "this file cannot be read" — the code inside does nothing else.
+    _check_inflated_size(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
@@ -546,8 +563,13 @@ def read_xlsx(data: bytes) -> list[Table]:
                 # then reads one cell); openpyxl's documented remedy: drop it, read what is there.
                 sheet.reset_dimensions()
                 rows = []
-                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                    rows.append((number, list(values)))
+                # A row is read up to MAX_COLUMNS: one cell in column XFD would otherwise make
+                # 16,384 of every row (a 50 KB file, gigabytes of memory); trailing blanks dropped.
+                for number, values in enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1):
+                    cells = list(values)
+                    while cells and cells[-1] is None:
+                        cells.pop()
+                    rows.append((number, cells))
                     budget -= 1
                     if number == HEADER_SCAN_ROWS and _find_header(rows) is None:
                         break  # no header where one may be: the rest of this sheet is not read
@@ -663,7 +685,9 @@ def parse_gift(data: bytes | str) -> ParseResult:
     cleaned = "\n".join("" if line.lstrip().startswith("//") else line for line in lines)
     result = ParseResult()
     category = None
-    for start, block in _blocks(cleaned):
+    blocks = _blocks(cleaned)
+    _check_question_count(sum(not "\n".join(block).strip().startswith("$CATEGORY:") for _, block in blocks))
+    for start, block in blocks:
         body = "\n".join(block).strip()
         if body.startswith("$CATEGORY:"):
             category = body.split(":", 1)[1].strip().rstrip("/").split("/")[-1].strip() or None
@@ -678,6 +702,12 @@ def parse_gift(data: bytes | str) -> ParseResult:
         question["row"] = start
         result.questions.append(question)
     return result
+
+
+def _check_question_count(count: int) -> None:
+    """The spreadsheets' cap on questions in one import (`MAX_ROWS`), for the text formats too."""
+    if count > MAX_ROWS:
+        raise ImportFormatError("import_too_large", f"一次最多导入 {MAX_ROWS} 道题，请分批导入")
 
 
 def _split_unescaped(text: str, pattern: str) -> list[str]:
@@ -717,6 +747,10 @@ def _html_text(text: str) -> str:
 _HTML_LIKE = re.compile(r"<[A-Za-z/][^>]*>|&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
 
 
+_GIFT_OPEN = re.compile(r"(?<!\\)\{")
+_GIFT_CLOSE = re.compile(r"(?<!\\)\}")
+
+
 def _gift_question(body: str) -> dict:
     body = re.sub(r"^::(.*?)(?<!\\)::", "", body, flags=re.S).strip()
     marker = re.match(r"^\[(html|moodle|plain|markdown)\]", body)
@@ -736,11 +770,14 @@ def _gift_question(body: str) -> dict:
 
 def _gift_fields(body: str) -> dict:
     """The raw fields of one GIFT question (its format marker removed)."""
-    match = re.search(r"(?<!\\)\{(.*?)(?<!\\)\}", body, flags=re.S)
-    if not match:
+    # The first unescaped { and the first unescaped } after it, each found once: a lazy `\{(.*?)\}`
+    # tried again from every { of a block that never closes takes quadratic time.
+    opening = _GIFT_OPEN.search(body)
+    closing = _GIFT_CLOSE.search(body, opening.end()) if opening else None
+    if closing is None:
         raise QuestionError("没有找到答案部分（GIFT 题目的答案应写在 {} 中）")
-    stem = _gift_unescape((body[: match.start()] + " " + body[match.end():]).strip())
-    inside = match.group(1)
+    stem = _gift_unescape((body[: opening.start()] + " " + body[closing.end():]).strip())
+    inside = body[opening.end(): closing.start()]
     parts = _split_unescaped(inside, "####")
     inside, explanation = parts[0].strip(), _gift_unescape(parts[1]) if len(parts) > 1 else None
     if "->" in inside or inside.startswith("#"):
@@ -787,6 +824,7 @@ _AIKEN_ANSWER = re.compile(r"^\s*ANSWER\s*[:：]\s*(.*)$", re.I)
 def parse_aiken(data: bytes | str) -> ParseResult:
     """Moodle Aiken: stem line(s), `A. option` / `B) option` lines, then `ANSWER: B`."""
     text = _decode_text(data)
+    _check_question_count(sum(1 for line in text.splitlines() if _AIKEN_ANSWER.match(line)))
     result = ParseResult()
     stem_lines: list[str] = []
     options: list[str] = []
