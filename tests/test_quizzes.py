@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from app.auth.models import User
 from app.extensions import db
 from app.orgs.models import Membership
-from app.quizzes.models import Attempt
+from app.quizzes.models import Attempt, Quiz
 from tests.conftest import assert_error
 from tests.test_certificates import decode_qr
 
@@ -1262,3 +1262,30 @@ def test_admins_void_a_checked_attempt_and_it_counts_for_nothing(api, app, world
 
     opened = started(api, classmate, quiz["id"])
     assert_error(api.as_(world.sa_a).post(f"/attempts/{opened['id']}/void", json=reason), 409, "attempt_open")
+
+
+def test_a_question_a_running_quiz_still_needs_is_not_edited_or_deleted_away(api, app, world, setup):
+    """A quiz drawing all 6 single-choice questions: deleting one, or turning one into a true/false
+    question, would make every later start fail (not_enough_questions). Both are refused with a
+    409 naming the quiz and change nothing; once the quiz has closed they go through."""
+    quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank, draw=[{"count": 6, "type": "single"}])
+    listed = api.as_(world.city_admin).get(f"/question-banks/{setup.bank}/questions",
+                                           query_string={"type": "single", "page_size": 100})
+    singles = [q["id"] for q in listed.get_json()["items"]]
+    assert len(singles) == 6
+    refused = assert_error(api.as_(world.city_admin).delete(f"/questions/{singles[0]}"), 409, "quiz_needs_question")
+    assert "网络安全知识竞赛" in refused["message"]
+    assert_error(api.as_(world.city_admin).put(f"/questions/{singles[1]}", json={"type": "true_false", "answer": "对"}),
+                 409, "quiz_needs_question")
+    assert api.as_(world.city_admin).get(f"/questions/{singles[0]}").status_code == 200
+    assert api.as_(world.city_admin).get(f"/questions/{singles[1]}").get_json()["type"] == "single"
+    # Changes that leave the draw whole still go through, and students still start.
+    reworded = api.as_(world.city_admin).put(f"/questions/{singles[1]}", json={"explanation": "新的解析"})
+    assert reworded.status_code == 200, reworded.get_json()
+    assert len(started(api, world.s_a1, quiz["id"])["questions"]) == 6
+
+    with app.app_context():
+        db.session.execute(update(Quiz).where(Quiz.id == quiz["id"]).values(
+            closes_at=datetime.now(UTC) - timedelta(minutes=1)))
+        db.session.commit()
+    assert api.as_(world.city_admin).delete(f"/questions/{singles[0]}").status_code == 204

@@ -174,7 +174,8 @@ class QuestionDetail(MethodView):
     @banks_blp.alt_response(403, description="forbidden")
     @banks_blp.alt_response(404, description="question_not_found")
     @banks_blp.alt_response(409, description="duplicate_question; question_changed (saved or deleted by "
-                                             "someone else at the same moment: reload and edit again)")
+                                             "someone else at the same moment: reload and edit again); "
+                                             "quiz_needs_question (a quiz not yet closed could no longer draw)")
     @banks_blp.alt_response(422, description="validation_error or invalid_question")
     def put(self, body, question_id):
         """Change a question (fields left out stay); attempts already started keep the old version"""
@@ -184,7 +185,8 @@ class QuestionDetail(MethodView):
     @banks_blp.response(204)
     @banks_blp.alt_response(403, description="forbidden")
     @banks_blp.alt_response(404, description="question_not_found")
-    @banks_blp.alt_response(409, description="question_changed (edited by someone else meanwhile)")
+    @banks_blp.alt_response(409, description="question_changed (edited by someone else meanwhile); "
+                                             "quiz_needs_question (a quiz not yet closed would be short of questions)")
     def delete(self, question_id):
         """Remove a question from its bank; attempts that drew it keep its last version"""
         services.delete_question(current_user, question_id)

@@ -331,6 +331,7 @@ def _save_question(bank: QuestionBank, question: Question, item: dict) -> None:
         db.session.flush()
         if kept is not None:
             db.session.add(kept)
+            _refuse_if_quizzes_fall_short(bank)
         _bump(bank)
         db.session.commit()
     except StaleDataError as error:  # another edit or a deletion of this question got there first
@@ -389,11 +390,30 @@ def delete_question(actor: User, question_id: int) -> None:
     try:
         db.session.flush()
         db.session.add(kept)
+        _refuse_if_quizzes_fall_short(bank)
         _bump(bank)
         db.session.commit()
     except (StaleDataError, IntegrityError) as error:  # edited or deleted by someone else meanwhile
         db.session.rollback()
         raise QuestionChanged() from error
+
+
+def _refuse_if_quizzes_fall_short(bank: QuestionBank) -> None:
+    """With a question's edit or deletion flushed (not committed): every quiz of the bank that has
+    not closed must still be able to draw each level, or the change is refused (409) and rolled
+    back. Otherwise every later start of that quiz would fail with not_enough_questions. Pools are
+    read afresh, not from the cache (a rolled-back revision number is used again)."""
+    now = utcnow()
+    quizzes = db.session.scalars(select(Quiz).where(
+        Quiz.bank_id == bank.id, or_(Quiz.closes_at.is_(None), Quiz.closes_at > now)).order_by(Quiz.id))
+    for quiz in quizzes:
+        for level in quiz.levels:
+            pools = [_pool_ids(bank.id, rule) for rule in level["draw"]]
+            if _draw_errors(pools, level["draw"], "draw"):
+                db.session.rollback()
+                where = f"第{level['level']}关" if quiz.leveled else ""
+                raise Conflict("quiz_needs_question", f"竞赛「{quiz.title}」{where}还要从题库抽题，改动后符合抽题条件的"
+                                                      "题目就不够了，请先补充题目，或修改这道题的内容")
 
 
 # --- quizzes ------------------------------------------------------------------------------
@@ -406,19 +426,26 @@ def _pool(bank: QuestionBank, rule: dict) -> list[int]:
     key = (bank.id, bank.revision, rule.get("category") or None, rule.get("difficulty"), rule.get("type"))
     ids = cache.get(key)
     if ids is None:
-        query = select(Question.id).where(Question.bank_id == bank.id)
-        for name in ("category", "difficulty", "type"):
-            if rule.get(name):
-                query = query.where(getattr(Question, name) == rule[name])
-        ids = remember(cache, key, list(db.session.scalars(query.order_by(Question.id))), 1000)
+        ids = remember(cache, key, _pool_ids(bank.id, rule), 1000)
     return ids
+
+
+def _pool_ids(bank_id: int, rule: dict) -> list[int]:
+    query = select(Question.id).where(Question.bank_id == bank_id)
+    for name in ("category", "difficulty", "type"):
+        if rule.get(name):
+            query = query.where(getattr(Question, name) == rule[name])
+    return list(db.session.scalars(query.order_by(Question.id)))
 
 
 def _check_draw(bank: QuestionBank, draw: list[dict], field: str) -> dict:
     """Each rule's own pool must hold its count, and the rules together must be satisfiable with
     distinct questions (`_assign_draw`), so that no student's start fails on a quiz that was accepted."""
+    return _draw_errors([_pool(bank, rule) for rule in draw], draw, field)
+
+
+def _draw_errors(pools: list[list[int]], draw: list[dict], field: str) -> dict:
     errors: dict = {}
-    pools = [_pool(bank, rule) for rule in draw]
     for index, (rule, ids) in enumerate(zip(draw, pools, strict=True)):
         if len(ids) < rule["count"]:
             errors[f"{field}.{index}.count"] = [f"题库中符合条件的题目只有 {len(ids)} 道"]
