@@ -112,3 +112,22 @@ def test_a_batch_statement_that_gets_no_connection_raises_sqlalchemys_error(app)
     with pytest.raises(DBAPIError):
         _driver_statement(statement, engine.dialect).run(engine, {})
     engine.dispose()
+
+
+def test_a_failed_batch_statement_does_not_carry_its_parameters(app):
+    """Batch writes (signings, quiz starts with their answer keys, autosaves with students'
+    choices) build their database error themselves: like the engines' (hide_parameters), it
+    names the statement and not the values, so the log of a failed batch holds no request data."""
+    from sqlalchemy import bindparam, insert
+    from sqlalchemy.exc import DBAPIError
+
+    from app.common.sql import execute_committed
+    from app.orgs.models import Org
+
+    with app.app_context():
+        statement = insert(Org.__table__).values(name=bindparam("name"), kind="school",
+                                                  parent_id=bindparam("parent"), path="/x/", depth=0)
+        with pytest.raises(DBAPIError) as caught:
+            execute_committed(statement, {"name": "ANSWER-KEY-SECRET", "parent": 999_999})
+        assert "INSERT INTO orgs" in str(caught.value)
+        assert "ANSWER-KEY-SECRET" not in str(caught.value)

@@ -977,3 +977,71 @@ def test_files_built_to_exhaust_the_server_are_refused_or_read_within_bounds(api
     error = assert_error(upload(api, world.t_a, bank, bomb), 422, "import_too_large")
     assert "解压后过大" in error["message"]
     assert len(questions(api, world.t_a, bank)) == 1
+
+
+def test_options_merged_across_the_last_header_columns_are_read(api, world):
+    """选项 merged (合并后居中, bordered) over the last header columns: the blank cells it spans
+    are part of the header, although trailing blanks of other rows are dropped."""
+    from openpyxl.styles import Alignment
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["序号", "题型", "题干", "答案", "选项", None, None, None])
+    sheet.merge_cells("E1:H1")
+    thin = Side(style="thin")
+    for column in "EFGH":
+        sheet[f"{column}1"].alignment = Alignment(horizontal="center")
+        sheet[f"{column}1"].border = Border(top=thin, bottom=thin, left=thin, right=thin)
+    sheet.append([1, "单选题", "收到陌生链接应当怎么做？", "A", "不点开", "点开", "转发", "回复"])
+    sheet.append([2, "单选题", "网络安全法自哪一天起施行？", "B", "2016年11月7日", "2017年6月1日", None, None])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    result = imported(api, world.t_a, bank, buffer.getvalue())
+    assert (result["imported"], result["errors"]) == (2, [])
+    assert [[o["text"] for o in q["options"]] for q in questions(api, world.t_a, bank)] == [
+        ["不点开", "点开", "转发", "回复"], ["2016年11月7日", "2017年6月1日"]]
+
+
+def test_an_import_and_the_same_question_added_by_hand_at_once_answer_cleanly(app, api, world, monkeypatch):
+    """Every writer to a bank locks it first, in the same order: the hand-added question waits
+    for the import holding the bank, then finds its duplicate (409). Before, the two deadlocked
+    on PostgreSQL (the question's key inserted, its foreign-key check waiting for the bank row)
+    and one answered 500."""
+    import threading
+    import time
+
+    from app.quizzes import services
+
+    bank = make_bank(api, world.sa_a, world.school_a.id)
+    data = xlsx([HEADER, row("收到陌生链接应当怎么做？", a="不点开", b="点开", c="转发", d="回复", answer="A")])
+    holding, go = threading.Event(), threading.Event()
+    original = services._new_question
+
+    def paused(bank_row, item, key):  # the import, holding the bank, about to add its question
+        holding.set()
+        go.wait(10)
+        return original(bank_row, item, key)
+
+    monkeypatch.setattr(services, "_new_question", paused)
+    results = {}
+    token = {"Authorization": f"Bearer {world.sa_a.token}"}
+    import_client, create_client = app.test_client(), app.test_client()
+    importer = threading.Thread(target=lambda: results.__setitem__("import", import_client.post(
+        f"/api/v1/question-banks/{bank}/import", headers=token, data={"file": (io.BytesIO(data), "题库.xlsx")},
+        content_type="multipart/form-data")), daemon=True)
+    creator = threading.Thread(target=lambda: results.__setitem__("create", create_client.post(
+        f"/api/v1/question-banks/{bank}/questions", headers=token, json={
+            "type": "single", "stem": "收到陌生链接应当怎么做？", "options": ["不点开", "点开", "转发", "回复"],
+            "answer": ["A"]})), daemon=True)
+    importer.start()
+    assert holding.wait(20)
+    creator.start()
+    time.sleep(1.0)  # the hand-added question is on its way and waits for the bank
+    go.set()
+    importer.join(30)
+    creator.join(30)
+    assert results["import"].status_code == 200 and results["import"].get_json()["imported"] == 1
+    assert results["create"].status_code == 409, results["create"].get_json()
+    assert results["create"].get_json()["code"] == "duplicate_question"
+    assert len(questions(api, world.sa_a, bank)) == 1

@@ -188,7 +188,8 @@ class _DriverStatement:
         try:
             connection = engine.raw_connection()
         except failure as error:  # no connection to be had (the server down, too many clients)
-            raise DBAPIError.instance(self._sql, params, error, failure, dialect=dialect) from error
+            raise DBAPIError.instance(self._sql, params, error, failure, dialect=dialect,
+                                      hide_parameters=engine.hide_parameters) from error
         try:
             driver = connection.driver_connection
             cursor = None
@@ -202,6 +203,7 @@ class _DriverStatement:
                 if lost:  # as SQLAlchemy does: this connection and every other one opened before it
                     engine.pool._invalidate(connection, error)
                 raise DBAPIError.instance(self._sql, params, error, failure, dialect=dialect,
+                                          hide_parameters=engine.hide_parameters,
                                           connection_invalidated=lost) from error
             finally:
                 if cursor is not None and connection.is_valid:

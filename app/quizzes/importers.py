@@ -564,10 +564,11 @@ def read_xlsx(data: bytes) -> list[Table]:
                 sheet.reset_dimensions()
                 rows = []
                 # A row is read up to MAX_COLUMNS: one cell in column XFD would otherwise make
-                # 16,384 of every row (a 50 KB file, gigabytes of memory); trailing blanks dropped.
+                # 16,384 of every row (a 50 KB file, gigabytes of memory); trailing blanks dropped
+                # below the rows a header may be in (a merged 选项 spans blank header cells).
                 for number, values in enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS), start=1):
                     cells = list(values)
-                    while cells and cells[-1] is None:
+                    while number > HEADER_SCAN_ROWS and cells and cells[-1] is None:
                         cells.pop()
                     rows.append((number, cells))
                     budget -= 1
@@ -757,7 +758,7 @@ def _gift_question(body: str) -> dict:
     body = body[marker.end():].strip() if marker else body
     # Moodle shows GIFT text as HTML unless it is marked [plain]; students here read plain text, so
     # markup (an export from Moodle is full of <p> and &nbsp;) becomes the text it displays.
-    as_html = (marker is None or marker.group(1) != "plain") and _HTML_LIKE.search(body) is not None
+    as_html = (marker is None or marker.group(1) != "plain") and _HTML_LIKE.search(_gift_unescape(body)) is not None
     question = _gift_fields(body)
     if as_html:
         for key in ("stem", "explanation"):

@@ -313,6 +313,7 @@ def _kept_version(question: Question) -> QuestionVersion:
 
 
 def _save_question(bank: QuestionBank, question: Question, item: dict) -> None:
+    lock_for_edit(bank)  # every writer to a bank locks it first (as the import does): no deadlock on the key
     key = importers.stem_key(item["stem"], item["options"])
     clash = db.session.scalar(select(Question.id).where(Question.bank_id == bank.id, Question.stem_key == key,
                                                         Question.id != (question.id or 0)))
@@ -385,6 +386,7 @@ def update_question(actor: User, question_id: int, data: dict) -> dict:
 def delete_question(actor: User, question_id: int) -> None:
     """Gone from the bank; attempts that drew it keep showing and scoring it (its last version is kept)."""
     question, bank = _question(actor, question_id, edit=True)
+    lock_for_edit(bank)  # every writer to a bank locks it first: an import beside it waits, no deadlock
     kept = _kept_version(question)
     db.session.delete(question)
     try:

@@ -146,6 +146,20 @@ describe('a whole quiz attempt', () => {
     expect(wx.getStorageSync('quiz.attempt.9').pending).toEqual({});
   });
 
+  test('an attempt resumed offline with nothing unsent drops the banner once the network is back', async () => {
+    const server = setup();
+    quizServer(server);
+    wx.setStorageSync('quiz.attempt.9', { attemptId: 31, level: 1, questions: QUESTIONS, deadline: new Date(Date.now() + 600000).toISOString(), offset: 0, answers: { 101: ['A'] }, pending: {}, index: 0 });
+    server.setOnline(false);
+    const page = mount('pages/attempt/index');
+    await page.instance.onLoad({ quiz_id: '9' });
+    await settle();
+    expect(page.data.offline).toBe(true); // carried on from storage
+    server.setOnline(true);
+    await settle();
+    expect(page.data.offline).toBe(false);
+  });
+
   test('the page stops listening for the network when it closes', async () => {
     const server = setup();
     quizServer(server);

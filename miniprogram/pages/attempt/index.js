@@ -159,9 +159,11 @@ Page({
     if (this.data.offline && sent.every(Boolean)) this.setData({ offline: false });
   },
 
-  // The phone is back online: send what was chosen while it was away.
+  // The phone is back online: send what was chosen while it was away (or, nothing waiting, drop the banner).
   onNetworkChange(res) {
-    if (res && res.isConnected && Object.keys(this.pending || {}).length) this.syncPending();
+    if (!res || !res.isConnected) return;
+    if (Object.keys(this.pending || {}).length) this.syncPending();
+    else if (this.data.offline) this.setData({ offline: false });
   },
 
   prev() {
