@@ -232,6 +232,24 @@ def test_a_long_school_name_stays_inside_the_frame(app, api, world):
         assert same_pixels(image.crop(box), blank.crop(box)), box
 
 
+def test_line_breaks_pasted_into_a_title_or_school_name_still_give_a_poster(app, api, world):
+    """Titles come pasted from notices with their line breaks, and org names may hold one: the
+    poster draws them on a line (they made Pillow's layout fail: a 500 for every signer, and a
+    title is locked once someone signed). The quiz poster is drawn by the same `cached_poster`."""
+    admin = api.as_(world.city_admin)
+    school = admin.post("/orgs", json={"name": "城关第二\n实验小学", "kind": "school",
+                                       "parent_id": world.district.id}).get_json()
+    klass = admin.post("/orgs", json={"name": "一年级\r\n一班", "kind": "class", "parent_id": school["id"]}).get_json()
+    student = add_students(app, klass["id"], ["张小三"])[0]
+    pid = make_pledge(api, world.city_admin, make_campaign(api, world.city_admin, school["id"]),
+                      title="全国青少年网络文明公约\n（2026年版）")["id"]
+    serial = signed(api, student, pid)["serial"]
+    assert "\n" in api.get(f"/certificates/{serial}").get_json()["title"], "the text itself is kept as written"
+    response = api.get(f"/certificates/{serial}/image")
+    assert response.status_code == 200 and response.mimetype == "image/png", response.get_data()[:300]
+    assert decode_qr(response.get_data()) == [f"http://localhost/api/v1/certificates/{serial}"]
+
+
 def test_a_renamed_student_or_school_gets_a_new_poster(app, api, world, pledge):
     """What the poster shows is in its cache key: after a rename the poster is drawn again, the
     same as the renderer draws from the JSON verification's (already renamed) details."""

@@ -592,9 +592,14 @@ def test_family_pledge_child_first_then_a_linked_guardian(app, api, world, fresh
     assert stats(api, world.t_a1, pid, world.class_a1.id)["signed"] == 1
     assert api.get(f"/certificates/{child['serial']}").get_json()["valid"] is True
 
-    # A child_id on an individual pledge is a mistake.
+    # A child_id on an individual pledge is a mistake; the parent signing it is refused too (it
+    # would count nowhere, and its certificate would name nobody): the child signs it.
     individual = make_pledge(api, world.sa_a, campaign)["id"]
     assert_error(sign(api, world.p_a1, individual, child_id=world.s_a1.id), 422, "not_family_pledge")
+    refused = assert_error(sign(api, world.p_a1, individual), 403, "guardians_cosign_only")
+    assert "学生本人签署" in refused["message"]
+    assert [row.user_id for row in signature_rows(app, individual)] == []
+    assert signed(api, world.s_a1, individual)["status"] == "complete"
 
 
 def test_a_guardian_of_children_in_two_schools_is_offered_only_the_child_the_campaign_reaches(app, api, world):
@@ -768,6 +773,9 @@ def test_revocation_by_admins(app, api, world, city_pledge):
     assert response.get_json()["revoked"] is True
     assert api.as_(world.city_admin).post(url, json={}).get_json()["revoked"] is True
     assert stats(api, world.sa_a, pid, world.school_a.id)["signed"] == 0
+    # The class teacher's reminder list says why: this student cannot simply be told to sign.
+    listed = {s["id"]: s["status"] for s in stats(api, world.t_a1, pid, world.class_a1.id)["unsigned"]}
+    assert listed[world.s_a1.id] == "revoked"
     mine = signed(api, world.s_a1, pid, status=200)
     assert mine["serial"] == signature["serial"] and mine["revoked"] is True
     with app.app_context():

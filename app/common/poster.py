@@ -172,6 +172,9 @@ def cached_poster(prefix: str, details: dict, render: Callable[..., bytes]) -> b
     """`render(**details)`, drawn once and kept in storage under `prefix` (which names the
     drawing's version and the certificate) and a hash of everything drawn: a renamed student or
     school is drawn again, as the verification shows it at once."""
+    # Every text is drawn on one line, wrapped by width: a line break pasted into a title or a
+    # school name (allowed there) made Pillow's layout fail, and every poster of it with it.
+    details = {name: " ".join(value.split()) if isinstance(value, str) else value for name, value in details.items()}
     shown = hashlib.sha256(repr(sorted(details.items())).encode()).hexdigest()[:16]
     key = f"{prefix}-{shown}.png"
     backend = storage.backend

@@ -111,7 +111,8 @@ class PledgeStatsChildSchema(BaseSchema):
 class PledgeUnsignedStudentSchema(BaseSchema):
     id = fields.Integer()
     real_name = fields.String()
-    status = fields.String(allow_none=True, metadata={"description": "null: not signed; awaiting_guardian"})
+    status = fields.String(allow_none=True, metadata={
+        "description": "null: not signed; awaiting_guardian; revoked (by an admin: the student cannot sign it again)"})
 
 
 class PledgeStatsSchema(BaseSchema):

@@ -357,6 +357,11 @@ def sign(user: User, pledge_id: int, data: dict) -> tuple[dict, bool]:
         if pledge.mode == "family" and not is_student(user):
             raise ValidationFailed({"child_id": ["家庭承诺由孩子先签署，家长签署时请选择孩子"]},
                                    "家庭承诺需由孩子先签署，家长再共同签署", code="child_id_required")
+        if pledge.mode == "individual" and not user.is_platform_admin and not memberships_of(user):
+            # Seen only through a child: a parent's signature would count nowhere and its
+            # certificate would name nobody (a parent has no class, often no name).
+            raise Forbidden("guardians_cosign_only", "个人承诺由学生本人签署，请让孩子在自己的微信中签署；"
+                                                     "家庭承诺可在孩子签署后由家长共同签署")
         _check_window(pledge)
         media_id = _handwriting(user, pledge, data.get("handwriting_upload_id"))
     except ApiError:
@@ -519,11 +524,11 @@ def _unsigned(pledge: Pledge, klass: Org) -> list[dict]:
     ).all()
     if not students:
         return []
-    states = dict(db.session.execute(
-        select(Signature.user_id, Signature.status)
-        .where(Signature.pledge_id == pledge.id, Signature.user_id.in_([s.id for s in students]),
-               Signature.revoked.is_(False))
-    ).all())
+    # A revoked signature is listed as such: the student cannot sign that pledge again, so a
+    # reminder to sign would lead nowhere (the export says 签名已撤销 too).
+    states = {row.user_id: "revoked" if row.revoked else row.status for row in db.session.execute(
+        select(Signature.user_id, Signature.status, Signature.revoked)
+        .where(Signature.pledge_id == pledge.id, Signature.user_id.in_([s.id for s in students])))}
     return [{"id": s.id, "real_name": s.real_name, "status": states.get(s.id)}
             for s in students if states.get(s.id) != "complete"]
 

@@ -148,14 +148,14 @@ test("a parent's or teacher's me page never asks for a family code", async () =>
 test("a teacher's class view lists who has not signed and who has not taken the quiz", async () => {
   const server = setup();
   campaignsServer(server);
-  server.on('GET', '/pledges/{id}/stats', ({ query }) => ok({ org_id: Number(query.org_id), signed: 38, enrolled: 40, unsigned: [{ id: 3, real_name: '李四', status: null }, { id: 4, real_name: '赵五', status: 'awaiting_guardian' }] }));
+  server.on('GET', '/pledges/{id}/stats', ({ query }) => ok({ org_id: Number(query.org_id), signed: 38, enrolled: 40, unsigned: [{ id: 3, real_name: '李四', status: null }, { id: 4, real_name: '赵五', status: 'awaiting_guardian' }, { id: 5, real_name: '钱六', status: 'revoked' }] }));
   server.on('GET', '/quizzes/{id}/stats', ({ query }) => ok({ quiz_id: 9, org_id: Number(query.org_id), attempts: 39, students: 38, enrolled: 40, questions: [], categories: [], not_taken: [{ id: 3, real_name: '李四' }, { id: 7, real_name: '孙八' }] }));
   const page = mount('pages/class-view/index');
   await page.instance.onLoad({ org_id: '9', name: encodeURIComponent('三年级二班') });
   await settle();
   expect(server.callsTo('GET', '/campaigns')[0].query.status).toBe('active');
   expect(server.callsTo('GET', '/quizzes/9/stats')[0].query.org_id).toBe('9');
-  expect(page.data.pledges[0].unsigned.map((s) => s.note)).toEqual(['未签署', '待家长签署']);
+  expect(page.data.pledges[0].unsigned.map((s) => s.note)).toEqual(['未签署', '待家长签署', '签名已被撤销']);
   expect(page.data.quizzes[0]).toEqual(expect.objectContaining({ took: 38, enrolled: 40, notTaken: 2 }));
   const rows = page.querySelectorAll('.not-taken').map((row) => row.dom.textContent);
   expect(rows).toEqual(['李四未参加', '孙八未参加']);

@@ -60,6 +60,17 @@ describe('sign', () => {
   });
 });
 
+test('a parent opening a pupil\'s individual pledge is told the child signs it, with no sign button', async () => {
+  const server = setup();
+  server.on('GET', '/pledges/{id}', () => ok(pledge()));
+  server.on('GET', '/me', () => ok(parent));
+  const page = mount('pages/pledge/index');
+  await page.instance.onLoad({ id: '5' });
+  await settle();
+  expect(page.querySelector('.sign')).toBeUndefined();
+  expect(page.querySelector('.guardian-only').dom.textContent).toContain('请让孩子在自己的微信中签署');
+});
+
 describe('family co-sign', () => {
   test('the child signs and waits for a parent; the family code to hand over comes on tap', async () => {
     const server = setup();

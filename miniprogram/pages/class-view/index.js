@@ -4,6 +4,9 @@ const pledges = require('../../api/pledges');
 const quizzes = require('../../api/quizzes');
 const { showError } = require('../../api/request');
 
+// why a student is on a pledge's list (status of GET /pledges/{id}/stats `unsigned`)
+const UNSIGNED_NOTE = { awaiting_guardian: '待家长签署', revoked: '签名已被撤销' };
+
 // A campaign that does not reach this org (e.g. another school's, seen by a teacher who is also a
 // parent there) has nothing to show here: its statistics answer org_outside_campaign and are left out.
 async function reaching(statsPromise) {
@@ -39,7 +42,7 @@ Page({
       const pledgeRows = await Promise.all(pledgeList.map(async (p) => {
         const stats = await reaching(pledges.getStats(p.id, this.orgId, { silent: true }));
         if (!stats) return null;
-        const unsigned = (stats.unsigned || []).map((s) => Object.assign({}, s, { note: s.status === 'awaiting_guardian' ? '待家长签署' : '未签署' }));
+        const unsigned = (stats.unsigned || []).map((s) => Object.assign({}, s, { note: UNSIGNED_NOTE[s.status] || '未签署' }));
         return { id: p.id, title: p.title, signed: stats.signed, enrolled: stats.enrolled, unsigned, children: stats.children || [] };
       }));
       const quizRows = await Promise.all(quizList.map(async (q) => {
