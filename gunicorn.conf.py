@@ -22,6 +22,7 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 # Request paths only; query strings may hold codes, and file tokens and invite codes in a path
 # are masked (app/common/access_log.py).
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+# (A logger_class of our own: with statsd_host set, gunicorn would not switch to its statsd logger.)
 logger_class = "app.common.access_log.AccessLogger"
 
 control_socket_disable = True  # two copies side by side must not share a control socket
