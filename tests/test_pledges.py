@@ -598,8 +598,19 @@ def test_family_pledge_child_first_then_a_linked_guardian(app, api, world, fresh
     assert_error(sign(api, world.p_a1, individual, child_id=world.s_a1.id), 422, "not_family_pledge")
     refused = assert_error(sign(api, world.p_a1, individual), 403, "guardians_cosign_only")
     assert "学生本人签署" in refused["message"]
+    # So is a teacher of another school whose child is here: their signature would count
+    # nowhere here and its certificate would name their own school under this school's pledge.
+    link_family(app, world.t_b.id, world.s_a1.id)
+    assert_error(sign(api, world.t_b, individual), 403, "guardians_cosign_only")
     assert [row.user_id for row in signature_rows(app, individual)] == []
+    # The answers say so beforehand (the mini-program shows no sign button and no open task).
+    listed = api.as_(world.t_b).get(f"/campaigns/{campaign}/pledges").get_json()["items"]
+    assert {p["id"]: p["guardian_only"] for p in listed}[individual] is True
+    assert api.as_(world.p_a1).get(f"/pledges/{individual}").get_json()["guardian_only"] is True
+    assert api.as_(world.s_a1).get(f"/pledges/{individual}").get_json()["guardian_only"] is False
+    assert api.as_(world.t_a).get(f"/campaigns/{campaign}/pledges").get_json()["items"][0]["guardian_only"] is False
     assert signed(api, world.s_a1, individual)["status"] == "complete"
+    assert signed(api, world.t_a, individual)["status"] == "complete"  # staff of the school sign
 
 
 def test_a_guardian_of_children_in_two_schools_is_offered_only_the_child_the_campaign_reaches(app, api, world):

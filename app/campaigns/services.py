@@ -122,13 +122,19 @@ def list_campaigns(user: User, page: int, page_size: int, status: str | None = N
 def can_see_campaign(user: User, campaign: Campaign) -> bool:
     """The rule of `visible_campaigns_query` for one loaded campaign, checked in memory (hot
     paths such as signing use it). Keep the two in step."""
+    if sees_campaign_itself(user, campaign):
+        return True
+    return campaign.org_id in participant_org_ids(user)  # through their children (one more query)
+
+
+def sees_campaign_itself(user: User, campaign: Campaign) -> bool:
+    """The user sees the campaign through a role of their own (a class or school they belong to
+    lies under its org, staff above it, a platform admin), not only as a child's guardian."""
     if user.is_platform_admin:
         return True
     if any(campaign.org_id in m.org.ancestor_ids for m in memberships_of(user)):  # own orgs and above
         return True
-    if any(campaign.org.path.startswith(path) for path in staff_paths(user)):
-        return True
-    return campaign.org_id in participant_org_ids(user)  # through their children (one more query)
+    return any(campaign.org.path.startswith(path) for path in staff_paths(user))
 
 
 def visible_campaign(user: User, campaign_id: int) -> Campaign:

@@ -73,6 +73,9 @@ class PledgeSchema(BaseSchema):
     created_at = fields.DateTime()
     my_signature = fields.Nested(SignatureSchema, allow_none=True,
                                  metadata={"description": "the caller's own signature, if any"})
+    guardian_only = fields.Boolean(allow_none=True, metadata={
+        "description": "you see this campaign only as a linked child's guardian: an individual pledge is the "
+                       "child's to sign (403 guardians_cosign_only), a family pledge you co-sign"})
     children = fields.List(fields.Nested(PledgeChildSchema), allow_none=True, metadata={
         "description": "family pledges, for a guardian: the linked children the campaign reaches "
                        "(students inside its org) and their signatures"})

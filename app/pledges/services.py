@@ -20,7 +20,13 @@ from sqlalchemy.sql.expression import Exists
 
 from app.auth.models import User
 from app.campaigns.models import Campaign
-from app.campaigns.services import campaign_reach, can_see_campaign, check_inside_period, visible_campaign
+from app.campaigns.services import (
+    campaign_reach,
+    can_see_campaign,
+    check_inside_period,
+    sees_campaign_itself,
+    visible_campaign,
+)
 from app.common.aggregates import AggregateCache
 from app.common.db_types import UTCDateTime
 from app.common.downloads import check_export_size, excel_row, file_name_part
@@ -127,10 +133,11 @@ def _window_status(pledge: Pledge, now: datetime) -> str:
 
 
 def describe_pledge(pledge: Pledge, user: User | None = None, now: datetime | None = None,
-                    mine: Signature | None = None) -> dict:
+                    mine: Signature | None = None, guardian_only: bool | None = None) -> dict:
     now = now or utcnow()
     children = None
     if user is not None:
+        guardian_only = not sees_campaign_itself(user, pledge.campaign)
         if mine is None:
             mine = _signature_of(pledge.id, user.id)
         if pledge.mode == "family":
@@ -140,7 +147,7 @@ def describe_pledge(pledge: Pledge, user: User | None = None, now: datetime | No
         "body": pledge.body, "mode": pledge.mode, "requires_handwriting": pledge.requires_handwriting,
         "opens_at": pledge.opens_at, "closes_at": pledge.closes_at, "status": _window_status(pledge, now),
         "created_at": pledge.created_at, "my_signature": signature_answer(mine) if mine else None,
-        "children": children,
+        "children": children, "guardian_only": guardian_only,
     }
 
 
@@ -175,7 +182,8 @@ def get_pledge(user: User, pledge_id: int) -> dict:
 
 
 def list_pledges(user: User, campaign_id: int, page: int, page_size: int) -> dict:
-    visible_campaign(user, campaign_id)
+    campaign = visible_campaign(user, campaign_id)
+    guardian_only = not sees_campaign_itself(user, campaign)
     result = paginate(select(Pledge).where(Pledge.campaign_id == campaign_id).order_by(Pledge.id.desc()),
                       page, page_size)
     mine = {}
@@ -185,7 +193,7 @@ def list_pledges(user: User, campaign_id: int, page: int, page_size: int) -> dic
             select(Signature).where(Signature.pledge_id.in_(ids), Signature.user_id == user.id))}
     now = utcnow()
     guardian = not is_student(user)  # a parent's home shows where each child stands on family pledges
-    result["items"] = [describe_pledge(p, None, now, mine.get(p.id))
+    result["items"] = [describe_pledge(p, None, now, mine.get(p.id), guardian_only)
                        | ({"children": _children_states(p, user)} if guardian and p.mode == "family" else {})
                        for p in result["items"]]
     return result
@@ -357,9 +365,9 @@ def sign(user: User, pledge_id: int, data: dict) -> tuple[dict, bool]:
         if pledge.mode == "family" and not is_student(user):
             raise ValidationFailed({"child_id": ["家庭承诺由孩子先签署，家长签署时请选择孩子"]},
                                    "家庭承诺需由孩子先签署，家长再共同签署", code="child_id_required")
-        if pledge.mode == "individual" and not user.is_platform_admin and not memberships_of(user):
-            # Seen only through a child: a parent's signature would count nowhere and its
-            # certificate would name nobody (a parent has no class, often no name).
+        if pledge.mode == "individual" and not sees_campaign_itself(user, pledge.campaign):
+            # Seen only through a child (also by staff of another school): the signature would
+            # count nowhere and its certificate would name nobody, or another school.
             raise Forbidden("guardians_cosign_only", "个人承诺由学生本人签署，请让孩子在自己的微信中签署；"
                                                      "家庭承诺可在孩子签署后由家长共同签署")
         _check_window(pledge)

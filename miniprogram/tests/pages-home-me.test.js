@@ -80,9 +80,10 @@ test("a parent's home and me follow the children: a co-signed family pledge is d
   campaignsServer(server);
   // GET /campaigns/{id}/pledges as a parent gets it: no signature of their own, each child's state
   server.on('GET', '/campaigns/{id}/pledges', () => ok({ items: [
-    { id: 6, title: '家庭承诺', mode: 'family', status: 'open', my_signature: null, children: [{ id: 3, real_name: '王小明', status: 'complete', revoked: false, serial: 'F6' }] },
-    { id: 7, title: '假期家庭承诺', mode: 'family', status: 'open', my_signature: null, children: [{ id: 3, real_name: '王小明', status: 'awaiting_guardian', revoked: false, serial: null }] },
-  ], total: 2, page: 1, page_size: 50 }));
+    { id: 6, title: '家庭承诺', mode: 'family', status: 'open', my_signature: null, guardian_only: true, children: [{ id: 3, real_name: '王小明', status: 'complete', revoked: false, serial: 'F6' }] },
+    { id: 7, title: '假期家庭承诺', mode: 'family', status: 'open', my_signature: null, guardian_only: true, children: [{ id: 3, real_name: '王小明', status: 'awaiting_guardian', revoked: false, serial: null }] },
+    { id: 8, title: '网络文明公约', mode: 'individual', status: 'open', my_signature: null, guardian_only: true, children: null },
+  ], total: 3, page: 1, page_size: 50 }));
   server.on('GET', '/campaigns/{id}/quizzes', () => ok({ items: [], total: 0, page: 1, page_size: 50 }));
   server.on('GET', '/me', () => ok({ id: 2, real_name: '王大明', memberships: [], children: [{ id: 3, real_name: '王小明' }] }));
   server.on('GET', '/family/links', () => ok({ children: [{ id: 4, person: { id: 3, real_name: '王小明' }, created_at: '2026-11-20T02:00:00Z' }], guardians: [] }));
@@ -91,7 +92,8 @@ test("a parent's home and me follow the children: a co-signed family pledge is d
   await home.instance.onLoad();
   await settle();
   const c = home.data.campaigns[0];
-  expect(c.pledges.map((p) => p.progress.text)).toEqual(['已共同签署', '待你共同签署']);
+  // the pupils' individual pledge is the child's to sign: listed, not one of the parent's tasks
+  expect(c.pledges.map((p) => p.progress.text)).toEqual(['已共同签署', '待你共同签署', '由孩子签署']);
   expect(c.doneText).toBe('已完成 1 / 2');
 
   const me = mount('pages/me/index');

@@ -60,15 +60,23 @@ describe('sign', () => {
   });
 });
 
-test('a parent opening a pupil\'s individual pledge is told the child signs it, with no sign button', async () => {
+// a teacher of another school whose child is here sees the campaign only through the child
+const teacherElsewhere = { id: 3, real_name: '赵老师', memberships: [{ id: 7, org_id: 30, org_name: '第二小学', role: 'teacher' }], children: [{ id: 1, real_name: '王小明' }] };
+
+test.each([
+  ['a parent', parent, 'open'],
+  ['a teacher of another school', teacherElsewhere, 'open'],
+  ['a parent, after the window', parent, 'closed'],
+])('%s opening a pupil\'s individual pledge (guardian_only) is told the child signs it, with no sign button', async (_, who, status) => {
   const server = setup();
-  server.on('GET', '/pledges/{id}', () => ok(pledge()));
-  server.on('GET', '/me', () => ok(parent));
+  server.on('GET', '/pledges/{id}', () => ok(pledge({ guardian_only: true, status })));
+  server.on('GET', '/me', () => ok(who));
   const page = mount('pages/pledge/index');
   await page.instance.onLoad({ id: '5' });
   await settle();
   expect(page.querySelector('.sign')).toBeUndefined();
-  expect(page.querySelector('.guardian-only').dom.textContent).toContain('请让孩子在自己的微信中签署');
+  const notes = page.querySelectorAll('.card.muted').map((n) => n.dom.textContent);
+  expect(notes).toEqual([expect.stringContaining('请让孩子在自己的微信中签署')]); // one note, not also 签署已经结束
 });
 
 describe('family co-sign', () => {

@@ -13,6 +13,8 @@ function familyProgress(children) {
 
 function pledgeProgress(pledge) {
   if (pledge.mode === 'family' && !pledge.my_signature && (pledge.children || []).length) return familyProgress(pledge.children);
+  // seen only as a child's guardian: the child signs it; not one of the caller's tasks
+  if (pledge.mode === 'individual' && pledge.guardian_only && !pledge.my_signature) return { text: '由孩子签署', done: false, notMine: true };
   const sig = pledge.my_signature;
   if (!sig || !sig.serial) return { text: pledge.status === 'open' ? '待签署' : OPEN_STATUS[pledge.status] || '', done: false };
   if (sig.revoked) return { text: '已撤销', done: false };
@@ -41,7 +43,7 @@ async function load() {
       const [pledges, quizzes] = await Promise.all([campaigns.listPledges(c.id, {}), campaigns.listQuizzes(c.id, {})]);
       const pledgeItems = (pledges.items || []).map((p) => Object.assign({}, p, { progress: pledgeProgress(p) }));
       const quizItems = (quizzes.items || []).map((q) => Object.assign({}, q, { progress: quizProgress(q) }));
-      const tasks = pledgeItems.length + quizItems.length;
+      const tasks = pledgeItems.filter((p) => !p.progress.notMine).length + quizItems.length;
       const done = pledgeItems.filter((p) => p.progress.done).length + quizItems.filter((q) => q.progress.done).length;
       return Object.assign({}, c, {
         statusText: CAMPAIGN_STATUS[c.status] || '',

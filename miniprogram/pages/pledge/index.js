@@ -49,8 +49,9 @@ Page({
       const linked = Array.isArray(pledge.children) && pledge.children.length ? pledge.children : me.children || [];
       const children = linked.map((c) => Object.assign({}, c, { stateText: childState(c).stateText }));
       const isParent = pledge.mode === 'family' && children.length > 0 && !isStudent;
-      // someone who sees the campaign only through a child: an individual pledge is the child's to sign
-      const guardianOnly = pledge.mode === 'individual' && !(me.memberships || []).length && !me.is_platform_admin;
+      // someone who sees the campaign only through a child (the server says so): an individual
+      // pledge is the child's to sign
+      const guardianOnly = pledge.mode === 'individual' && Boolean(pledge.guardian_only) && !pledge.my_signature;
       const signature = pledge.my_signature && pledge.my_signature.serial ? pledge.my_signature : null;
       this.setData({ pledge, isParent, guardianOnly, children, childIndex: isParent ? this.pickChild(children) : 0, status: 'ok' });
       wx.setNavigationBarTitle({ title: pledge.title });
