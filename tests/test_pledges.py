@@ -579,11 +579,16 @@ def test_family_pledge_child_first_then_a_linked_guardian(app, api, world, fresh
     assert api.as_(world.p_a1).get(f"/pledges/{pid}").get_json()["children"][0]["status"] == "complete"
     # The parent's home lists the campaign's pledges with where each child stands and the family
     # certificate, so a co-signed pledge does not stay "to sign"; the child's list has none.
-    (listed,) = api.as_(world.p_a1).get(f"/campaigns/{campaign}/pledges").get_json()["items"]
-    assert listed["my_signature"] is None
-    assert listed["children"] == [{"id": world.s_a1.id, "real_name": "张小三", "status": "complete",
-                                   "revoked": False, "serial": child["serial"]}]
-    assert api.as_(world.s_a1).get(f"/campaigns/{campaign}/pledges").get_json()["items"][0]["children"] is None
+    # Each family pledge with its own states (a second one the child has not signed).
+    holiday = make_pledge(api, world.sa_a, campaign, mode="family", title="寒假家庭文明上网承诺书")["id"]
+    listed = {p["id"]: p for p in api.as_(world.p_a1).get(f"/campaigns/{campaign}/pledges").get_json()["items"]}
+    assert listed[pid]["my_signature"] is None
+    assert listed[pid]["children"] == [{"id": world.s_a1.id, "real_name": "张小三", "status": "complete",
+                                        "revoked": False, "serial": child["serial"]}]
+    assert listed[holiday]["children"] == [{"id": world.s_a1.id, "real_name": "张小三", "status": None,
+                                            "revoked": False, "serial": None}]
+    assert all(p["children"] is None for p in api.as_(world.s_a1).get(f"/campaigns/{campaign}/pledges")
+               .get_json()["items"])
     assert api.as_(stranger).get(f"/pledges/{pid}").status_code == 404
     assert signed(api, world.s_a1, pid, status=200)["status"] == "complete"
     (row,) = signature_rows(app, pid)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import tracemalloc
 import zipfile
 from datetime import date, datetime, time
 from urllib.parse import quote
@@ -966,9 +967,18 @@ def test_files_built_to_exhaust_the_server_are_refused_or_read_within_bounds(api
     sheet = workbook.active
     sheet.append(HEADER)
     sheet.append(row("收到陌生链接应当怎么做？"))
-    sheet.cell(row=2, column=16384, value="误触的单元格")
+    for number in range(2, 1_002):  # a stray cell in XFD on 1,000 rows: a 15 KB file
+        sheet.cell(row=number, column=16384, value="误触的单元格")
     buffer = io.BytesIO()
     workbook.save(buffer)
+    tracemalloc.start()
+    try:
+        importers.read_xlsx(buffer.getvalue())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Read to column XFD, these rows held 1,000 × 16,384 cells (over 120 MB).
+    assert peak < 40 * 1024 * 1024, f"reading took {peak / 2**20:.0f} MB"
     assert imported(api, world.t_a, bank, buffer.getvalue())["imported"] == 1
 
     monkeypatch.setattr(importers, "MAX_INFLATED_BYTES", 100_000)

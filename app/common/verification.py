@@ -41,3 +41,9 @@ def certificate_response(schema: Schema, answer: Callable[[], dict], page: Calla
     response.headers["Cache-Control"] = "public, max-age=30"
     response.vary.add("Accept")
     return response
+
+
+def poster_response(png: bytes) -> Response:
+    """A public certificate poster (pledge or quiz), kept briefly by any cache: it shows only a
+    masked name, and its serial is unguessable."""
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "public, max-age=60"})

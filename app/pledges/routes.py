@@ -1,4 +1,3 @@
-from flask import Response
 from flask.views import MethodView
 
 from app.api import Blueprint
@@ -7,7 +6,7 @@ from app.auth.decorators import login_required
 from app.common import json_text
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import page_of
-from app.common.verification import certificate_response
+from app.common.verification import certificate_response, poster_response
 from app.pledges import services
 from app.pledges.schemas import (
     CertificateSchema,
@@ -149,6 +148,4 @@ class CertificateImage(MethodView):
     @blp.alt_response(503, description="certificate_font_missing")
     def get(self, serial):
         """The certificate poster (PNG) with a QR code that opens the verification; public"""
-        response = Response(services.certificate_image(serial), mimetype="image/png")
-        response.headers["Cache-Control"] = "public, max-age=60"
-        return response
+        return poster_response(services.certificate_image(serial))

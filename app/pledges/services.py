@@ -157,15 +157,35 @@ def _children_states(pledge: Pledge, guardian: User) -> list[dict]:
     A parent of children in two schools sees a school's pledge through either child; the other
     child can neither see nor sign it, so offering them would lead to a co-sign that cannot
     succeed (`_cosign` refuses the same children)."""
-    rows = db.session.execute(
-        select(User.id, User.real_name, Signature.status, Signature.revoked, Signature.serial)
-        .join(FamilyLink, FamilyLink.child_id == User.id)
-        .outerjoin(Signature, (Signature.user_id == User.id) & (Signature.pledge_id == pledge.id))
-        .where(FamilyLink.parent_id == guardian.id, _takes_part(pledge, User.id))
-        .order_by(User.id)
+    return _children_states_of([pledge], guardian)[pledge.id]
+
+
+def _children_states_of(pledges: list[Pledge], guardian: User) -> dict[int, list[dict]]:
+    """`_children_states` of each pledge of one campaign (a list page): two queries, whatever
+    the number of pledges."""
+    if not pledges:
+        return {}
+    children = db.session.execute(
+        select(User.id, User.real_name).join(FamilyLink, FamilyLink.child_id == User.id)
+        .where(FamilyLink.parent_id == guardian.id, _takes_part(pledges[0], User.id)).order_by(User.id)
     ).all()
-    return [{"id": r.id, "real_name": r.real_name, "status": r.status, "revoked": bool(r.revoked),
-             "serial": r.serial if r.status == "complete" else None} for r in rows]
+    signatures = {}
+    if children:
+        signatures = {(s.pledge_id, s.user_id): s for s in db.session.execute(
+            select(Signature.pledge_id, Signature.user_id, Signature.status, Signature.revoked, Signature.serial)
+            .where(Signature.pledge_id.in_([p.id for p in pledges]),
+                   Signature.user_id.in_([child.id for child in children])))}
+    states = {}
+    for pledge in pledges:
+        states[pledge.id] = []
+        for child in children:
+            signature = signatures.get((pledge.id, child.id))
+            status = signature.status if signature else None
+            states[pledge.id].append({
+                "id": child.id, "real_name": child.real_name, "status": status,
+                "revoked": bool(signature and signature.revoked),
+                "serial": signature.serial if status == "complete" else None})
+    return states
 
 
 def _takes_part(pledge: Pledge, user_id) -> Exists:
@@ -192,9 +212,11 @@ def list_pledges(user: User, campaign_id: int, page: int, page_size: int) -> dic
         mine = {s.pledge_id: s for s in db.session.scalars(
             select(Signature).where(Signature.pledge_id.in_(ids), Signature.user_id == user.id))}
     now = utcnow()
-    guardian = not is_student(user)  # a parent's home shows where each child stands on family pledges
+    # A parent's home shows where each child stands on the family pledges (a student has none).
+    family = [] if is_student(user) else [p for p in result["items"] if p.mode == "family"]
+    children = _children_states_of(family, user)
     result["items"] = [describe_pledge(p, None, now, mine.get(p.id), guardian_only)
-                       | ({"children": _children_states(p, user)} if guardian and p.mode == "family" else {})
+                       | ({"children": children[p.id]} if p.id in children else {})
                        for p in result["items"]]
     return result
 

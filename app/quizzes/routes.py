@@ -2,7 +2,7 @@ import hashlib
 import io
 import re
 
-from flask import Response, jsonify, request, send_file
+from flask import jsonify, request, send_file
 from flask.views import MethodView
 
 from app.api import Blueprint
@@ -11,7 +11,7 @@ from app.auth.decorators import login_required
 from app.common import json_text
 from app.common.downloads import XLSX, xlsx_download
 from app.common.schemas import PageArgsSchema, page_of
-from app.common.verification import certificate_response
+from app.common.verification import certificate_response, poster_response
 from app.quizzes import services
 from app.quizzes.schemas import (
     AttemptSchema,
@@ -352,9 +352,7 @@ class QuizCertificatePoster(MethodView):
     @quizzes_blp.alt_response(503, description="certificate_font_missing")
     def get(self, serial):
         """Public, no login: the poster (PNG) of a quiz certificate, for pages opened from Moments"""
-        response = Response(services.certificate_image(serial), mimetype="image/png")
-        response.headers["Cache-Control"] = "public, max-age=60"
-        return response
+        return poster_response(services.certificate_image(serial))
 
 
 # --- attempts -----------------------------------------------------------------------------

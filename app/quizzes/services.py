@@ -408,10 +408,17 @@ def _refuse_if_quizzes_fall_short(bank: QuestionBank) -> None:
     now = utcnow()
     quizzes = db.session.scalars(select(Quiz).where(
         Quiz.bank_id == bank.id, or_(Quiz.closes_at.is_(None), Quiz.closes_at > now)).order_by(Quiz.id))
+    pools: dict[tuple, list[int]] = {}  # one query per distinct rule, however many quizzes share it
+
+    def pool(rule: dict) -> list[int]:
+        key = (rule.get("category") or None, rule.get("difficulty"), rule.get("type"))
+        if key not in pools:
+            pools[key] = _pool_ids(bank.id, rule)
+        return pools[key]
+
     for quiz in quizzes:
         for level in quiz.levels:
-            pools = [_pool_ids(bank.id, rule) for rule in level["draw"]]
-            if _draw_errors(pools, level["draw"], "draw"):
+            if _draw_errors([pool(rule) for rule in level["draw"]], level["draw"], "draw"):
                 db.session.rollback()
                 where = f"第{level['level']}关" if quiz.leveled else ""
                 raise Conflict("quiz_needs_question", f"竞赛「{quiz.title}」{where}还要从题库抽题，改动后符合抽题条件的"
@@ -720,10 +727,8 @@ def _my_progress(user: User, quizzes: list[Quiz]) -> list[dict]:
     ids = [quiz.id for quiz in quizzes]
     _close_expired(select(Attempt).where(Attempt.quiz_id.in_(ids), Attempt.user_id == user.id))
     rows: dict[int, list] = {quiz_id: [] for quiz_id in ids}
-    for row in db.session.execute(
-            select(Attempt.quiz_id, Attempt.level, Attempt.status, Attempt.score, Attempt.passed, Attempt.id,
-                   Attempt.deadline)
-            .where(Attempt.quiz_id.in_(ids), Attempt.user_id == user.id).order_by(Attempt.id)):
+    for row in db.session.execute(select(*_PROGRESS_COLUMNS)
+                                  .where(Attempt.quiz_id.in_(ids), Attempt.user_id == user.id).order_by(Attempt.id)):
         rows[row.quiz_id].append(row)
     bests = {best.quiz_id: best for best in db.session.scalars(
         select(QuizBest).where(QuizBest.quiz_id.in_(ids), QuizBest.user_id == user.id))}
@@ -748,10 +753,14 @@ def _progress(quiz: Quiz, user: User, rows: list | None = None) -> dict:
     return {"open_attempt_id": open_ids[0] if open_ids else None, "levels": levels}
 
 
+# What `_progress` reads of a student's attempts.
+_PROGRESS_COLUMNS = (Attempt.quiz_id, Attempt.level, Attempt.status, Attempt.score, Attempt.passed, Attempt.id,
+                     Attempt.deadline)
+
+
 def _my_attempt_rows(quiz: Quiz, user: User) -> list:
     return db.session.execute(
-        select(Attempt.level, Attempt.status, Attempt.score, Attempt.passed, Attempt.id, Attempt.deadline)
-        .where(Attempt.quiz_id == quiz.id, Attempt.user_id == user.id)
+        select(*_PROGRESS_COLUMNS).where(Attempt.quiz_id == quiz.id, Attempt.user_id == user.id)
     ).all()
 
 

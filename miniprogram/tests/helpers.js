@@ -17,6 +17,14 @@ async function settle(rounds = 10) {
   }
 }
 
+// mounts a page, loads it with `options` as WeChat would and waits for its requests
+async function openPage(path, options = {}) {
+  const page = mount(path);
+  await page.instance.onLoad(options);
+  await settle();
+  return page;
+}
+
 function canvasQuery() {
   const ctx = { scale: jest.fn(), fillRect: jest.fn(), beginPath: jest.fn(), moveTo: jest.fn(), lineTo: jest.fn(), stroke: jest.fn() };
   const node = { width: 0, height: 0, getContext: () => ctx };
@@ -35,4 +43,4 @@ async function drawSignature(padWrapper) {
   await settle(2);
 }
 
-module.exports = { setup, settle, canvasQuery, drawSignature, session };
+module.exports = { setup, settle, openPage, canvasQuery, drawSignature, session };

@@ -1,5 +1,5 @@
 const { ok, fail } = require('./fake-server');
-const { setup, settle, canvasQuery, drawSignature } = require('./helpers');
+const { setup, settle, openPage, canvasQuery, drawSignature } = require('./helpers');
 
 const student = { id: 1, real_name: '王小明', memberships: [{ id: 1, org_id: 9, org_name: '三年级二班', role: 'student' }], children: [] };
 const parent = { id: 2, real_name: '王大明', memberships: [], children: [{ id: 1, real_name: '王小明' }] };
@@ -22,9 +22,7 @@ describe('sign', () => {
     server.on('POST', '/uploads/direct', () => ok({ id: 'up1', status: 'ready', media: { kind: 'image', mime: 'image/png' } }, 201));
     server.on('POST', '/pledges/{id}/signatures', ({ data }) => ok(signature(), 201));
 
-    const page = mount('pages/pledge/index');
-    await page.instance.onLoad({ id: '5' });
-    await settle();
+    const page = await openPage('pages/pledge/index', { id: '5' });
     expect(page.data.view).toBe('read');
     expect(page.querySelector('.body-text').dom.textContent).toContain('不浏览不良信息');
 
@@ -71,9 +69,7 @@ test.each([
   const server = setup();
   server.on('GET', '/pledges/{id}', () => ok(pledge({ guardian_only: true, status })));
   server.on('GET', '/me', () => ok(who));
-  const page = mount('pages/pledge/index');
-  await page.instance.onLoad({ id: '5' });
-  await settle();
+  const page = await openPage('pages/pledge/index', { id: '5' });
   expect(page.querySelector('.sign')).toBeUndefined();
   const notes = page.querySelectorAll('.card.muted').map((n) => n.dom.textContent);
   expect(notes).toEqual([expect.stringContaining('请让孩子在自己的微信中签署')]); // one note, not also 签署已经结束
@@ -113,9 +109,7 @@ describe('family co-sign', () => {
     server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', my_signature: signature({ status: 'awaiting_guardian' }) })));
     server.on('GET', '/me', () => ok(student));
     server.on('GET', '/me/family-code', () => ok({ code: '04817263', expires_at: '2030-01-01T02:00:00Z' }));
-    const page = mount('pages/pledge/index');
-    await page.instance.onLoad({ id: '5' });
-    await settle();
+    const page = await openPage('pages/pledge/index', { id: '5' });
     expect(page.data.view).toBe('waiting');
     await page.instance.refresh();
     await settle();
@@ -130,9 +124,7 @@ describe('family co-sign', () => {
     server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid()] })));
     server.on('GET', '/me', () => ok(parent));
     server.on('POST', '/pledges/{id}/signatures', ({ data }) => (data.child_id === 1 ? ok(signature({ status: 'complete', guardian_signed_at: '2026-11-20T03:00:00Z' })) : fail(422, 'validation_error', '家庭承诺由孩子先签署，家长签署时请选择孩子')));
-    const page = mount('pages/pledge/index');
-    await page.instance.onLoad({ id: '5' });
-    await settle();
+    const page = await openPage('pages/pledge/index', { id: '5' });
     expect(page.data.isParent).toBe(true);
     expect(page.data.view).toBe('cosign');
     expect(page.querySelectorAll('.child')).toHaveLength(1);
@@ -149,9 +141,7 @@ describe('family co-sign', () => {
     const server = setup();
     server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid({ status: 'complete', serial: 'QL-7F3K-9XQ2' })] })));
     server.on('GET', '/me', () => ok(parent));
-    const page = mount('pages/pledge/index');
-    await page.instance.onLoad({ id: '5' });
-    await settle();
+    const page = await openPage('pages/pledge/index', { id: '5' });
     expect(page.data.view).toBe('done');
     expect(page.querySelector('.cosign')).toBeUndefined();
     expect(page.querySelector('.done .card-title').dom.textContent).toBe('✅ 签署完成');
@@ -167,9 +157,7 @@ describe('family co-sign', () => {
     const server = setup();
     server.on('GET', '/pledges/{id}', () => ok(pledge({ my_signature: signature({ revoked: true }) })));
     server.on('GET', '/me', () => ok(student));
-    const page = mount('pages/pledge/index');
-    await page.instance.onLoad({ id: '5' });
-    await settle();
+    const page = await openPage('pages/pledge/index', { id: '5' });
     expect(page.data.view).toBe('revoked');
     expect(page.querySelector('.revoked').dom.textContent).toContain('签名已撤销');
     expect(page.querySelector('.done')).toBeUndefined();
@@ -181,9 +169,7 @@ describe('family co-sign', () => {
     let childStatus = null;
     server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid({ status: childStatus })] })));
     server.on('GET', '/me', () => ok(parent));
-    const page = mount('pages/pledge/index');
-    await page.instance.onLoad({ id: '5' });
-    await settle();
+    const page = await openPage('pages/pledge/index', { id: '5' });
     expect(page.data.view).toBe('childWaiting');
     expect(page.querySelector('.child-waiting .card-title').dom.textContent).toBe('等待孩子先签署');
     expect(page.querySelector('.child-waiting').dom.textContent).toContain('王小明还没有签署');
@@ -199,9 +185,7 @@ describe('family co-sign', () => {
     const twoKids = Object.assign({}, parent, { children: [{ id: 1, real_name: '王小明' }, { id: 3, real_name: '王小红' }] });
     server.on('GET', '/pledges/{id}', () => ok(pledge({ mode: 'family', children: [kid({ status: 'complete' }), kid({ id: 3, real_name: '王小红' })] })));
     server.on('GET', '/me', () => ok(twoKids));
-    const page = mount('pages/pledge/index');
-    await page.instance.onLoad({ id: '5' });
-    await settle();
+    const page = await openPage('pages/pledge/index', { id: '5' });
     expect(page.data.childIndex).toBe(1);
     expect(page.data.view).toBe('cosign');
     expect(page.querySelectorAll('.child').map((c) => c.dom.textContent)).toEqual(['王小明已完成', '王小红待你共同签署✓']);
@@ -249,9 +233,7 @@ describe('certificate (no login)', () => {
   test('a family certificate still waiting for the parent says so, with no poster to save or share', async () => {
     const server = setup();
     server.on('GET', '/certificates/{serial}', () => ok({ serial: 'F1', name_masked: '王*明', title: '家庭承诺', mode: 'family', status: 'awaiting_guardian', guardian_signed: false, signed_at: '2026-11-20T02:00:00Z', valid: false, revoked: false }));
-    const page = mount('pages/certificate/index');
-    await page.instance.onLoad({ serial: 'F1', mine: '1' });
-    await settle();
+    const page = await openPage('pages/certificate/index', { serial: 'F1', mine: '1' });
     const text = page.querySelector('.verify').dom.textContent;
     expect(text).toContain('等待家长共同签署');
     expect(text).not.toContain('失效');
@@ -264,9 +246,7 @@ describe('certificate (no login)', () => {
     const server = setup({ loggedIn: false });
     server.on('GET', '/certificates/{serial}', () => ok({ serial: 'S1', name_masked: '李*', title: '文明上网倡议书', signed_at: '2026-11-20T02:00:00Z', valid: false, revoked: true }));
     wx.getEnterOptionsSync = jest.fn(() => ({ scene: 1154 }));
-    const page = mount('pages/certificate/index');
-    await page.instance.onLoad({ serial: 'S1', mine: '1' });
-    await settle();
+    const page = await openPage('pages/certificate/index', { serial: 'S1', mine: '1' });
     expect(page.data.singlePage).toBe(true);
     expect(page.querySelector('.verify .card-title').dom.textContent).toContain('证书已撤销');
     expect(page.querySelector('.actions')).toBeUndefined();

@@ -1,5 +1,5 @@
 const { ok, fail } = require('./fake-server');
-const { setup, settle } = require('./helpers');
+const { setup, settle, openPage } = require('./helpers');
 
 const QUESTIONS = [
   { id: 101, type: 'single', stem: '《网络安全法》自哪一年起施行？', options: [{ key: 'A', text: '2016' }, { key: 'B', text: '2017' }, { key: 'C', text: '2018' }], points: 5 },
@@ -107,9 +107,7 @@ describe('a whole quiz attempt', () => {
     expect(wx.redirectTo).toHaveBeenCalledWith(expect.objectContaining({ url: '/pages/result/index?attempt_id=31&quiz_id=9' }));
 
     // the result page shows every explanation and offers a retry
-    const result = mount('pages/result/index');
-    await result.instance.onLoad({ attempt_id: '31', quiz_id: '9' });
-    await settle();
+    const result = await openPage('pages/result/index', { attempt_id: '31', quiz_id: '9' });
     expect(result.data.result.score).toBe(15);
     const explanations = result.querySelectorAll('.explanation');
     expect(explanations).toHaveLength(3);
@@ -125,9 +123,7 @@ describe('a whole quiz attempt', () => {
   ])('choices made offline reach the server once %s; the banner stays until they have', async (_, unnoticed) => {
     const server = setup();
     const state = quizServer(server);
-    const page = mount('pages/attempt/index');
-    await page.instance.onLoad({ quiz_id: '9' });
-    await settle();
+    const page = await openPage('pages/attempt/index', { quiz_id: '9' });
     server.setOnline(false, { unnoticed });
     await tapOption(page, 1); // question 1: B, kept on the phone
     expect(page.data.offline).toBe(true);
@@ -151,9 +147,7 @@ describe('a whole quiz attempt', () => {
     quizServer(server);
     wx.setStorageSync('quiz.attempt.9', { attemptId: 31, level: 1, questions: QUESTIONS, deadline: new Date(Date.now() + 600000).toISOString(), offset: 0, answers: { 101: ['A'] }, pending: {}, index: 0 });
     server.setOnline(false);
-    const page = mount('pages/attempt/index');
-    await page.instance.onLoad({ quiz_id: '9' });
-    await settle();
+    const page = await openPage('pages/attempt/index', { quiz_id: '9' });
     expect(page.data.offline).toBe(true); // carried on from storage
     server.setOnline(true);
     await settle();
@@ -163,9 +157,7 @@ describe('a whole quiz attempt', () => {
   test('the page stops listening for the network when it closes', async () => {
     const server = setup();
     quizServer(server);
-    const page = mount('pages/attempt/index');
-    await page.instance.onLoad({ quiz_id: '9' });
-    await settle();
+    const page = await openPage('pages/attempt/index', { quiz_id: '9' });
     page.instance.onUnload();
     expect(wx.offNetworkStatusChange).toHaveBeenCalledWith(wx.onNetworkStatusChange.mock.calls[0][0]);
   });
@@ -173,15 +165,11 @@ describe('a whole quiz attempt', () => {
   test('a submit that reached the server after the deadline says its answers were not counted', async () => {
     const server = setup();
     quizServer(server, { late: true });
-    const page = mount('pages/attempt/index');
-    await page.instance.onLoad({ quiz_id: '9' });
-    await settle();
+    const page = await openPage('pages/attempt/index', { quiz_id: '9' });
     wx.showModal = jest.fn((opts) => opts.success({ confirm: true, cancel: false }));
     await page.instance.confirmSubmit();
     await settle();
-    const result = mount('pages/result/index');
-    await result.instance.onLoad({ attempt_id: '31', quiz_id: '9' });
-    await settle();
+    const result = await openPage('pages/result/index', { attempt_id: '31', quiz_id: '9' });
     expect(result.querySelector('.late-notice').dom.textContent).toContain('这次提交的答案未计入');
   });
 
@@ -192,9 +180,7 @@ describe('a whole quiz attempt', () => {
       id: 31, quiz_id: 9, level: 1, status: 'voided', ended_by: 'submit', late_answers_ignored: false, score: 15, max_score: 15, pass_score: 9, passed: true, duration_s: 95, next_level: null,
       void_reason: '与同班同学答案雷同，经核实', questions: [],
     }));
-    const result = mount('pages/result/index');
-    await result.instance.onLoad({ attempt_id: '31', quiz_id: '9' });
-    await settle();
+    const result = await openPage('pages/result/index', { attempt_id: '31', quiz_id: '9' });
     expect(result.querySelector('.void-notice').dom.textContent).toContain('原因：与同班同学答案雷同，经核实');
     expect(result.querySelector('.pass')).toBeFalsy();
   });
@@ -202,9 +188,7 @@ describe('a whole quiz attempt', () => {
   test('unanswered questions ask for confirmation before submitting', async () => {
     const server = setup();
     quizServer(server);
-    const page = mount('pages/attempt/index');
-    await page.instance.onLoad({ quiz_id: '9' });
-    await settle();
+    const page = await openPage('pages/attempt/index', { quiz_id: '9' });
     wx.showModal = jest.fn((opts) => opts.success({ confirm: false, cancel: true }));
     await page.instance.confirmSubmit();
     expect(wx.showModal.mock.calls[0][0].content).toContain('还有 3 题未作答');
@@ -214,9 +198,7 @@ describe('a whole quiz attempt', () => {
   test('the countdown reaching the server deadline submits by itself', async () => {
     const server = setup();
     const state = quizServer(server, { deadlineInS: 0 });
-    const page = mount('pages/attempt/index');
-    await page.instance.onLoad({ quiz_id: '9' });
-    await settle();
+    const page = await openPage('pages/attempt/index', { quiz_id: '9' });
     expect(server.callsTo('POST', '/attempts/31/submit')).toHaveLength(1);
     expect(state.submitted).not.toBe(null);
     expect(wx.showToast).toHaveBeenCalledWith(expect.objectContaining({ title: '时间到，自动交卷' }));
@@ -241,9 +223,7 @@ describe('quiz page and leaderboard', () => {
       levels: [{ level: 1, title: '第一关', question_count: 5, pass_score: 20, time_limit_s: 300 }, { level: 2, title: '第二关', question_count: 5, pass_score: 20, time_limit_s: 300 }, { level: 3, title: '第三关', question_count: 5, pass_score: 20, time_limit_s: 300 }],
       me: { open_attempt_id: null, levels: [{ level: 1, attempts_used: 1, best_score: 25, passed: true, unlocked: true }, { level: 2, attempts_used: 0, best_score: null, passed: false, unlocked: true }, { level: 3, attempts_used: 0, best_score: null, passed: false, unlocked: false }] },
     }));
-    const page = mount('pages/quiz/index');
-    await page.instance.onLoad({ id: '9' });
-    await settle();
+    const page = await openPage('pages/quiz/index', { id: '9' });
     expect(page.data.levels.map((l) => l.state)).toEqual(['passed', 'open', 'locked']);
     expect(page.querySelectorAll('.level')).toHaveLength(3);
     page.instance.start({ currentTarget: { dataset: { level: 3 } } });
@@ -282,17 +262,13 @@ describe('quiz page and leaderboard', () => {
   test('a passed quiz offers its certificate, which verifies and shares as a quiz certificate', async () => {
     const server = setup();
     server.on('GET', '/quizzes/{id}', () => ok({ id: 9, title: '网络安全知识竞赛', status: 'open', max_attempts: 3, question_count: 3, time_limit_s: 600, pass_score: 9, leveled: false, levels: [], me: { open_attempt_id: null, certificate_serial: 'QZ0000012AB12CD34', levels: [{ level: 1, attempts_used: 1, best_score: 15, passed: true, unlocked: true }] } }));
-    const page = mount('pages/quiz/index');
-    await page.instance.onLoad({ id: '9' });
-    await settle();
+    const page = await openPage('pages/quiz/index', { id: '9' });
     page.instance.openCertificate();
     expect(wx.navigateTo).toHaveBeenLastCalledWith(expect.objectContaining({ url: '/pages/certificate/index?serial=QZ0000012AB12CD34&kind=quiz&mine=1' }));
 
     server.on('GET', '/quiz-certificates/{serial}', () => ok({ serial: 'QZ0000012AB12CD34', name_masked: '王*明', title: '网络安全知识竞赛', school: '实验小学 三年级二班', score: 15, max_score: 15, passed_at: '2026-11-20T02:00:00Z', valid: true, revoked: false }));
     server.on('GET', '/quiz-certificates/{serial}/image', () => ok(''));
-    const certificate = mount('pages/certificate/index');
-    await certificate.instance.onLoad({ serial: 'QZ0000012AB12CD34', kind: 'quiz', mine: '1' });
-    await settle();
+    const certificate = await openPage('pages/certificate/index', { serial: 'QZ0000012AB12CD34', kind: 'quiz', mine: '1' });
     const text = certificate.querySelector('.verify').dom.textContent;
     expect(text).toContain('证书有效');
     expect(text).toContain('竞赛：网络安全知识竞赛');
@@ -306,18 +282,14 @@ describe('quiz page and leaderboard', () => {
     expect(share.title).toContain('成绩合格');
 
     // The poster's QR code scanned with WeChat (an ordinary link → q) opens it as a quiz certificate.
-    const scanned = mount('pages/certificate/index');
-    await scanned.instance.onLoad({ q: encodeURIComponent('https://example.invalid/api/v1/quiz-certificates/QZ0000012AB12CD34') });
-    await settle();
+    const scanned = await openPage('pages/certificate/index', { q: encodeURIComponent('https://example.invalid/api/v1/quiz-certificates/QZ0000012AB12CD34') });
     expect([scanned.data.kind, scanned.data.serial, scanned.data.heading]).toEqual(['quiz', 'QZ0000012AB12CD34', '✅ 证书有效']);
   });
 
   test('the leaderboard lists ranks and the org children', async () => {
     const server = setup();
     server.on('GET', '/quizzes/{id}/leaderboard', ({ query }) => ok({ quiz_id: 9, org_id: 3, items: [{ rank: 1, name: '张*三', score: 100, max_score: 100, duration_s: 80, is_me: false }, { rank: 2, name: '王小明', score: 90, max_score: 100, duration_s: 70, is_me: true }], total: 2, page: 1, page_size: 50, me: { rank: 2, score: 90 }, orgs: [{ org_id: 9, name: '三年级二班', enrolled: 40, took: 30, participation_rate: 0.75, average_score: 88.5, rank_by_score: 1 }] }));
-    const page = mount('pages/leaderboard/index');
-    await page.instance.onLoad({ quiz_id: '9' });
-    await settle();
+    const page = await openPage('pages/leaderboard/index', { quiz_id: '9' });
     expect(page.data.items).toHaveLength(2);
     expect(page.data.orgs[0].rateText).toBe('75%');
     expect(server.calls[0].query).toEqual({ page: '1', page_size: '50' });
