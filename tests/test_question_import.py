@@ -522,20 +522,25 @@ def test_gift_import(api, world):
 
 def test_gift_exported_from_moodle_as_html_reads_as_the_text_students_saw(api, world):
     """Moodle writes GIFT text as HTML ([html], <p>, &nbsp;, entities): the mini-program shows
-    plain text, so the markup becomes the text it displayed. [plain] text is taken as written."""
+    plain text, so the markup becomes the text it displayed. [plain] text is taken as written, and
+    a `<…>` that is no HTML tag is the teacher's text even in HTML (a browser would hide it)."""
     bank = make_bank(api, world.t_a, world.school_a.id)
     gift = ("[html]<p>《个人信息保护法》&nbsp;自&lt;哪天&gt;起施行？</p>{=<span>2021年11月1日</span> ~2020年1月1日"
             "####<p>见第七十四条。</p><p>自 2021 年 11 月 1 日起施行。</p>}\n\n"
             "<b>网络不是法外之地</b>。{T}\n\n"
-            "[plain]a<b 与 b>c 哪个写法正确？{=a<b ~b>c}\n")
+            "[plain]a<b 与 b>c 哪个写法正确？{=a<b ~b>c}\n\n"
+            "若 x<y 且 y>z，x 与 z 的大小关系确定吗？{F}\n\n"
+            "[html]<p>若 m<n 且 n>k，</p><p>m<b>一定</b>小于 k 吗？</p>{F}\n")
     result = imported(api, world.t_a, bank, gift.encode(), filename="moodle.gift")
-    assert (result["imported"], result["errors"]) == (3, [])
+    assert (result["imported"], result["errors"]) == (5, [])
     stored = by_stem(api, world.t_a, bank)
     law = stored["《个人信息保护法》 自<哪天>起施行？"]
     assert [o["text"] for o in law["options"]] == ["2021年11月1日", "2020年1月1日"] and law["answer"] == ["A"]
     assert law["explanation"] == "见第七十四条。\n自 2021 年 11 月 1 日起施行。"
     assert stored["网络不是法外之地。"]["answer"] == ["A"]
     assert [o["text"] for o in stored["a<b 与 b>c 哪个写法正确？"]["options"]] == ["a<b", "b>c"]
+    assert stored["若 x<y 且 y>z，x 与 z 的大小关系确定吗？"]["answer"] == ["B"]
+    assert stored["若 m<n 且 n>k，\nm一定小于 k 吗？"]["answer"] == ["B"]
 
 AIKEN = """网络安全法自哪一天起施行？
 A. 2016年11月7日

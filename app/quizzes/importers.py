@@ -715,9 +715,16 @@ def _split_unescaped(text: str, pattern: str) -> list[str]:
     return re.split(rf"(?<!\\){pattern}", text)
 
 
+# The tags Moodle's editors write (and a few older ones). Anything else between < and > is the
+# teacher's text (`x<y 且 y>z`), which a browser would hide but a student should read.
+_HTML_TAGS = frozenset("""a abbr address b bdi bdo big blockquote br caption center cite code col colgroup dd
+    del dfn div dl dt em figcaption figure font h1 h2 h3 h4 h5 h6 hr i img ins kbd li mark ol p pre q s
+    samp small span strike strong sub sup table tbody td tfoot th thead tr tt u ul var""".split())
+
+
 class _HtmlText(HTMLParser):
     """The text a browser shows of an HTML fragment: tags dropped, entities decoded, a line break
-    where a paragraph, list item or <br> ends."""
+    where a paragraph, list item or <br> ends. A "tag" that is not HTML's stays as written."""
 
     _BREAKS = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
 
@@ -726,11 +733,19 @@ class _HtmlText(HTMLParser):
         self.parts: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        if tag == "br":
+        written = self.get_starttag_text() or ""
+        if not _is_tag(written):
+            self.parts.append(written)
+        elif tag == "br":
             self.parts.append("\n")
 
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+
     def handle_endtag(self, tag):
-        if tag in self._BREAKS:
+        if tag not in _HTML_TAGS:
+            self.parts.append(f"</{tag}>")
+        elif tag in self._BREAKS:
             self.parts.append("\n")
 
     def handle_data(self, data):
@@ -745,7 +760,22 @@ def _html_text(text: str) -> str:
     return "\n".join(re.sub(r"[ \t]+", " ", line).strip() for line in joined.splitlines() if line.strip())
 
 
-_HTML_LIKE = re.compile(r"<[A-Za-z/][^>]*>|&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
+# A tag as HTML writes it: a name, then ASCII attributes (`a<b 与 b>c` is no <b> tag); it is
+# markup when the name is one of _HTML_TAGS.
+_ATTRIBUTE = r"""\s+[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?"""
+_HTML_TAG = re.compile(rf"</?([A-Za-z][A-Za-z0-9]*)(?:{_ATTRIBUTE})*\s*/?>")
+_ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
+
+
+def _is_tag(written: str) -> bool:
+    match = _HTML_TAG.fullmatch(written)
+    return match is not None and match.group(1).lower() in _HTML_TAGS
+
+
+def _looks_html(text: str) -> bool:
+    """Whether unmarked GIFT text holds markup: an entity or one of HTML's own tags."""
+    return _ENTITY.search(text) is not None or any(
+        match.group(1).lower() in _HTML_TAGS for match in _HTML_TAG.finditer(text))
 
 
 _GIFT_OPEN = re.compile(r"(?<!\\)\{")
@@ -758,7 +788,7 @@ def _gift_question(body: str) -> dict:
     body = body[marker.end():].strip() if marker else body
     # Moodle shows GIFT text as HTML unless it is marked [plain]; students here read plain text, so
     # markup (an export from Moodle is full of <p> and &nbsp;) becomes the text it displays.
-    as_html = (marker is None or marker.group(1) != "plain") and _HTML_LIKE.search(_gift_unescape(body)) is not None
+    as_html = (marker is None or marker.group(1) != "plain") and _looks_html(_gift_unescape(body))
     question = _gift_fields(body)
     if as_html:
         for key in ("stem", "explanation"):
