@@ -4,7 +4,7 @@ import json
 import marshmallow as ma
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
-from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import FlaskParser, is_json_request
 
 
 class ErrorSchema(ma.Schema):
@@ -29,7 +29,8 @@ class QinglangApi(Api):
 
 
 class JsonBodyParser(FlaskParser):
-    """webargs' parser, with every body Python's JSON reader refuses answered 400 `invalid_json`.
+    """webargs' parser, with every body Python's JSON reader refuses answered 400 `invalid_json`,
+    and a body that is not JSON at all answered 415 (webargs would ignore it).
 
     webargs turns only `JSONDecodeError` into a 400; a body of valid syntax can still fail to
     load: a number of more than 4,300 digits (`ValueError`, Python's guard against slow int
@@ -37,6 +38,13 @@ class JsonBodyParser(FlaskParser):
     were a 500."""
 
     def _raw_load_json(self, req):
+        if not is_json_request(req) and req.get_data(cache=True).strip():
+            # webargs reads a body of another type as no body at all: `fetch` posting a JSON string
+            # sends text/plain, and a submit would have handed the attempt in with no answers.
+            from app.errors import ApiError
+
+            raise ApiError("unsupported_media_type", "请以 JSON 格式提交（Content-Type: application/json）",
+                           status=415)
         try:
             return super()._raw_load_json(req)
         except json.JSONDecodeError:

@@ -56,8 +56,11 @@ CASES = {
     "json number of 5000 digits": ({"data": '{"code": ' + "9" * 5000 + "}", "content_type": "application/json"},
                                    400, "invalid_json", None),
     "json null": ({"data": "null", "content_type": "application/json"}, 422, "validation_error", None),
+    # A body of another type is refused, not read as no body (a submit's answers would be lost).
     "form encoded": ({"data": "code=x&username=a&password=b&name=ab&kind=region",
-                      "content_type": "application/x-www-form-urlencoded"}, 422, "validation_error", "fields"),
+                      "content_type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type", None),
+    "json sent as text/plain": ({"data": '{"code": "test:a", "username": "t_a", "password": "x"}',
+                                 "content_type": "text/plain;charset=UTF-8"}, 415, "unsupported_media_type", None),
     "wrong types": (WRONG_TYPES, 422, "validation_error", None),
     "empty strings": (EMPTY_STRINGS, 422, "validation_error", None),
     "nulls": (NULLS, 422, "validation_error", None),

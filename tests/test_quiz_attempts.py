@@ -396,6 +396,19 @@ def test_submit_twice_gives_the_same_result_and_closes_the_attempt(api, world, q
     assert second.status_code == 201 and second.get_json()["id"] != attempt["id"]
 
 
+def test_a_submit_whose_body_is_not_json_leaves_the_attempt_open(api, world, quiz):
+    """`fetch` posting JSON.stringify({answers}) without a header sends text/plain. Read as no body,
+    it handed the attempt in with no answers: score 0, the attempt closed for good."""
+    attempt = started(api, world.s_a1, quiz["id"])
+    answers = {str(q["id"]): right_keys(q) for q in attempt["questions"]}
+    sent = api.as_(world.s_a1).post(f"/attempts/{attempt['id']}/submit", data=json.dumps({"answers": answers}),
+                                    content_type="text/plain;charset=UTF-8")
+    assert_error(sent, 415, "unsupported_media_type")
+    assert api.as_(world.s_a1).get(f"/attempts/{attempt['id']}").get_json()["status"] == "open"
+    result = submit(api, world.s_a1, attempt["id"], answers)
+    assert result["score"] == result["max_score"] == sum(q["points"] for q in attempt["questions"])
+
+
 def test_only_the_owner_may_touch_an_attempt(api, world, quiz):
     attempt = started(api, world.s_a1, quiz["id"])
     question = attempt["questions"][0]
