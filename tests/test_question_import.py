@@ -520,6 +520,21 @@ def test_gift_import(api, world):
 
 
 
+def test_a_gift_category_too_long_is_reported_with_each_question_it_names(api, world):
+    """A `$CATEGORY:` whose last part is over 40 characters made the whole file a generic 422 with
+    no line (the database refused the value), even the question above it."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    category = "七年级网络安全知识竞赛题库（第一单元：网络安全法基础知识与典型案例分析及课后练习）"
+    gift = ("先有一题：网络不是法外之地。{T}\n\n$CATEGORY: $course$/top/" + category + "\n\n"
+            "::q1:: 未成年人可以沉迷网络游戏。{F}\n\n$CATEGORY: $course$/top/网络安全法\n\n个人信息可以随意转卖。{F}\n")
+    result = imported(api, world.t_a, bank, gift.encode(), filename="moodle.gift")
+    assert result["imported"] == 2
+    assert result["errors"] == [{"row": 5, "message": "知识分类超过 40 字"}]
+    stored = by_stem(api, world.t_a, bank)
+    assert stored["先有一题：网络不是法外之地。"]["category"] is None
+    assert stored["个人信息可以随意转卖。"]["category"] == "网络安全法"
+
+
 def test_gift_exported_from_moodle_as_html_reads_as_the_text_students_saw(api, world):
     """Moodle writes GIFT text as HTML ([html], <p>, &nbsp;, entities): the mini-program shows
     plain text, so the markup becomes the text it displayed. [plain] text is taken as written, and
@@ -584,8 +599,10 @@ def test_aiken_import(api, world):
         (b"PK\x03\x04 not really a zip", "broken.xlsx", "unreadable_file"),
         ("只是一段文字，没有题目".encode(), "notes.txt", "unsupported_file"),
         ("序号,内容\n1,没有题干和答案列\n".encode(), "no-header.csv", "import_no_header"),
+        (xlsx([HEADER]), "模板.xlsx", "import_no_questions"),  # the template, header only
+        (b"   \r\n\r\n  \x00\x00\r\n", "题库.gift", "import_no_questions"),  # was "0 imported", no reason
     ],
-    ids=["empty", "old-xls", "broken-xlsx", "plain-text", "no-header"],
+    ids=["empty", "old-xls", "broken-xlsx", "plain-text", "no-header", "header-only", "blank-gift"],
 )
 def test_unreadable_files_are_refused_as_a_whole(api, world, data, filename, code):
     bank = make_bank(api, world.t_a, world.school_a.id)

@@ -694,12 +694,10 @@ def parse_gift(data: bytes | str) -> ParseResult:
             category = body.split(":", 1)[1].strip().rstrip("/").split("/")[-1].strip() or None
             continue
         try:
-            question = _gift_question(body)
+            question = _gift_question(body, category)
         except QuestionError as error:
             result.errors.append({"row": start, "message": str(error)})
             continue
-        if category and not question.get("category"):
-            question["category"] = category
         question["row"] = start
         result.questions.append(question)
     return result
@@ -782,7 +780,8 @@ _GIFT_OPEN = re.compile(r"(?<!\\)\{")
 _GIFT_CLOSE = re.compile(r"(?<!\\)\}")
 
 
-def _gift_question(body: str) -> dict:
+def _gift_question(body: str, category: str | None = None) -> dict:
+    """One GIFT question, in the category its `$CATEGORY:` line named (checked with the rest)."""
     body = re.sub(r"^::(.*?)(?<!\\)::", "", body, flags=re.S).strip()
     marker = re.match(r"^\[(html|moodle|plain|markdown)\]", body)
     body = body[marker.end():].strip() if marker else body
@@ -796,7 +795,7 @@ def _gift_question(body: str) -> dict:
                 question[key] = _html_text(question[key])
         if "options" in question:
             question["options"] = [_html_text(option) for option in question["options"]]
-    return normalize_question(question)
+    return normalize_question({**question, "category": category})
 
 
 def _gift_fields(body: str) -> dict:
@@ -932,6 +931,9 @@ def parse_file(filename: str, data: bytes, fmt: str | None = None) -> ParseResul
         result = parse_gift(data)
     else:
         result = parse_aiken(data)
+    if not result.questions and not result.errors:
+        # Blank lines, a template with only its header: "0 imported" would leave the teacher guessing.
+        raise ImportFormatError("import_no_questions", "文件里没有找到题目，请检查文件内容后重试")
     result.format = fmt
     return result
 

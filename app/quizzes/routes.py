@@ -117,7 +117,7 @@ class QuestionBankImport(MethodView):
     @banks_blp.alt_response(409, description="import_conflict: the bank changed at the same time")
     @banks_blp.alt_response(413, description="file_too_large (10 MB)")
     @banks_blp.alt_response(422, description="validation_error, empty_file, unsupported_file, unreadable_file, "
-                                             "import_no_header, import_too_large")
+                                             "import_no_header, import_no_questions, import_too_large")
     def post(self, files, form, bank_id):
         """Import questions from .xlsx / .csv (teachers' own sheets), or GIFT / Aiken text.
 
