@@ -738,6 +738,8 @@ def test_who_sees_which_banks(api, world):
 def test_template_imports_as_it_is_and_the_export_round_trips(api, world):
     response = api.as_(world.t_a).get("/question-banks/template")
     assert response.status_code == 200 and response.mimetype == XLSX
+    # A name for clients that cannot read the UTF-8 one (werkzeug's own fallback was ".xlsx").
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="question-bank-template.xlsx";')
     sheet = load_workbook(io.BytesIO(response.data)).active
     assert "A1:N1" in {str(r) for r in sheet.merged_cells.ranges}
     bank = make_bank(api, world.t_a, world.school_a.id)

@@ -148,9 +148,10 @@ def expire(app, attempt_id: int, seconds_ago: int = 60) -> None:
 def test_create_a_quiz_with_defaults_and_points(api, world, setup):
     quiz = make_quiz(api, world.city_admin, setup.campaign, setup.bank,
                      draw=[{"count": 3, "type": "single"},
-                           {"count": 2, "category": "个人信息保护法", "type": "multiple"}],
+                           {"count": 2, "category": " 个人信息保护法 ", "type": "multiple"}],  # pasted with spaces
                      points={"multiple": 10})
     assert quiz["question_count"] == 5 and quiz["leveled"] is False and len(quiz["levels"]) == 1
+    assert quiz["levels"][0]["draw"][1]["category"] == "个人信息保护法"
     assert quiz["points"] == {"single": 5, "multiple": 10, "true_false": 5}
     assert quiz["status"] == "open" and quiz["multiple_partial"] is False
     assert quiz["pass_score"] == 15  # given; left out it would be 60% of 3 × 5 + 2 × 10

@@ -10,15 +10,14 @@ from app.errors import ValidationFailed
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def xlsx_download(data: bytes, filename: str, ascii_name: str | None = None):
+def xlsx_download(data: bytes, filename: str, ascii_name: str):
     """An .xlsx attachment that no cache keeps (exports hold children's names). `ascii_name`
     is what browsers that cannot read the UTF-8 name save it as (werkzeug's own fallback drops
-    every Chinese character: "签名名单-1-3.xlsx" became "-1-3.xlsx")."""
+    every Chinese character: "签名名单-1-3.xlsx" became "-1-3.xlsx", "题库导入模板.xlsx" ".xlsx")."""
     response = send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=filename, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
-    if ascii_name:
-        response.headers["Content-Disposition"] = (
-            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}")
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}")
     return response
 
 

@@ -93,7 +93,7 @@ class QuestionBankTemplate(MethodView):
     @banks_blp.alt_response(401, description="unauthorized: log in first")
     def get(self):
         """Download the Excel import template (title row, instructions, header, three samples)"""
-        return xlsx_download(services.template_file(), "题库导入模板.xlsx")
+        return xlsx_download(services.template_file(), "题库导入模板.xlsx", "question-bank-template.xlsx")
 
 
 @banks_blp.route("/question-banks/<int:bank_id>")

@@ -129,7 +129,7 @@ class QuestionListArgsSchema(PageArgsSchema):
 
 class DrawRuleSchema(BaseSchema):
     count = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_DRAW))
-    category = fields.String(allow_none=True, validate=validate.Length(max=40))
+    category = TrimmedString(allow_none=True, validate=validate.Length(max=40))  # " 网络安全法 " pasted
     difficulty = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=3))
     type = fields.String(allow_none=True, validate=validate.OneOf(QUESTION_TYPES))
 
