@@ -210,26 +210,77 @@ def test_a_family_signature_revoked_before_the_parent_signed_shows_the_revoked_p
     assert "已被撤销" in page and f"/certificates/{serial}/image" in page
 
 
-def test_a_long_school_name_stays_inside_the_frame(app, api, world):
-    """Org names may be 80 characters: the school line shrinks, then wraps, like a long title.
-    Checked by pixels: outside the gold frame the served poster is the blank frame (the longest
-    title too, so the school's two lines and the title's three share the page)."""
+def ink_bands(image: Image.Image, top: int, bottom: int) -> list[tuple[int, int]]:
+    """(first, last) row of each run of rows between `top` and `bottom` with ink: a pixel between
+    x=60 and width-60 whose R+G+B is under 560 (the paper's is 746; grey and gold text are ink)."""
+    width = (image.width - 120) * 3
+    strip = image.convert("RGB").crop((60, top, image.width - 60, bottom)).tobytes()
+    bands: list[tuple[int, int]] = []
+    for y in range(bottom - top):
+        row = strip[y * width:(y + 1) * width]
+        if min(row) < 187 and min(sum(row[x:x + 3]) for x in range(0, width, 3)) < 560:
+            if bands and bands[-1][1] == top + y - 1:
+                bands[-1] = (bands[-1][0], top + y)
+            else:
+                bands.append((top + y, top + y))
+    return bands
+
+
+def body_lines(data: bytes) -> list[tuple[int, int]]:
+    """The bands of ink of a poster's body, its lines one band each unless they run together:
+    those between the header (the poster's name, 争做中国好网民) and the footer's date and serial
+    lines, checked to be the footer's own (nothing of the body runs into the date line) and to
+    leave the margins inside the gold frame blank (nothing runs out of the frame)."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    assert_inside_frame(image)
+    bands = ink_bands(image, 40, poster.QR_TOP)  # from the top frame down to the QR code
+    date_line = poster.QR_TOP - 90  # where `footer` draws the date
+    assert len(bands) >= 5 and bands[-2][0] >= date_line, f"the body runs into the date line: {bands}"
+    assert bands[-3][1] < date_line, bands
+    return bands[2:-2]
+
+
+def assert_inside_frame(image: Image.Image) -> None:
+    """Left and right of the gold frame's inner edge (36 px in, checked from 40) the poster is the
+    blank frame: no text runs out of it."""
+    blank, _ = poster.framed_page()
+    inside = 40
+    for box in ((0, 0, inside, poster.HEIGHT), (poster.WIDTH - inside, 0, poster.WIDTH, poster.HEIGHT)):
+        assert same_pixels(image.crop(box), blank.crop(box)), box
+
+
+def test_the_longest_texts_stay_inside_the_frame_and_above_the_footer(app, api, world, pledge):
+    """Names may be 20 characters (with 同学及家长), org names 80 and titles 120: the body shrinks,
+    step by step, rather than run out of the frame or into the footer, and the title is shown
+    whole. Checked by pixels: the served poster's body has one band of ink per line, each clear
+    of the next and of the date line, and nothing outside the frame; a short one is drawn at
+    full size, with one band each for the name, school, 郑重签署, title and the closing line."""
+    short = api.get(f"/certificates/{signed(api, world.s_a1, pledge['id'])['serial']}/image").get_data()
+    lines = body_lines(short)
+    assert len(lines) == 5 and lines[0] == (256, 297), lines  # the name at 44 px, 60 px below the header
+
+    from tests.pledge_helpers import add_adult, link_family
+
     admin = api.as_(world.city_admin)
     name = "青山县实验学校第一分校附属" * 6 + "小学"  # 80 characters, the longest an org name may be
     school = admin.post("/orgs", json={"name": name, "kind": "school", "parent_id": world.district.id}).get_json()
     assert school["name"] == name and len(name) == 80
     klass = admin.post("/orgs", json={"name": "一年级一班", "kind": "class", "parent_id": school["id"]}).get_json()
-    student = add_students(app, klass["id"], ["张小三"])[0]
+    student = add_students(app, klass["id"], ["欧阳" + "小" * 17 + "娜"])[0]  # 20 characters, the most allowed
+    parent = add_adult(app, "欧阳大山")
+    link_family(app, parent.id, student.id)
+    title = "全国青少年网络文明公约" * 10 + "（二〇二六年修订版）"  # 120 characters, the longest allowed
+    assert len(title) == 120
     pid = make_pledge(api, world.city_admin, make_campaign(api, world.city_admin, school["id"]),
-                      title="全国青少年网络文明公约" * 10)["id"]
-    response = api.get(f"/certificates/{signed(api, student, pid)['serial']}/image")
+                      title=title, mode="family")["id"]
+    serial = signed(api, student, pid)["serial"]
+    signed(api, parent, pid, child_id=student.id)
+    response = api.get(f"/certificates/{serial}/image")
     assert response.status_code == 200, response.get_data()[:300]
-
-    image = Image.open(io.BytesIO(response.get_data())).convert("RGB")
-    blank, _ = poster.framed_page()
-    inside = 40  # the gold frame's inner edge is 36 px in
-    for box in ((0, 0, inside, poster.HEIGHT), (poster.WIDTH - inside, 0, poster.WIDTH, poster.HEIGHT)):
-        assert same_pixels(image.crop(box), blank.crop(box)), box
+    # The name, the school on 2 lines (cut: 80 characters), 郑重签署, the whole title on 5 lines,
+    # the closing line.
+    assert len(body_lines(response.get_data())) == 1 + 2 + 1 + 5 + 1
+    assert decode_qr(response.get_data()) == [f"http://localhost/api/v1/certificates/{serial}"]
 
 
 def test_line_breaks_pasted_into_a_title_or_school_name_still_give_a_poster(app, api, world):

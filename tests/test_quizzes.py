@@ -21,7 +21,7 @@ from app.extensions import db
 from app.orgs.models import Membership
 from app.quizzes.models import Attempt, Quiz
 from tests.conftest import assert_error
-from tests.test_certificates import decode_qr
+from tests.test_certificates import body_lines, decode_qr
 
 # (type, stem, options, answer keys, category)
 BANK = [
@@ -904,6 +904,46 @@ def test_certificate_for_a_passed_quiz_and_its_public_check(api, world, setup):
     assert "张小三" not in text
     missing = api.get(f"/quiz-certificates/{serial[:-1]}0", headers=browser)
     assert missing.status_code == 404 and "证书不存在" in missing.get_data(as_text=True)
+
+
+def test_the_certificate_of_the_longest_titles_keeps_its_body_inside_the_frame_above_the_footer(
+        api, app, world, setup):
+    """A quiz title wrapping onto two lines once drew the last line of the body (成绩合格，特发此证。)
+    over the date, and a long school line ran out of the frame. Checked by the poster's pixels
+    (`body_lines`: one band of ink per line, none reaching the date line, nothing outside the
+    frame): a short certificate is drawn as before, at full size; a realistic title (29
+    characters) wraps and adds one line; the longest texts (a 20-character name, an 80-character
+    school and class, a 120-character campaign and quiz title) shrink the body to fit, and its QR
+    code still opens the verification."""
+    def certificate(who, campaign: int, title: str) -> tuple[bytes, str]:
+        quiz = make_quiz(api, world.city_admin, campaign, setup.bank, title=title,
+                         draw=[{"count": 3, "type": "single"}], pass_score=10)
+        take(api, who, quiz["id"], correct=3)
+        response = api.as_(who).get(f"/quizzes/{quiz['id']}/certificate")
+        assert response.status_code == 200, response.get_data()[:300]
+        return response.data, api.as_(who).get(f"/quizzes/{quiz['id']}").get_json()["me"]["certificate_serial"]
+
+    # The name, the school, 在, the campaign, the quiz title, the score and 成绩合格，特发此证。
+    short = body_lines(certificate(world.s_a1, setup.campaign, "网络安全知识竞赛")[0])
+    assert len(short) == 7 and short[0] == (256, 297), short  # the name at 44 px, 60 px below the header
+    realistic = "2026年“清朗校园”网络安全知识竞赛（初中组）决赛第一场"
+    assert len(body_lines(certificate(world.s_a1, setup.campaign, realistic)[0])) == 7 + 1
+
+    admin = api.as_(world.city_admin)
+    school = admin.post("/orgs", json={"name": "青山县实验学校第一分校附属" * 6 + "小学", "kind": "school",
+                                       "parent_id": world.district.id}).get_json()
+    klass = admin.post("/orgs", json={"name": "一年级" + "实验" * 38 + "班", "kind": "class",
+                                      "parent_id": school["id"]}).get_json()
+    assert len(school["name"]) == len(klass["name"]) == 80
+    student = add_student(app, klass["id"], "欧阳" + "小" * 17 + "娜")  # 20 characters, the most allowed
+    title = ("全国青少年网络安全知识竞赛" * 10)[:120]  # the longest a title may be, a campaign's too
+    campaign = admin.post("/campaigns", json={"title": ("全国青少年网络安全宣传周活动" * 9)[:120],
+                                              "org_id": world.city.id})
+    assert campaign.status_code == 201, campaign.get_json()
+    data, serial = certificate(student, campaign.get_json()["id"], title)
+    # The school line on 2 lines (cut), the campaign on 2 and the quiz title on 3 (cut to fit).
+    assert len(body_lines(data)) == 7 + 1 + 1 + 2
+    assert decode_qr(data) == [f"http://localhost/api/v1/quiz-certificates/{serial}"]
 
 
 def test_the_demo_seed_loads_the_starter_bank_and_a_quiz(app, api):

@@ -1,6 +1,8 @@
 """Drawing certificate posters: a Chinese font installed as a system package (Debian's
-fonts-noto-cjk; no font file lives in this repository), a red-and-gold frame, centred text, and
-a footer with the date, serial and a QR code that opens the public verification.
+fonts-noto-cjk; no font file lives in this repository), a red-and-gold frame, a body of centred
+text laid out between the header and the footer (`body`: it shrinks rather than run into the
+footer or out of the frame), and a footer with the date, serial and a QR code that opens the
+public verification.
 
 The font is found through `CERTIFICATE_FONT` (a path, optionally `path#index` for a .ttc),
 then fontconfig (`fc-list :lang=zh`), then a few known paths; without one the poster cannot be
@@ -16,6 +18,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import qrcode
@@ -97,32 +100,36 @@ def _load(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=index)
 
 
-def wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, max_lines: int = 3) -> list[str]:
+def _wrapped(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    """Every line of `text` broken by width (a character at a time: Chinese has no spaces)."""
     lines, line = [], ""
     for ch in text:
-        if draw.textlength(line + ch, font=font) > width:
+        if line and draw.textlength(line + ch, font=font) > width:
             lines.append(line)
             line = ch
         else:
             line += ch
     if line:
         lines.append(line)
-    if len(lines) > max_lines:
-        lines = lines[:max_lines]
-        lines[-1] = lines[-1][:-1] + "…"
     return lines
 
 
-def fitted(draw: ImageDraw.ImageDraw, text: str, sizes: tuple[int, ...], width: int,
-           max_lines: int = 1) -> tuple[list[str], ImageFont.FreeTypeFont]:
-    """The lines and font for a line of text that must stay inside the frame (a school name may be
-    80 characters): the first of `sizes` at which it fits on one line, else `wrap` at the last
-    (smallest) size into at most `max_lines`, the last one cut with "…" like a long title."""
+def _cut(lines: list[str], max_lines: int) -> list[str]:
+    """At most `max_lines` lines, the last one cut with "…" when text is left over."""
+    if len(lines) <= max_lines:
+        return lines
+    return [*lines[:max_lines - 1], lines[max_lines - 1][:-1] + "…"]
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, sizes: tuple[int, ...],
+         width: int) -> tuple[list[str], ImageFont.FreeTypeFont]:
+    """The lines and font of a text that must stay inside the frame (a school name may be 80
+    characters): the first of `sizes` at which it fits on one line, else wrapped at the last."""
     for size in sizes:
         face = font(size)
         if draw.textlength(text, font=face) <= width:
             return [text], face
-    return wrap(draw, text, face, width, max_lines), face
+    return _wrapped(draw, text, face, width), face
 
 
 def centered(draw, y: int, text: str, font, fill) -> int:
@@ -160,6 +167,76 @@ def footer(image: Image.Image, draw: ImageDraw.ImageDraw, date_line: str, serial
     centered(draw, QR_TOP - 50, f"证书编号：{serial}", small, INK)
     image.paste(qr_image(url, QR_SIZE), ((WIDTH - QR_SIZE) // 2, QR_TOP))
     centered(draw, QR_TOP + QR_SIZE + 14, "扫码验证证书真伪", font(22), GREY)
+
+
+# The body: the lines between the header and the footer, each text centred.
+BODY_WIDTH = WIDTH - 160  # the widest line of the body, well inside the gold frame
+BODY_BOTTOM = QR_TOP - 90 - 14  # the body's lowest ink: clear of the footer's first line (the date)
+# Step by step smaller while the body is too tall for its space: font sizes and gaps, times these.
+BODY_SCALES = (1.0, 0.94, 0.88, 0.82, 0.76, 0.7)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A text of the body, centred: at the first of `sizes` on which it fits one line, else
+    wrapped at the last (smallest) into as many lines as the body's space leaves it, at most
+    `max_lines` (None: no limit of its own; a name or school line has one); `before` px above
+    its first line, `leading` below each line, `after` below its last."""
+    text: str
+    sizes: tuple[int, ...]
+    fill: tuple[int, int, int]
+    max_lines: int | None = 1
+    leading: int = 14
+    before: int = 0
+    after: int = 0
+
+
+Placed = list[tuple[int, str, ImageFont.FreeTypeFont, tuple[int, int, int]]]
+
+
+def _set(draw: ImageDraw.ImageDraw, blocks: list[Block], top: int, scale: float,
+         caps: list[int]) -> tuple[Placed, int, list[int]]:
+    """The lines of `blocks` placed from `top` at `scale`, each (y, text, font, fill); the body's
+    lowest ink; and the number of lines of each block (cut to its cap with "…")."""
+    placed: Placed = []
+    y, bottom, counts = top, top, []
+
+    def px(value: int) -> int:
+        return round(value * scale)
+
+    for block, cap in zip(blocks, caps, strict=True):
+        lines, face = _fit(draw, block.text, tuple(px(size) for size in block.sizes), BODY_WIDTH)
+        lines = _cut(lines, cap)
+        counts.append(len(lines))
+        y += px(block.before)
+        for line in lines:
+            box = draw.textbbox((0, 0), line, font=face)
+            placed.append((y, line, face, block.fill))
+            bottom = y + box[3]
+            y += box[3] - box[1] + px(block.leading)
+        y += px(block.after)
+    return placed, bottom, counts
+
+
+def body(draw: ImageDraw.ImageDraw, top: int, blocks: list[Block], gap: int = 60) -> None:
+    """Draw `blocks` from `gap` px below `top` (the header's last line) within the space above the
+    footer, whatever the lengths of the texts (within their limits: titles of 120 characters,
+    school lines of 80 or more, names of 20). At full size when they fit there, as short texts
+    do; else font sizes and gaps shrink together step by step (BODY_SCALES) until they fit; and
+    only when even the smallest step is too tall, the block with the most lines gives up its
+    last one at a time, cut with "…"."""
+    blocks = [block for block in blocks if block.text]
+    caps = [block.max_lines or 99 for block in blocks]
+    for scale in BODY_SCALES:
+        start = top + round(gap * scale)
+        placed, bottom, counts = _set(draw, blocks, start, scale, caps)
+        if bottom <= BODY_BOTTOM:
+            break
+    while bottom > BODY_BOTTOM and max(counts, default=1) > 1:
+        counts[counts.index(max(counts))] -= 1
+        placed, bottom, counts = _set(draw, blocks, start, scale, counts)
+    for y, line, face, fill in placed:
+        centered(draw, y, line, face, fill)
 
 
 def png_bytes(image: Image.Image) -> bytes:

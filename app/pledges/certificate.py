@@ -12,17 +12,15 @@ from app.common.poster import (
     QR_TOP,
     RED,
     WIDTH,
+    Block,
+    body,
     centered,
-    fitted,
     font,
     footer,
     framed_page,
     png_bytes,
     render_lock,
-    wrap,
 )
-
-TEXT_WIDTH = WIDTH - 160  # the widest line of the body, well inside the gold frame
 
 
 def render_poster(**details) -> bytes:
@@ -38,21 +36,17 @@ def _draw(*, name_masked: str, title: str, school: str | None, signed_on: str, s
     printed name exists to keep off public pages. The drawing stays with the signature record."""
     image, draw = framed_page()
     y = centered(draw, 80, "文明上网承诺证书", font(56), RED) + 20
-    y = centered(draw, y, "争做中国好网民", font(28), GOLD) + 60
+    y = centered(draw, y, "争做中国好网民", font(28), GOLD)
     who = name_masked + (" 同学" if student else "") + ("及家长" if family else "")  # 张*三 同学及家长
-    # A long name or school (org names may be 80 characters) shrinks, then wraps, inside the frame:
-    # at most 2 + 3 lines of school and title leave the body clear of the footer.
-    lines, face = fitted(draw, who, (44, 40, 36, 32), TEXT_WIDTH)
-    y = centered(draw, y, lines[0], face, INK) + 24
-    if school:
-        lines, face = fitted(draw, school, (28, 24), TEXT_WIDTH, max_lines=2)
-        for line in lines:
-            y = centered(draw, y, line, face, GREY) + 8
-        y += 22
-    body_font = font(32)
-    for line in ["郑重签署", *wrap(draw, f"《{title}》", body_font, TEXT_WIDTH)]:
-        y = centered(draw, y, line, body_font, INK) + 14
-    y = centered(draw, y + 6, "承诺文明上网，争做中国好网民。", font(26), GREY) + 20
+    # A long name or school (org names may be 80 characters) shrinks, then wraps, inside the frame,
+    # and `body` keeps the whole between the header and the footer.
+    body(draw, y, [
+        Block(who, (44, 40, 36, 32), INK, leading=24),
+        Block(school or "", (28, 24), GREY, max_lines=2, leading=8, after=22),
+        Block("郑重签署", (32,), INK),
+        Block(f"《{title}》", (32,), INK, max_lines=None),
+        Block("承诺文明上网，争做中国好网民。", (26,), GREY, before=6),
+    ])
 
     footer(image, draw, f"签署日期：{signed_on}", serial, url)
 

@@ -718,8 +718,9 @@ def certificate_page(serial: str) -> dict:
 
 
 # Raise when the poster's drawing changes (2: no handwriting, 同学 for students only; 3: long
-# names and schools shrink and wrap inside the frame).
-POSTER_VERSION = 3
+# names and schools shrink and wrap inside the frame; 4: the body shrinks to stay above the footer,
+# a long title shown whole instead of cut at 3 lines).
+POSTER_VERSION = 4
 
 
 def verification_url(serial: str) -> str:

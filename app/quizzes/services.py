@@ -2332,8 +2332,9 @@ def quiz_certificate_image(user: User, quiz_id: int) -> bytes:
     return _poster(best, quiz, user)
 
 
-# Raise when the quiz poster's drawing changes.
-QUIZ_POSTER_VERSION = 1
+# Raise when the quiz poster's drawing changes (2: the body shrinks to stay above the footer and a
+# long school line wraps inside the frame).
+QUIZ_POSTER_VERSION = 2
 
 
 def _poster(best: QuizBest, quiz: Quiz, user: User) -> bytes:
