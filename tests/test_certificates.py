@@ -283,6 +283,19 @@ def test_the_longest_texts_stay_inside_the_frame_and_above_the_footer(app, api, 
     assert decode_qr(response.get_data()) == [f"http://localhost/api/v1/certificates/{serial}"]
 
 
+@pytest.mark.parametrize(("text", "size", "lines"), [
+    # Broken by width alone, a bracket would end the first line, and a full stop begin the second.
+    ("《2026年“清朗校园”网络安全知识竞赛（初中组）决赛第一场》", 30,
+     ["《2026年“清朗校园”网络安全知识竞赛", "（初中组）决赛第一场》"]),
+    ("《网络安全知识竞赛第一场比赛初中组决。》", 32, ["《网络安全知识竞赛第一场比赛初中组", "决。》"]),
+])
+def test_poster_lines_break_the_chinese_way(app, text, size, lines):
+    """No line of a poster begins with closing punctuation or ends with an opening one (避头尾)."""
+    with app.app_context():
+        draw = poster.ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        assert poster._wrapped(draw, text, poster.font(size), poster.BODY_WIDTH) == lines
+
+
 def test_line_breaks_pasted_into_a_title_or_school_name_still_give_a_poster(app, api, world):
     """Titles come pasted from notices with their line breaks, and org names may hold one: the
     poster draws them on a line (they made Pillow's layout fail: a 500 for every signer, and a

@@ -100,13 +100,23 @@ def _load(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=index)
 
 
+# Chinese line breaking (避头尾): no line starts with closing punctuation or ends with an opening one.
+NO_LINE_START = set("，。、；：！？）》」』】”’…·%,.;:!?)]}")
+NO_LINE_END = set("（《「『【“‘([{")
+
+
 def _wrapped(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
-    """Every line of `text` broken by width (a character at a time: Chinese has no spaces)."""
+    """Every line of `text` broken by width (a character at a time: Chinese has no spaces); a
+    character that may not end or begin a line moves down with its neighbour."""
     lines, line = [], ""
     for ch in text:
         if line and draw.textlength(line + ch, font=font) > width:
+            carry = ""
+            while len(line) > 1 and len(carry) < 2 and (line[-1] in NO_LINE_END or (
+                    (carry or ch)[0] in NO_LINE_START)):
+                line, carry = line[:-1], line[-1] + carry
             lines.append(line)
-            line = ch
+            line = carry + ch
         else:
             line += ch
     if line:
