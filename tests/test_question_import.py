@@ -545,9 +545,13 @@ def test_gift_exported_from_moodle_as_html_reads_as_the_text_students_saw(api, w
             "<b>网络不是法外之地</b>。{T}\n\n"
             "[plain]a<b 与 b>c 哪个写法正确？{=a<b ~b>c}\n\n"
             "若 x<y 且 y>z，x 与 z 的大小关系确定吗？{F}\n\n"
-            "[html]<p>若 m<n 且 n>k，</p><p>m<b>一定</b>小于 k 吗？</p>{F}\n")
+            "[html]<p>若 m<n 且 n>k，</p><p>m<b>一定</b>小于 k 吗？</p>{F}\n\n"
+            # A "<" with no ">" after it took the text up to the next tag's ">" for its own tag.
+            "<p>已知 x<y</p><p>判断：x 小于 y 吗？</p>{T}\n\n"
+            "<p>下列不等式正确的是</p>{=<p>1<2</p> ~<p>2<1</p>}\n\n"
+            "<p>从 Word 粘贴的题目<o:p></o:p></p>{T}\n")
     result = imported(api, world.t_a, bank, gift.encode(), filename="moodle.gift")
-    assert (result["imported"], result["errors"]) == (5, [])
+    assert (result["imported"], result["errors"]) == (8, [])
     stored = by_stem(api, world.t_a, bank)
     law = stored["《个人信息保护法》 自<哪天>起施行？"]
     assert [o["text"] for o in law["options"]] == ["2021年11月1日", "2020年1月1日"] and law["answer"] == ["A"]
@@ -556,6 +560,9 @@ def test_gift_exported_from_moodle_as_html_reads_as_the_text_students_saw(api, w
     assert [o["text"] for o in stored["a<b 与 b>c 哪个写法正确？"]["options"]] == ["a<b", "b>c"]
     assert stored["若 x<y 且 y>z，x 与 z 的大小关系确定吗？"]["answer"] == ["B"]
     assert stored["若 m<n 且 n>k，\nm一定小于 k 吗？"]["answer"] == ["B"]
+    assert stored["已知 x<y\n判断：x 小于 y 吗？"]["answer"] == ["A"]
+    assert [o["text"] for o in stored["下列不等式正确的是"]["options"]] == ["1<2", "2<1"]
+    assert "从 Word 粘贴的题目" in stored
 
 AIKEN = """网络安全法自哪一天起施行？
 A. 2016年11月7日
@@ -978,6 +985,9 @@ def test_files_built_to_exhaust_the_server_are_refused_or_read_within_bounds(api
     unclosed = upload(api, world.t_a, bank, ("题目 " + "{" * 1_000_000).encode(), filename="bank.gift")
     assert unclosed.status_code == 200, unclosed.get_json()
     assert [e["message"] for e in unclosed.get_json()["errors"]] == ["没有找到答案部分（GIFT 题目的答案应写在 {} 中）"]
+    # Unclosed tags: Python's HTMLParser is quadratic on them (60 KB of "<a " took a minute).
+    tags = upload(api, world.t_a, bank, ("<p>" + "<a " * 300_000 + " 题干 {T}").encode(), filename="bank.gift")
+    assert [e["message"] for e in tags.get_json()["errors"]] == ["题干超过 2000 字"]
 
     monkeypatch.setattr(importers, "MAX_ROWS", 3)
     many_gift = "\n\n".join(f"第{n}题？{{=对 ~错}}" for n in range(4)) + "\n"

@@ -713,16 +713,64 @@ def _split_unescaped(text: str, pattern: str) -> list[str]:
     return re.split(rf"(?<!\\){pattern}", text)
 
 
-# The tags Moodle's editors write (and a few older ones). Anything else between < and > is the
-# teacher's text (`x<y 且 y>z`), which a browser would hide but a student should read.
-_HTML_TAGS = frozenset("""a abbr address b bdi bdo big blockquote br caption center cite code col colgroup dd
-    del dfn div dl dt em figcaption figure font h1 h2 h3 h4 h5 h6 hr i img ins kbd li mark ol p pre q s
-    samp small span strike strong sub sup table tbody td tfoot th thead tr tt u ul var""".split())
+# HTML's elements, but those whose content the parser would swallow (script, style, title,
+# textarea: a teacher's `a<script>b` is text). Anything else between < and > is the teacher's text
+# (`x<y 且 y>z`, `a<b`), which a browser would hide but a student should read.
+_HTML_TAGS = frozenset("""a abbr acronym address area article aside audio b bdi bdo big blockquote body br button
+    canvas caption center cite code col colgroup data dd del details dfn div dl dt em embed fieldset figcaption
+    figure font footer form h1 h2 h3 h4 h5 h6 head header hr html i iframe img input ins kbd label legend li main
+    map mark math nav object ol option p picture pre q rp rt ruby s samp section select small source span strike
+    strong sub summary sup svg table tbody td tfoot th thead time tr track tt u ul var video wbr""".split())
+# A tag as HTML writes it: a name, then ASCII attributes (`a<b 与 b>c` is no <b> tag). Names with a
+# prefix are Word's (`<o:p>`).
+_ATTRIBUTE = r"""\s+[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?"""
+_TAG = re.compile(rf"</?([A-Za-z][A-Za-z0-9]*(?::[A-Za-z][A-Za-z0-9]*)?)(?:{_ATTRIBUTE})*\s*/?>")
+_ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
+
+
+def _is_markup(name: str) -> bool:
+    name = name.lower()
+    return name in _HTML_TAGS or ":" in name
+
+
+def _looks_html(text: str) -> bool:
+    """Whether unmarked GIFT text holds markup: an entity or one of HTML's own tags."""
+    return _ENTITY.search(text) is not None or any(_is_markup(match.group(1)) for match in _TAG.finditer(text))
+
+
+def _markup_only(text: str) -> str:
+    """`text` with every "<" that begins no HTML tag and no complete comment written as "&lt;".
+
+    The parser then sees only well-formed markup: a "<" of the teacher's (a<b) can no longer take
+    the text after it, up to the next ">", for a tag, and Python's HTMLParser, quadratic on
+    unclosed tags (60 KB of `<a ` took a minute), reads it in one pass. Linear: each comment or tag
+    matched is consumed, and a failed tag match stops at the next "<"."""
+    out, pos = [], 0
+    last_comment_end = text.rfind("-->")
+    at = text.find("<")
+    while at != -1:
+        end = None
+        if text.startswith("<!--", at):
+            if at + 4 <= last_comment_end:
+                end = text.index("-->", at + 4) + 3
+        else:
+            match = _TAG.match(text, at)
+            if match is not None and _is_markup(match.group(1)):
+                end = match.end()
+        if end is None:
+            out.append(text[pos:at] + "&lt;")
+            pos = at + 1
+        else:
+            out.append(text[pos:end])
+            pos = end
+        at = text.find("<", pos)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 class _HtmlText(HTMLParser):
     """The text a browser shows of an HTML fragment: tags dropped, entities decoded, a line break
-    where a paragraph, list item or <br> ends. A "tag" that is not HTML's stays as written."""
+    where a paragraph, list item or <br> ends. Fed `_markup_only` text: every tag is HTML's."""
 
     _BREAKS = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
 
@@ -731,19 +779,11 @@ class _HtmlText(HTMLParser):
         self.parts: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        written = self.get_starttag_text() or ""
-        if not _is_tag(written):
-            self.parts.append(written)
-        elif tag == "br":
+        if tag == "br":
             self.parts.append("\n")
 
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-
     def handle_endtag(self, tag):
-        if tag not in _HTML_TAGS:
-            self.parts.append(f"</{tag}>")
-        elif tag in self._BREAKS:
+        if tag in self._BREAKS:
             self.parts.append("\n")
 
     def handle_data(self, data):
@@ -752,28 +792,10 @@ class _HtmlText(HTMLParser):
 
 def _html_text(text: str) -> str:
     parser = _HtmlText()
-    parser.feed(text)
+    parser.feed(_markup_only(text))
     parser.close()
     joined = "".join(parser.parts).replace("\xa0", " ")
     return "\n".join(re.sub(r"[ \t]+", " ", line).strip() for line in joined.splitlines() if line.strip())
-
-
-# A tag as HTML writes it: a name, then ASCII attributes (`a<b 与 b>c` is no <b> tag); it is
-# markup when the name is one of _HTML_TAGS.
-_ATTRIBUTE = r"""\s+[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?"""
-_HTML_TAG = re.compile(rf"</?([A-Za-z][A-Za-z0-9]*)(?:{_ATTRIBUTE})*\s*/?>")
-_ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
-
-
-def _is_tag(written: str) -> bool:
-    match = _HTML_TAG.fullmatch(written)
-    return match is not None and match.group(1).lower() in _HTML_TAGS
-
-
-def _looks_html(text: str) -> bool:
-    """Whether unmarked GIFT text holds markup: an entity or one of HTML's own tags."""
-    return _ENTITY.search(text) is not None or any(
-        match.group(1).lower() in _HTML_TAGS for match in _HTML_TAG.finditer(text))
 
 
 _GIFT_OPEN = re.compile(r"(?<!\\)\{")
