@@ -296,6 +296,16 @@ def test_poster_lines_break_the_chinese_way(app, text, size, lines):
         assert poster._wrapped(draw, text, poster.font(size), poster.BODY_WIDTH) == lines
 
 
+def test_a_line_cut_with_an_ellipsis_still_fits(app):
+    """"…" took the place of the last character unmeasured: after a narrow one (i) it stuck out."""
+    with app.app_context():
+        draw, face = poster.ImageDraw.Draw(Image.new("RGB", (1, 1))), poster.font(32)
+        lines = poster._wrapped(draw, "网" * 18 + "i" + "网" * 20, face, poster.BODY_WIDTH)
+        [cut] = poster._cut(draw, lines, 1, face, poster.BODY_WIDTH)
+        assert cut.endswith("…") and cut.startswith("网" * 17)
+        assert draw.textlength(cut, font=face) <= poster.BODY_WIDTH
+
+
 def test_line_breaks_pasted_into_a_title_or_school_name_still_give_a_poster(app, api, world):
     """Titles come pasted from notices with their line breaks, and org names may hold one: the
     poster draws them on a line (they made Pillow's layout fail: a 500 for every signer, and a

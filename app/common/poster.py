@@ -101,8 +101,8 @@ def _load(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
 
 
 # Chinese line breaking (避头尾): no line starts with closing punctuation or ends with an opening one.
-NO_LINE_START = set("，。、；：！？）》」』】”’…·%,.;:!?)]}")
-NO_LINE_END = set("（《「『【“‘([{")
+NO_LINE_START = set("，。、；：！？）》」』】〕］｝〉”’…·%％,.;:!?)]}")
+NO_LINE_END = set("（《「『【〔［｛〈“‘([{")
 
 
 def _wrapped(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
@@ -124,11 +124,15 @@ def _wrapped(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str
     return lines
 
 
-def _cut(lines: list[str], max_lines: int) -> list[str]:
-    """At most `max_lines` lines, the last one cut with "…" when text is left over."""
+def _cut(draw: ImageDraw.ImageDraw, lines: list[str], max_lines: int, font, width: int) -> list[str]:
+    """At most `max_lines` lines, the last one shortened to end with "…" within `width` when text
+    is left over."""
     if len(lines) <= max_lines:
         return lines
-    return [*lines[:max_lines - 1], lines[max_lines - 1][:-1] + "…"]
+    last = lines[max_lines - 1][:-1]
+    while last and draw.textlength(last + "…", font=font) > width:
+        last = last[:-1]
+    return [*lines[:max_lines - 1], last + "…"]
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, sizes: tuple[int, ...],
@@ -216,7 +220,7 @@ def _set(draw: ImageDraw.ImageDraw, blocks: list[Block], top: int, scale: float,
 
     for block, cap in zip(blocks, caps, strict=True):
         lines, face = _fit(draw, block.text, tuple(px(size) for size in block.sizes), BODY_WIDTH)
-        lines = _cut(lines, cap)
+        lines = _cut(draw, lines, cap, face, BODY_WIDTH)
         counts.append(len(lines))
         y += px(block.before)
         for line in lines:
