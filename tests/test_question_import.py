@@ -520,6 +520,27 @@ def test_gift_import(api, world):
 
 
 
+def test_staff_filter_a_banks_questions(api, world):
+    """By category, type, difficulty and words of the stem, as typed into a search box (spaces
+    around them); a blank filter (an "all" choice) filters nothing."""
+    bank = make_bank(api, world.t_a, world.school_a.id)
+    imported(api, world.t_a, bank, xlsx([
+        HEADER, row("收到陌生链接怎么办？"),
+        row("哪些属于个人信息？", qtype="多选题", answer="AC", category="个人信息保护法"),
+        row("网络不是法外之地。", qtype="判断题", answer="√", difficulty="易", category="网络文明"),
+        row("个人信息可以随意转卖吗？", category="个人信息保护法", difficulty="难")]))
+
+    def stems(**query):
+        return sorted(q["stem"] for q in questions(api, world.t_a, bank, **query))
+
+    assert stems(category=" 个人信息保护法 ") == ["个人信息可以随意转卖吗？", "哪些属于个人信息？"]
+    assert stems(category="个人信息保护法", type="multiple") == ["哪些属于个人信息？"]
+    assert stems(difficulty=1) == ["网络不是法外之地。"]
+    assert stems(q=" 个人信息 ", difficulty=3) == ["个人信息可以随意转卖吗？"]
+    assert len(stems(category="", q=" ")) == 4
+    assert stems(q="100%_") == []  # LIKE's wildcards are the words themselves
+
+
 def test_a_gift_category_too_long_is_reported_with_each_question_it_names(api, world):
     """A `$CATEGORY:` whose last part is over 40 characters made the whole file a generic 422 with
     no line (the database refused the value), even the question above it."""

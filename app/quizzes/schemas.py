@@ -118,10 +118,12 @@ class QuestionSchema(BaseSchema):
 
 
 class QuestionListArgsSchema(PageArgsSchema):
-    category = fields.String(validate=validate.Length(max=40))
+    """Filters of a bank's question list; a blank one (an "all" choice sends `category=`) filters nothing."""
+
+    category = TrimmedString(validate=validate.Length(max=40))
     type = TYPE_FIELD
     difficulty = fields.Integer(validate=validate.Range(min=1, max=3))
-    q = fields.String(validate=validate.Length(max=100), metadata={"description": "words in the stem"})
+    q = TrimmedString(validate=validate.Length(max=100), metadata={"description": "words in the stem"})
 
 
 # --- quizzes ------------------------------------------------------------------------------

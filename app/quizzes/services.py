@@ -274,7 +274,7 @@ def list_questions(actor: User, bank_id: int, args: dict) -> dict:
     bank = _bank(actor, bank_id)
     query = select(Question).where(Question.bank_id == bank.id)
     for name in ("category", "type", "difficulty"):
-        if args.get(name) is not None:
+        if args.get(name) not in (None, ""):
             query = query.where(getattr(Question, name) == args[name])
     if args.get("q"):
         query = query.where(Question.stem.contains(args["q"], autoescape=True))
