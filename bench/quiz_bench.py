@@ -38,10 +38,11 @@ def setup(app, city_id: int) -> dict:
         for i in range(BANK_SIZE):
             kind = TYPES[i % 3]
             stem = f"第{i + 1}题：以下关于网络文明的说法，哪一项正确？（基准 {i}）"
+            options = list(importers.TRUE_FALSE_OPTIONS) if kind == "true_false" else [
+                "不随意转发未经证实的消息", "在网上公开同学的隐私", "用侮辱性语言评论他人", "沉迷网络游戏"]
             rows.append({
-                "bank_id": bank.id, "type": kind, "stem": stem, "stem_key": importers.stem_key(stem),
-                "options": list(importers.TRUE_FALSE_OPTIONS) if kind == "true_false"
-                else ["不随意转发未经证实的消息", "在网上公开同学的隐私", "用侮辱性语言评论他人", "沉迷网络游戏"],
+                "bank_id": bank.id, "type": kind, "stem": stem, "stem_key": importers.stem_key(stem, options),
+                "options": options,
                 "answer": [0, 3] if kind == "multiple" else [i % 2 if kind == "true_false" else 0],
                 "explanation": "依据《未成年人网络保护条例》。", "category": f"类别{i % 5}",
                 "difficulty": 1 + i % 3, "legal_basis": "未成年人网络保护条例",
