@@ -283,6 +283,20 @@ def test_the_longest_texts_stay_inside_the_frame_and_above_the_footer(app, api, 
     assert decode_qr(response.get_data()) == [f"http://localhost/api/v1/certificates/{serial}"]
 
 
+def test_emoji_in_a_title_are_left_out_of_the_poster_not_drawn_as_boxes(app, api, world):
+    """The CJK font has no emoji: 🌐 was drawn as a blank box. The body of a title with emoji is
+    drawn exactly as the same title without them; the JSON keeps the title as written."""
+    campaign = make_campaign(api, world.city_admin, world.city.id)
+    bodies = []
+    for title in ("网络文明公约", "🌐网络文明公约✨"):
+        pid = make_pledge(api, world.city_admin, campaign, title=title)["id"]
+        serial = signed(api, world.s_a1, pid)["serial"]
+        assert api.get(f"/certificates/{serial}").get_json()["title"] == title
+        image = Image.open(io.BytesIO(api.get(f"/certificates/{serial}/image").get_data())).convert("RGB")
+        bodies.append(image.crop((40, 200, image.width - 40, poster.BODY_BOTTOM)).tobytes())
+    assert bodies[0] == bodies[1]
+
+
 @pytest.mark.parametrize(("text", "size", "lines"), [
     # Broken by width alone, a bracket would end the first line, and a full stop begin the second.
     ("《2026年“清朗校园”网络安全知识竞赛（初中组）决赛第一场》", 30,

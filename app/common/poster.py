@@ -17,8 +17,9 @@ import os
 import shutil
 import subprocess
 import threading
+import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import qrcode
@@ -232,13 +233,38 @@ def _set(draw: ImageDraw.ImageDraw, blocks: list[Block], top: int, scale: float,
     return placed, bottom, counts
 
 
+_NO_GLYPH = "\U000F0000"  # a private-use character no font draws: what a font draws for the ones it lacks
+
+
+def _drawn(face: ImageFont.FreeTypeFont, char: str) -> bytes:
+    image = Image.new("L", (64, 64))
+    ImageDraw.Draw(image).text((8, 8), char, font=face, fill=255)
+    return image.tobytes()
+
+
+@lru_cache(maxsize=8192)
+def _has_glyph(path: str, index: int, char: str) -> bool:
+    face = _load(path, index, 32)
+    return _drawn(face, char) != _drawn(face, _NO_GLYPH)
+
+
+def drawable(text: str) -> str:
+    """`text` without the characters the poster's font cannot draw (emoji: the CJK font has
+    none, and each was a blank box on the certificate), its spaces collapsed."""
+    path, index = find_font(current_app.config.get("CERTIFICATE_FONT"))
+    kept = "".join(char for char in text if char.isspace() or (
+        unicodedata.category(char) != "Cf" and not "\ufe00" <= char <= "\ufe0f" and _has_glyph(path, index, char)))
+    return " ".join(kept.split())  # an emoji's joiners and variation selectors go with it
+
+
 def body(draw: ImageDraw.ImageDraw, top: int, blocks: list[Block], gap: int = 60) -> None:
     """Draw `blocks` from `gap` px below `top` (the header's last line) within the space above the
     footer, whatever the lengths of the texts (within their limits: titles of 120 characters,
     school lines of 80 or more, names of 20). At full size when they fit there, as short texts
     do; else font sizes and gaps shrink together step by step (BODY_SCALES) until they fit; and
     only when even the smallest step is too tall, the block with the most lines gives up its
-    last one at a time, cut with "…"."""
+    last one at a time, cut with "…". Characters the font cannot draw are left out."""
+    blocks = [replace(block, text=drawable(block.text)) for block in blocks]
     blocks = [block for block in blocks if block.text]
     caps = [block.max_lines or 99 for block in blocks]
     for scale in BODY_SCALES:

@@ -719,7 +719,7 @@ def certificate_page(serial: str) -> dict:
 
 # Raise when the poster's drawing changes (2: no handwriting, 同学 for students only; 3: long
 # names and schools shrink and wrap inside the frame; 4: the body shrinks to stay above the footer,
-# a long title shown whole instead of cut at 3 lines).
+# a long title shown whole instead of cut at 3 lines, lines broken the Chinese way, no emoji boxes).
 POSTER_VERSION = 4
 
 

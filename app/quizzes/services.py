@@ -2333,7 +2333,7 @@ def quiz_certificate_image(user: User, quiz_id: int) -> bytes:
 
 
 # Raise when the quiz poster's drawing changes (2: the body shrinks to stay above the footer and a
-# long school line wraps inside the frame).
+# long school line wraps inside the frame; lines broken the Chinese way, no emoji boxes).
 QUIZ_POSTER_VERSION = 2
 
 
