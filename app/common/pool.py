@@ -21,8 +21,21 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 
+# What PostgreSQL and libpq say when the server ended the connection. psycopg marks a connection
+# broken only once it has read the server's goodbye; a query sent while that message is on its way
+# fails with one of these and the connection not yet broken, so SQLAlchemy took it for a statement
+# error, and the rollback of the request's teardown then failed too (an exception out of the
+# request instead of one clean 500; seen once in CI on `test_a_connection_in_steady_use…`).
+SERVER_ENDED = ("terminating connection", "server closed the connection", "connection socket closed",
+                "consuming input failed", "sending query failed")
+
 
 def ping_idle_connections(engine: Engine, idle_s: float) -> None:
+    @event.listens_for(engine, "handle_error")
+    def recognise_server_goodbye(context) -> None:
+        if not context.is_disconnect and any(sign in str(context.original_exception) for sign in SERVER_ENDED):
+            context.is_disconnect = True  # SQLAlchemy then invalidates the connection (and the pool)
+
     @event.listens_for(engine, "checkin")
     def remember_idle_since(_dbapi_connection, record) -> None:
         record.info["idle_since"] = time.monotonic()
