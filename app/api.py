@@ -6,6 +6,8 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from app.errors import ApiError, handle_http_exception
+
 
 class ErrorSchema(ma.Schema):
     """The one error shape. `errors` only for validation failures (422)."""
@@ -23,8 +25,6 @@ class QinglangApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error):
-        from app.errors import handle_http_exception
-
         return handle_http_exception(error)
 
 
@@ -41,8 +41,6 @@ class JsonBodyParser(FlaskParser):
         if not is_json_request(req) and req.get_data(cache=True).strip():
             # webargs reads a body of another type as no body at all: `fetch` posting a JSON string
             # sends text/plain, and a submit would have handed the attempt in with no answers.
-            from app.errors import ApiError
-
             raise ApiError("unsupported_media_type", "请以 JSON 格式提交（Content-Type: application/json）",
                            status=415)
         try:

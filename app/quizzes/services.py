@@ -411,7 +411,7 @@ def _refuse_if_quizzes_fall_short(bank: QuestionBank) -> None:
     pools: dict[tuple, list[int]] = {}  # one query per distinct rule, however many quizzes share it
 
     def pool(rule: dict) -> list[int]:
-        key = (rule.get("category") or None, rule.get("difficulty"), rule.get("type"))
+        key = _rule_key(rule)
         if key not in pools:
             pools[key] = _pool_ids(bank.id, rule)
         return pools[key]
@@ -428,11 +428,16 @@ def _refuse_if_quizzes_fall_short(bank: QuestionBank) -> None:
 # --- quizzes ------------------------------------------------------------------------------
 
 
+def _rule_key(rule: dict) -> tuple:
+    """What a draw rule selects by (a blank category selects nothing, like none)."""
+    return rule.get("category") or None, rule.get("difficulty"), rule.get("type")
+
+
 def _pool(bank: QuestionBank, rule: dict) -> list[int]:
     """Ids of the bank's questions matching a draw rule, cached per bank revision so starting an
     attempt does not scan the bank."""
     cache = process_cache("quiz_pools")
-    key = (bank.id, bank.revision, rule.get("category") or None, rule.get("difficulty"), rule.get("type"))
+    key = (bank.id, bank.revision, *_rule_key(rule))
     ids = cache.get(key)
     if ids is None:
         ids = remember(cache, key, _pool_ids(bank.id, rule), 1000)
